@@ -1,0 +1,23 @@
+/**
+ * The primitives the protocol is composed of. One implementation wraps libsodium (native, Node),
+ * the other audited pure TypeScript (@noble/*, browsers and platforms without a prebuilt binary).
+ * Inputs are already length-checked by the callers; implementations do no validation of their own
+ * beyond what the primitive itself defines.
+ */
+export interface CryptoBackend {
+  readonly name: 'sodium-native' | 'noble';
+  randomBytes(length: number): Uint8Array;
+  /** RFC 7748 X25519 with the base point; clamps the scalar. */
+  x25519Base(privateKey: Uint8Array): Uint8Array;
+  /** RFC 7748 X25519; returns null when the output is all zero (small-order peer key). */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
+  /** Ed25519 encoding of scalar * B for a scalar below 2^255, without clamping or reduction. */
+  ed25519BaseNoclamp(scalar: Uint8Array): Uint8Array;
+  sha512(...parts: Uint8Array[]): Uint8Array;
+  /** libsodium's crypto_sign_verify_detached: strict, cofactorless Ed25519 verification. */
+  ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  xchachaEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
+  /** Returns null when authentication fails. */
+  xchachaDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null;
+}

@@ -1,0 +1,13 @@
+export * from './errors.js';
+export * from './sizes.js';
+export { concatBytes, constantTimeEqual, utf8 } from './bytes.js';
+export { encodeBase64url, decodeBase64url, decodeBase64urlFixed } from './base64url.js';
+export { backend as activeBackend } from './backend/active.js';
+export type { CryptoBackend } from './backend/crypto_backend.js';
+export * from './x25519.js';
+export * from './montgomery_to_edwards.js';
+export * from './xeddsa.js';
+export * from './aead.js';
+export * from './x3dh.js';
+export * from './initial_message.js';
+export * as wireV1 from './wire_v1/index.js';

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { decodeBase64url } from '../base64url.js';
+import { EncodingError } from '../errors.js';
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from '../sizes.js';
+
+/** Longest username accepted, in characters. The firmware's own buffers are smaller. */
+export const MAX_USERNAME_LENGTH = 64;
+/** Largest ciphertext accepted in one message (plaintext + tag). */
+export const MAX_CIPHERTEXT_BYTES = 16 * 1024;
+/** Most one-time prekeys in one v1 bundle upload (the firmware sends 5). */
+export const MAX_V1_ONE_TIME_PREKEYS = 100;
+
+/**
+ * Usernames become MQTT topic levels, so the topic characters `/ + #` are refused, as are control
+ * characters, surrounding blanks and the empty name.
+ */
+export const usernameSchema = z
+  .string({ error: 'must be a string' })
+  .min(1, { error: 'must not be empty' })
+  .max(MAX_USERNAME_LENGTH, { error: `must be at most ${MAX_USERNAME_LENGTH} characters` })
+  .refine((name) => !/[/+#]/.test(name), { error: 'must not contain / + or #' })
+  // eslint-disable-next-line no-control-regex
+  .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), { error: 'must not contain control characters' })
+  .refine((name) => name.trim() === name, { error: 'must not start or end with blanks' });
+
+function base64Bytes(what: string, check: (length: number) => string | null) {
+  return z.string({ error: 'must be a base64url string' }).transform((text, ctx) => {
+    try {
+      const bytes = decodeBase64url(text, what);
+      const problem = check(bytes.length);
+      if (problem === null) return bytes;
+      ctx.issues.push({ code: 'custom', message: problem, input: text });
+    } catch (error) {
+      ctx.issues.push({ code: 'custom', message: (error as EncodingError).message, input: text });
+    }
+    return z.NEVER;
+  });
+}
+
+const exactly = (what: string, n: number) =>
+  base64Bytes(what, (len) => (len === n ? null : `${what} must be ${n} bytes, got ${len}`));
+
+export const keySchema = exactly('key', X25519_KEY_BYTES);
+export const signatureSchema = exactly('signature', SIGNATURE_BYTES);
+export const nonceSchema = exactly('nonce', AEAD_NONCE_BYTES);
+export const adSchema = exactly('associated data', 2 * X25519_KEY_BYTES);
+export const ciphertextSchema = base64Bytes('ciphertext', (len) =>
+  len < AEAD_TAG_BYTES ? `ciphertext must be at least ${AEAD_TAG_BYTES} bytes, got ${len}`
+    : len > MAX_CIPHERTEXT_BYTES ? `ciphertext must be at most ${MAX_CIPHERTEXT_BYTES} bytes, got ${len}` : null);
+
+/** -1 means "no one-time prekey". */
+export const opkIdSchema = z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' })
+  .min(-1).max(0x7fffffff);
+const preKeyIdSchema = z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' })
+  .min(0).max(0x7fffffff);
+
+export const registerIdentityRequest = z.object({ username: usernameSchema, ik_b64: keySchema });
+export const registerIdentityResponse = z.object({ status: z.literal('created'), username: usernameSchema });
+
+export const registerBundleRequest = z.object({
+  username: usernameSchema,
+  spk_b64: keySchema,
+  spk_sig_b64: signatureSchema,
+  opks_b64: z.array(z.object({ id: preKeyIdSchema, key: keySchema }))
+    .max(MAX_V1_ONE_TIME_PREKEYS)
+    .refine((opks) => new Set(opks.map((o) => o.id)).size === opks.length, { error: 'one-time prekey ids must be unique' }),
+});
+export const statusResponse = z.object({ status: z.string() });
+
+export const bundleResponse = z.object({
+  ik_b64: keySchema,
+  spk_b64: keySchema,
+  spk_sig_b64: signatureSchema,
+  opk_id: opkIdSchema,
+  opk_b64: keySchema.optional(),
+});
+
+export const initialMessageRequest = z.object({
+  to: usernameSchema,
+  from: usernameSchema,
+  ik_b64: keySchema,
+  ek_b64: keySchema,
+  opk_id: opkIdSchema,
+  ciphertext_b64: ciphertextSchema,
+  ad_b64: adSchema,
+  nonce_b64: nonceSchema,
+});
+
+export const inboxResponse = z.object({
+  from_user: usernameSchema,
+  ik_b64: keySchema,
+  ek_b64: keySchema,
+  opk_id: opkIdSchema,
+  ciphertext_b64: ciphertextSchema,
+  ad_b64: adSchema,
+  nonce_b64: nonceSchema,
+});
+
+export const chatSendRequest = z.object({
+  from: usernameSchema,
+  to: usernameSchema,
+  ciphertext_b64: ciphertextSchema,
+  nonce_b64: nonceSchema,
+});
+export const chatFetchRequest = z.object({ to: usernameSchema, from: usernameSchema });
+export const chatFetchResponse = z.array(z.object({ ciphertext_b64: ciphertextSchema, nonce_b64: nonceSchema }));
+export const usersResponse = z.object({ users: z.array(z.string()) });
+export const errorResponse = z.object({ error: z.string(), code: z.number().optional() });
+
+export type V1Parsed<S extends z.ZodType> = { ok: true; value: z.output<S> } | { ok: false; error: string };
+
+/**
+ * Parses a v1 payload (bytes or text) against a schema. Failures come back as one readable line
+ * naming the field, never as an exception.
+ */
+export function parseV1<S extends z.ZodType>(schema: S, payload: Uint8Array | string): V1Parsed<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof payload === 'string' ? payload : new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch {
+    return { ok: false, error: 'payload is not valid UTF-8 JSON' };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0]!;
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'payload';
+  return { ok: false, error: `${field}: ${issue.message}` };
+}

@@ -1,0 +1,36 @@
+import { backend } from './backend/active.js';
+import { checkLength } from './bytes.js';
+import { SmallOrderKeyError } from './errors.js';
+import { X25519_KEY_BYTES } from './sizes.js';
+
+export interface KeyPair {
+  /** 32 bytes, u-coordinate. */
+  publicKey: Uint8Array;
+  /** 32 random bytes, stored unclamped as the firmware stores them; X25519 clamps on use. */
+  privateKey: Uint8Array;
+}
+
+export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+  return backend.x25519Base(checkLength('X25519 private key', privateKey, X25519_KEY_BYTES));
+}
+
+export function generateKeyPair(): KeyPair {
+  const privateKey = backend.randomBytes(X25519_KEY_BYTES);
+  return { privateKey, publicKey: backend.x25519Base(privateKey) };
+}
+
+export function keyPairFromPrivateKey(privateKey: Uint8Array): KeyPair {
+  return { privateKey, publicKey: x25519PublicKey(privateKey) };
+}
+
+/**
+ * X25519 shared secret. An all-zero output means the peer key has small order and contributes
+ * nothing secret; it is refused (X3DH section 4.1 / RFC 7748 section 6.1).
+ */
+export function diffieHellman(privateKey: Uint8Array, publicKey: Uint8Array, what = 'X25519'): Uint8Array {
+  checkLength(`${what} private key`, privateKey, X25519_KEY_BYTES);
+  checkLength(`${what} public key`, publicKey, X25519_KEY_BYTES);
+  const shared = backend.x25519(privateKey, publicKey);
+  if (shared === null) throw new SmallOrderKeyError(what);
+  return shared;
+}

@@ -1,0 +1,80 @@
+import { backend } from './backend/active.js';
+import { bytesToScalarLE, L, mod, scalarToBytesLE } from './backend/scalar.js';
+import { checkBytes, checkLength } from './bytes.js';
+import { montgomeryToEdwards } from './montgomery_to_edwards.js';
+import { SIGNATURE_BYTES, X25519_KEY_BYTES, XEDDSA_NONCE_BYTES } from './sizes.js';
+
+/** hash_1 domain separation of XEdDSA: 0xFE followed by 31 bytes of 0xFF. */
+const HASH1_PREFIX = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 0xfe : 0xff));
+
+export interface XeddsaSigningKey {
+  /** The scalar a hashed into the nonce and used for S, as libxeddsa 2.0.1 keeps it. */
+  scalar: Uint8Array;
+  /** Whether k*B had sign bit 1, so that a = -k mod L. */
+  negated: boolean;
+  /** Ed25519 public key a*B; its sign bit is always 0. */
+  publicKey: Uint8Array;
+}
+
+function clamp(privateKey: Uint8Array): Uint8Array {
+  const k = Uint8Array.from(privateKey);
+  k[0]! &= 0xf8;
+  k[31] = (k[31]! & 0x7f) | 0x40;
+  return k;
+}
+
+/**
+ * libxeddsa's priv_force_sign(sign_bit = 0). When k*B already has sign bit 0 the clamped scalar is
+ * kept as it is, unreduced mod L (>= 2^254); the XEdDSA paper reduces it. Only the unreduced form
+ * gives the firmware's signature bytes, because the scalar's bytes are hashed into the nonce.
+ */
+export function xeddsaSigningKey(x25519PrivateKey: Uint8Array): XeddsaSigningKey {
+  const k = clamp(checkLength('XEdDSA private key', x25519PrivateKey, X25519_KEY_BYTES));
+  const publicKey = backend.ed25519BaseNoclamp(k);
+  const negated = (publicKey[31]! & 0x80) !== 0;
+  publicKey[31]! &= 0x7f; // -(k*B) differs from k*B only in the sign of x
+  const scalar = negated ? scalarToBytesLE(mod(-bytesToScalarLE(k), L)) : k;
+  return { scalar, negated, publicKey };
+}
+
+/** r = SHA-512(hash_1 prefix || a || M || Z) mod L, the per-signature secret nonce. */
+export function xeddsaNonceScalar(signingScalar: Uint8Array, message: Uint8Array, nonce: Uint8Array): bigint {
+  return mod(bytesToScalarLE(backend.sha512(HASH1_PREFIX, signingScalar, message, nonce)), L);
+}
+
+/** XEdDSA signature, byte-compatible with libxeddsa 2.0.1 for the same key, message and 64-byte Z. */
+export function xeddsaSign(
+  x25519PrivateKey: Uint8Array,
+  message: Uint8Array,
+  nonce: Uint8Array = backend.randomBytes(XEDDSA_NONCE_BYTES),
+): Uint8Array {
+  checkBytes('XEdDSA message', message);
+  checkLength('XEdDSA nonce', nonce, XEDDSA_NONCE_BYTES);
+  const { scalar, publicKey } = xeddsaSigningKey(x25519PrivateKey);
+  const r = xeddsaNonceScalar(scalar, message, nonce);
+  const bigR = backend.ed25519BaseNoclamp(scalarToBytesLE(r));
+  const h = mod(bytesToScalarLE(backend.sha512(bigR, publicKey, message)), L);
+  const s = mod(r + h * bytesToScalarLE(scalar), L);
+  const signature = new Uint8Array(SIGNATURE_BYTES);
+  signature.set(bigR, 0);
+  signature.set(scalarToBytesLE(s), 32);
+  return signature;
+}
+
+/**
+ * Verifies as the firmware does: the X25519 key converted to Edwards with sign bit 0, then
+ * libsodium's strict Ed25519 verification.
+ */
+export function xeddsaVerify(x25519PublicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  checkBytes('XEdDSA message', message);
+  checkLength('XEdDSA signature', signature, SIGNATURE_BYTES);
+  return backend.ed25519Verify(signature, message, montgomeryToEdwards(x25519PublicKey, 0));
+}
+
+/** Strict Ed25519 verification with an Edwards key given directly (libsodium's semantics). */
+export function ed25519Verify(ed25519PublicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  checkLength('Ed25519 public key', ed25519PublicKey, 32);
+  checkBytes('Ed25519 message', message);
+  checkLength('Ed25519 signature', signature, SIGNATURE_BYTES);
+  return backend.ed25519Verify(signature, message, ed25519PublicKey);
+}
