@@ -1,0 +1,2 @@
+export * from './mqtt_connection.js';
+export * from './mqtt_requester.js';
