@@ -71,6 +71,7 @@ const checkers: Record<string, (c: Case) => void> = {
     const opks = c.opks.map((o: Case) => {
       assert.equal(toHex(x25519PublicKey(hex(o.priv))), o.pub);
       assert.equal(b64(hex(o.pub)), o.pub_b64);
+      assert.equal(wireV1.oneTimePreKeyNvsName(o.id), o.nvs_key);
       return { id: o.id as number, publicKey: hex(o.pub) };
     });
     assert.equal(c.register_ik_topic, wireV1.V1_TOPICS.registerIdentity);
@@ -136,6 +137,8 @@ const checkers: Record<string, (c: Case) => void> = {
     assert.equal(toHex(opened.plaintext), c.plaintext_hex);
     assert.equal(c.responder_decrypt_ok, true);
     assert.equal(toHex(x3dhRespond(keys, aliceIk.publicKey, aliceEk.publicKey).sharedKey), c.sk);
+    assert.equal(wireV1.sessionKeyNvsName(c.bob_username), c.alice_sk_nvs_key);
+    assert.equal(wireV1.sessionKeyNvsName(c.alice_username), c.bob_sk_nvs_key);
   },
 
   chat(c) {
