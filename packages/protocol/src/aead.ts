@@ -1,4 +1,4 @@
-import { backend } from './backend/active.js';
+import { backend } from '#crypto-backend';
 import { checkBytes, checkLength } from './bytes.js';
 import { DecryptionError, InvalidLengthError } from './errors.js';
 import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from './sizes.js';

@@ -6,6 +6,7 @@ export type ProtocolErrorCode =
   | 'INVALID_LENGTH'
   | 'INVALID_ENCODING'
   | 'SMALL_ORDER_KEY'
+  | 'INVALID_KEY'
   | 'BAD_SIGNATURE'
   | 'DECRYPTION_FAILED'
   | 'INVALID_MESSAGE';
@@ -38,6 +39,13 @@ export class EncodingError extends ProtocolError {
 export class SmallOrderKeyError extends ProtocolError {
   constructor(what: string) {
     super('SMALL_ORDER_KEY', `${what}: Diffie-Hellman output is all zero (small-order public key)`);
+  }
+}
+
+/** A public key that no honest party produces, such as a non-canonical X25519 encoding. */
+export class InvalidKeyError extends ProtocolError {
+  constructor(what: string, why: string) {
+    super('INVALID_KEY', `${what}: ${why}`);
   }
 }
 

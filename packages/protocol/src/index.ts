@@ -2,7 +2,7 @@ export * from './errors.js';
 export * from './sizes.js';
 export { concatBytes, constantTimeEqual, utf8 } from './bytes.js';
 export { encodeBase64url, decodeBase64url, decodeBase64urlFixed } from './base64url.js';
-export { backend as activeBackend } from './backend/active.js';
+export { backend as activeBackend } from '#crypto-backend';
 export type { CryptoBackend } from './backend/crypto_backend.js';
 export * from './x25519.js';
 export * from './montgomery_to_edwards.js';

@@ -1,4 +1,4 @@
-import { backend } from './backend/active.js';
+import { backend } from '#crypto-backend';
 import { checkLength, concatBytes, utf8 } from './bytes.js';
 import { InvalidMessageError, SignatureError } from './errors.js';
 import { SHARED_KEY_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from './sizes.js';

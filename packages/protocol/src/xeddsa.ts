@@ -1,4 +1,4 @@
-import { backend } from './backend/active.js';
+import { backend } from '#crypto-backend';
 import { bytesToScalarLE, L, mod, scalarToBytesLE } from './backend/scalar.js';
 import { checkBytes, checkLength } from './bytes.js';
 import { montgomeryToEdwards } from './montgomery_to_edwards.js';
