@@ -1,0 +1,24 @@
+/**
+ * Failures a device expects in normal operation. The kind tells a caller (and the CLI's exit code)
+ * what to do next; the message is one readable line and never contains key material.
+ */
+export type DeviceErrorKind =
+  /** A local precondition is missing: no username, no identity, no session with that peer. */
+  | 'NOT_READY'
+  /** The server answered with an error (unknown user, no bundle, ...). */
+  | 'SERVER_REFUSED'
+  /** The broker could not be reached or the server did not answer in time. */
+  | 'UNREACHABLE'
+  /** Cryptographic check failed: bad signature, failed decryption, mismatched associated data. */
+  | 'SECURITY'
+  /** The key store cannot be used: wrong passphrase, corrupt file, in use by another process. */
+  | 'KEY_STORE'
+  /** An argument or a server response did not have the expected form. */
+  | 'INVALID_INPUT';
+
+export class DeviceError extends Error {
+  constructor(readonly kind: DeviceErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DeviceError';
+  }
+}
