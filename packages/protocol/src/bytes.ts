@@ -43,7 +43,11 @@ export function isAllZero(bytes: Uint8Array): boolean {
   return acc === 0;
 }
 
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
 export const utf8 = {
-  encode: (text: string): Uint8Array => new TextEncoder().encode(text),
-  decode: (bytes: Uint8Array): string => new TextDecoder('utf-8', { fatal: true }).decode(bytes),
+  encode: (text: string): Uint8Array => encoder.encode(text),
+  /** Throws a TypeError on malformed UTF-8 instead of inserting replacement characters. */
+  decode: (bytes: Uint8Array): string => strictDecoder.decode(bytes),
 };

@@ -10,6 +10,7 @@ export const DEFAULT_X3DH_INFO = 'MyProtocol';
 
 /** F: 32 bytes of 0xFF prepended to the DH outputs (X3DH section 2.2, for X25519). */
 const KDF_PREFIX = new Uint8Array(32).fill(0xff);
+const DEFAULT_INFO_BYTES = utf8.encode(DEFAULT_X3DH_INFO);
 /** HKDF without a salt is HKDF with HashLen zero bytes (RFC 5869 section 2.2). */
 const ZERO_SALT = new Uint8Array(64);
 
@@ -53,7 +54,7 @@ export function x3dhKdf(dhOutputs: readonly Uint8Array[], info: string | Uint8Ar
   }
   dhOutputs.forEach((dh, i) => checkLength(`DH${i + 1}`, dh, X25519_KEY_BYTES));
   const ikm = concatBytes(KDF_PREFIX, ...dhOutputs);
-  const infoBytes = typeof info === 'string' ? utf8.encode(info) : info;
+  const infoBytes = info === DEFAULT_X3DH_INFO ? DEFAULT_INFO_BYTES : typeof info === 'string' ? utf8.encode(info) : info;
   const sk = backend.hkdfSha512(ikm, ZERO_SALT, infoBytes, SHARED_KEY_BYTES);
   ikm.fill(0);
   return sk;

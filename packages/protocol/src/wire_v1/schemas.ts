@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { decodeBase64url } from '../base64url.js';
+import { utf8 } from '../bytes.js';
 import { EncodingError } from '../errors.js';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from '../sizes.js';
 
@@ -116,7 +117,7 @@ export type V1Parsed<S extends z.ZodType> = { ok: true; value: z.output<S> } | {
 export function parseV1<S extends z.ZodType>(schema: S, payload: Uint8Array | string): V1Parsed<S> {
   let json: unknown;
   try {
-    json = JSON.parse(typeof payload === 'string' ? payload : new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    json = JSON.parse(typeof payload === 'string' ? payload : utf8.decode(payload));
   } catch {
     return { ok: false, error: 'payload is not valid UTF-8 JSON' };
   }
