@@ -46,7 +46,3 @@ export function emptyDeviceState(): DeviceState {
     sessions: new Map(),
   };
 }
-
-export function currentSignedPreKey(state: DeviceState): SignedPreKey | undefined {
-  return state.signedPreKeys.at(-1);
-}

@@ -4,3 +4,8 @@ export type { KeyStore } from './key_store.js';
 export { FileKeyStore, type FileKeyStoreOptions } from './file_key_store.js';
 export { MemoryKeyStore } from './memory_key_store.js';
 export { DEFAULT_SCRYPT_PARAMS, type ScryptParams } from './passphrase_seal.js';
+export * from './connection_settings.js';
+export { V1Client, type Requester, type V1ClientOptions, type ChatCiphertext } from './v1_client.js';
+export { BrokerConnection } from './broker_connection.js';
+export * from './device.js';
+export * from './open_device.js';

@@ -1,0 +1,80 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { wireV1 } from '@x3dh-iot/protocol';
+import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
+import type { ConnectionSettings } from './connection_settings.js';
+import { DeviceError } from './errors.js';
+import type { Requester } from './v1_client.js';
+
+type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
+
+export interface BrokerConnectionEvents {
+  connection: ['online' | 'offline' | 'reconnecting'];
+}
+
+/**
+ * The MQTT side of a v1 device, connected on first use so that local-only work (choosing a
+ * username, resetting it) needs no broker. Responses arrive on the topic every v1 device shares,
+ * `x3dh/resp/me`, under the filter `x3dh/resp/#`, as the firmware subscribes. After the first
+ * connection, drops are reconnected by the transport and reported as events.
+ */
+export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> implements Requester {
+  private connecting: Promise<{ client: MqttClient; requester: MqttRequester }> | null = null;
+
+  constructor(readonly settings: ConnectionSettings) {
+    super();
+  }
+
+  async request(topic: string, payload: string | Buffer, timeoutMs?: number): Promise<{ payload: Buffer }> {
+    const { requester } = await this.connect();
+    return requester.request(topic, payload, timeoutMs);
+  }
+
+  connect(): Promise<{ client: MqttClient; requester: MqttRequester }> {
+    this.connecting ??= this.open().catch((error) => {
+      this.connecting = null;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    const connecting = this.connecting;
+    this.connecting = null;
+    if (!connecting) return;
+    const { client, requester } = await connecting.catch(() => ({ client: null, requester: null }));
+    requester?.close();
+    await client?.endAsync();
+  }
+
+  private async open(): Promise<{ client: MqttClient; requester: MqttRequester }> {
+    const { settings } = this;
+    const read = async (what: string, path: string | undefined) => {
+      if (path === undefined) return undefined;
+      try {
+        return await readFile(path);
+      } catch (error) {
+        throw new DeviceError('INVALID_INPUT', `cannot read the ${what} file ${path}: ${(error as Error).message}`, { cause: error });
+      }
+    };
+    const [ca, cert, key] = [
+      await read('CA', settings.caFile), await read('client certificate', settings.certFile), await read('client key', settings.keyFile),
+    ];
+    let client: MqttClient;
+    try {
+      client = await connectMqtt({ url: settings.brokerUrl, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
+    } catch (error) {
+      throw new DeviceError('UNREACHABLE', (error as Error).message, { cause: error });
+    }
+    client.on('offline', () => this.emit('connection', 'offline'));
+    client.on('reconnect', () => this.emit('connection', 'reconnecting'));
+    client.on('connect', () => this.emit('connection', 'online'));
+    const requester = await MqttRequester.start(client, {
+      responseTopic: wireV1.V1_TOPICS.response,
+      responseFilter: wireV1.V1_TOPICS.responseFilter,
+      timeoutMs: settings.timeoutMs,
+    });
+    this.emit('connection', 'online');
+    return { client, requester };
+  }
+}

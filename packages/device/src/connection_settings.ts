@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { DeviceError } from './errors.js';
+
+/** How a device reaches the broker. */
+export interface ConnectionSettings {
+  /** `mqtts://host:port` (TLS 1.3) or `mqtt://host:port` (plain, loopback only). */
+  brokerUrl: string;
+  /** PEM file of the CA the broker's certificate must chain to; the system's CAs when absent. */
+  caFile?: string | undefined;
+  /** PEM client certificate and key, for brokers that authenticate devices by certificate. */
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  /** How long to wait for each answer; the firmware waits 10 s. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = { brokerUrl: 'mqtts://localhost:8883', timeoutMs: 10_000 };
+
+/** Environment variables, one per setting, plus the config file's path. */
+export const SETTINGS_ENV = {
+  brokerUrl: 'X3DH_BROKER_URL',
+  caFile: 'X3DH_CA_FILE',
+  certFile: 'X3DH_CERT_FILE',
+  keyFile: 'X3DH_KEY_FILE',
+  timeoutMs: 'X3DH_TIMEOUT_MS',
+  configFile: 'X3DH_CONFIG',
+} as const;
+
+const timeout = z.coerce.number().int().min(100).max(600_000);
+const configFileSchema = z.strictObject({
+  brokerUrl: z.string().optional(),
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+  timeoutMs: timeout.optional(),
+});
+
+export type PartialSettings = Partial<Record<keyof ConnectionSettings, string | number | undefined>>;
+
+/**
+ * Settings by precedence: flags, then environment variables, then the config file (a JSON object
+ * with the same keys; its relative paths are relative to the file), then defaults.
+ */
+export async function resolveConnectionSettings(
+  flags: PartialSettings & { configFile?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ConnectionSettings> {
+  const fromEnv: PartialSettings = {
+    brokerUrl: env[SETTINGS_ENV.brokerUrl], caFile: env[SETTINGS_ENV.caFile], certFile: env[SETTINGS_ENV.certFile],
+    keyFile: env[SETTINGS_ENV.keyFile], timeoutMs: env[SETTINGS_ENV.timeoutMs],
+  };
+  const configFile = flags.configFile ?? env[SETTINGS_ENV.configFile];
+  const fromFile = configFile ? await readConfigFile(configFile) : {};
+  const pick = (key: keyof ConnectionSettings) => flags[key] ?? (fromEnv[key] || undefined) ?? fromFile[key];
+  const timeoutMs = timeout.safeParse(pick('timeoutMs') ?? DEFAULT_CONNECTION_SETTINGS.timeoutMs);
+  if (!timeoutMs.success) throw new DeviceError('INVALID_INPUT', 'timeout must be a whole number of milliseconds from 100 to 600000');
+  const brokerUrl = String(pick('brokerUrl') ?? DEFAULT_CONNECTION_SETTINGS.brokerUrl);
+  if (!/^mqtts?:\/\/[^/]+/.test(brokerUrl)) throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} must start with mqtts:// or mqtt://`);
+  const file = (key: 'caFile' | 'certFile' | 'keyFile') => {
+    const value = pick(key);
+    return value === undefined ? undefined : String(value);
+  };
+  return { brokerUrl, caFile: file('caFile'), certFile: file('certFile'), keyFile: file('keyFile'), timeoutMs: timeoutMs.data };
+}
+
+async function readConfigFile(path: string): Promise<PartialSettings> {
+  let parsed: z.infer<typeof configFileSchema>;
+  try {
+    parsed = configFileSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+  } catch (error) {
+    const reason = error instanceof z.ZodError ? error.issues[0]!.message : (error as Error).message;
+    throw new DeviceError('INVALID_INPUT', `config file ${path}: ${reason}`, { cause: error });
+  }
+  const base = dirname(resolve(path));
+  const relative = (p: string | undefined) => (p === undefined ? undefined : resolve(base, p));
+  return { ...parsed, caFile: relative(parsed.caFile), certFile: relative(parsed.certFile), keyFile: relative(parsed.keyFile) };
+}
