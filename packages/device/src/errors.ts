@@ -7,13 +7,15 @@ export type DeviceErrorKind =
   | 'NOT_READY'
   /** The server answered with an error (unknown user, no bundle, ...). */
   | 'SERVER_REFUSED'
+  /** The server's answer did not have the form wire v1 prescribes. */
+  | 'BAD_RESPONSE'
   /** The broker could not be reached or the server did not answer in time. */
   | 'UNREACHABLE'
   /** Cryptographic check failed: bad signature, failed decryption, mismatched associated data. */
   | 'SECURITY'
   /** The key store cannot be used: wrong passphrase, corrupt file, in use by another process. */
   | 'KEY_STORE'
-  /** An argument or a server response did not have the expected form. */
+  /** An argument or a setting is not acceptable. */
   | 'INVALID_INPUT';
 
 export class DeviceError extends Error {

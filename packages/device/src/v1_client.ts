@@ -95,6 +95,7 @@ export class V1Client {
             : `no answer from the server to ${topic} within ${seconds} s (the request may still have been processed)`,
           { cause: error });
         }
+        if (error instanceof DeviceError) throw error;
         throw new DeviceError('UNREACHABLE', `request to ${topic} failed: ${(error as Error).message}`, { cause: error });
       }
       return response.payload.toString('utf8');
@@ -105,7 +106,7 @@ export class V1Client {
     const error = wireV1.parseV1(wireV1.errorResponse, json);
     if (error.ok) throw new DeviceError('SERVER_REFUSED', `server refused the ${what}: ${error.value.error}`);
     const parsed = wireV1.parseV1(schema, json);
-    if (!parsed.ok) throw new DeviceError('INVALID_INPUT', `malformed ${what} from the server: ${parsed.error}`);
+    if (!parsed.ok) throw new DeviceError('BAD_RESPONSE', `malformed ${what} from the server: ${parsed.error}`);
     return parsed.value;
   }
 }

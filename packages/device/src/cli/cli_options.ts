@@ -1,0 +1,60 @@
+import { readFile } from 'node:fs/promises';
+import { Option } from 'commander';
+import { SETTINGS_ENV, resolveConnectionSettings } from '../connection_settings.js';
+import { DeviceError } from '../errors.js';
+import { FileKeyStore } from '../file_key_store.js';
+import { openDevice } from '../open_device.js';
+import type { Device } from '../device.js';
+import type { Prompter } from './prompter.js';
+
+export const STORE_ENV = 'X3DH_STORE';
+export const PASSPHRASE_ENV = 'X3DH_PASSPHRASE';
+export const DEFAULT_STORE_PATH = '.x3dh/device.json';
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  store: string;
+  broker?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  config?: string;
+  timeout?: string;
+  passphraseFile?: string;
+  json?: boolean;
+}
+
+export function globalOptions(): Option[] {
+  return [
+    new Option('-s, --store <path>', 'key store file').env(STORE_ENV).default(DEFAULT_STORE_PATH),
+    new Option('-b, --broker <url>', 'broker URL, mqtts://host:port (TLS 1.3) [default: mqtts://localhost:8883]').env(SETTINGS_ENV.brokerUrl),
+    new Option('--ca <file>', 'PEM CA certificate the broker must chain to').env(SETTINGS_ENV.caFile),
+    new Option('--cert <file>', 'PEM client certificate').env(SETTINGS_ENV.certFile),
+    new Option('--key <file>', 'PEM client private key').env(SETTINGS_ENV.keyFile),
+    new Option('-c, --config <file>', 'JSON file with brokerUrl, caFile, certFile, keyFile, timeoutMs').env(SETTINGS_ENV.configFile),
+    new Option('--timeout <ms>', 'wait this long for each answer [default: 10000]').env(SETTINGS_ENV.timeoutMs),
+    new Option('--passphrase-file <file>', `file holding the key store passphrase (or set ${PASSPHRASE_ENV}); a new store is encrypted when a passphrase is given`),
+    new Option('--json', 'print results as JSON (one object per command)'),
+  ];
+}
+
+/**
+ * Opens the device the options describe. The passphrase comes from the file, the environment, or,
+ * for an encrypted store on a terminal, a prompt.
+ */
+export async function openCliDevice(options: GlobalOptions, prompter: Prompter | null): Promise<Device> {
+  const settings = await resolveConnectionSettings({
+    brokerUrl: options.broker, caFile: options.ca, certFile: options.cert, keyFile: options.key,
+    timeoutMs: options.timeout, configFile: options.config,
+  }, {});
+  let passphrase = options.passphraseFile
+    ? (await readFile(options.passphraseFile, 'utf8').catch((error: Error) => {
+      throw new DeviceError('INVALID_INPUT', `cannot read the passphrase file: ${error.message}`);
+    })).replace(/\r?\n$/, '')
+    : process.env[PASSPHRASE_ENV] || undefined;
+  if (passphrase === undefined && prompter && await FileKeyStore.isEncrypted(options.store)) {
+    passphrase = (await prompter.askSecret(`Passphrase for ${options.store}: `)) ?? undefined;
+  }
+  const { device } = await openDevice({ storePath: options.store, passphrase, settings });
+  return device;
+}

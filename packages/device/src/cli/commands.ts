@@ -1,0 +1,104 @@
+import type { Command } from 'commander';
+import { encodeBase64url } from '@x3dh-iot/protocol';
+import type { Device } from '../device.js';
+import { DeviceError } from '../errors.js';
+import { openCliDevice, type GlobalOptions } from './cli_options.js';
+import {
+  formatIncomingSession, formatInitialSent, formatPublished, formatRead, formatRegistered, formatUsers,
+} from './output.js';
+
+/** What a subcommand produced: the JSON form for `--json`, and the text for people. */
+interface Result {
+  json: Record<string, unknown>;
+  text: string;
+}
+
+type Action = (device: Device, args: string[]) => Promise<Result>;
+
+/** Opens the device, runs one action, prints its result and closes the device, also on failure. */
+async function run(command: Command, args: string[], action: Action): Promise<void> {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  const device = await openCliDevice(options, null);
+  try {
+    const result = await action(device, args);
+    console.log(options.json ? JSON.stringify({ ok: true, ...result.json }) : result.text);
+  } finally {
+    await device.close();
+  }
+}
+
+function requireUsername(device: Device): string {
+  if (device.username === null) throw new DeviceError('NOT_READY', 'no username set: run `register <username>` or the menu first');
+  return device.username;
+}
+
+const register: Action = async (device, [username]) => {
+  if (username !== undefined && username !== device.username) await device.setUsername(username);
+  requireUsername(device);
+  const result = await device.registerIdentity();
+  return { json: { ...result }, text: formatRegistered(result) };
+};
+
+const publish: Action = async (device) => {
+  const result = await device.publishBundle();
+  return { json: { ...result }, text: formatPublished(result) };
+};
+
+const users: Action = async (device) => {
+  const list = await device.listUsers();
+  return { json: { users: list }, text: formatUsers(list, device.username) };
+};
+
+const init: Action = async (device, [peer, text]) => {
+  const result = await device.startSession(peer!, text!);
+  return { json: { peer, ...result }, text: formatInitialSent(peer!, result) };
+};
+
+const inbox: Action = async (device) => {
+  const session = await device.checkInbox();
+  return { json: { session }, text: formatIncomingSession(session) };
+};
+
+const send: Action = async (device, [peer, text]) => {
+  await device.send(peer!, text!);
+  return { json: { peer }, text: 'Message sent.' };
+};
+
+const read: Action = async (device, [peer]) => {
+  const result = await device.read(peer!);
+  return { json: { peer, ...result }, text: formatRead(peer!, result) };
+};
+
+const reset: Action = async (device) => {
+  await device.resetUsername();
+  return { json: {}, text: 'Username erased. Identity keys and sessions are kept.' };
+};
+
+const status: Action = async (device) => {
+  const identityKey = device.identityKey === null ? null : encodeBase64url(device.identityKey);
+  const json = { username: device.username, identityKey, peers: device.peers };
+  const text = [
+    `User: ${device.username ?? '(none)'}`,
+    `Identity key: ${identityKey ?? '(none: register first)'}`,
+    `Sessions: ${device.peers.length === 0 ? '(none)' : device.peers.join(', ')}`,
+  ].join('\n');
+  return { json, text };
+};
+
+/** The non-interactive subcommands, for scripts and tests. */
+export function addSubcommands(program: Command): void {
+  const define = (spec: string, description: string, action: Action) =>
+    program.command(spec).description(description).action(async (...params: unknown[]) => {
+      const command = params.at(-1) as Command;
+      await run(command, command.args, action);
+    });
+  define('register [username]', 'register the identity key (created on first use) under the username, set first if given', register);
+  define('publish', 'create a new signed prekey and one-time prekeys and upload the bundle', publish);
+  define('users', 'list registered users', users);
+  define('init <peer> <text>', 'start a session with peer (X3DH) and send the first message', init);
+  define('inbox', 'accept one pending session request (X3DH) and show its first message', inbox);
+  define('send <peer> <text>', 'send a message to a peer you have a session with', send);
+  define('read <peer>', 'fetch and show the pending messages from peer', read);
+  define('reset', 'forget the username (keys and sessions are kept), as the firmware does', reset);
+  define('status', 'show the username, identity key and sessions in the key store', status);
+}

@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { openCliDevice, globalOptions, type GlobalOptions } from './cli_options.js';
+import { addSubcommands } from './commands.js';
+import { EXIT_CODES_HELP } from './exit_codes.js';
+import { runMenu } from './menu.js';
+import { Prompter } from './prompter.js';
+
+/** The x3dh-device command line: the interactive menu by default, subcommands for scripts. */
+export function buildProgram(): Command {
+  const program = new Command('x3dh-device')
+    .description('An X3DH device over MQTT 5 (wire protocol v1): the original firmware\'s menu, or one subcommand per step.')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', `\n${EXIT_CODES_HELP}\n\nWithout a subcommand, the interactive menu starts.`);
+  for (const option of globalOptions()) program.addOption(option);
+  program.command('menu', { isDefault: true })
+    .description('the interactive menu of the original firmware (the default)')
+    .action(async (_options: unknown, command: Command) => {
+      const prompter = new Prompter(process.stdin, process.stdout);
+      try {
+        const device = await openCliDevice(command.optsWithGlobals<GlobalOptions>(), prompter);
+        try {
+          await runMenu(device, prompter, (text) => console.log(text));
+        } finally {
+          await device.close();
+        }
+      } finally {
+        prompter.close();
+      }
+    });
+  addSubcommands(program);
+  for (const command of program.commands) command.addHelpText('after', '\nExit codes: see x3dh-device --help.');
+  return program;
+}

@@ -1,0 +1,66 @@
+import { createInterface, type Interface } from 'node:readline';
+import { Writable } from 'node:stream';
+
+/**
+ * Reads answers line by line from a terminal or a pipe. End of input gives null instead of
+ * hanging, so a piped script or Ctrl-D ends the menu cleanly. Secret answers are not echoed.
+ */
+export class Prompter {
+  private readonly lines: string[] = [];
+  private waiting: ((line: string | null) => void) | null = null;
+  private ended = false;
+  private muted = false;
+  private readonly readline: Interface;
+
+  constructor(private readonly input: NodeJS.ReadableStream & { isTTY?: boolean }, private readonly output: NodeJS.WritableStream) {
+    const echo = new Writable({
+      write: (chunk, _encoding, done) => {
+        if (!this.muted) output.write(chunk);
+        done();
+      },
+    });
+    this.readline = createInterface({ input, output: echo, terminal: input.isTTY === true });
+    this.readline.on('line', (line) => this.deliver(line));
+    this.readline.on('close', () => {
+      this.ended = true;
+      this.deliver(null);
+    });
+  }
+
+  async ask(question: string): Promise<string | null> {
+    this.output.write(question);
+    return this.next();
+  }
+
+  async askSecret(question: string): Promise<string | null> {
+    this.output.write(question);
+    this.muted = true;
+    try {
+      return await this.next();
+    } finally {
+      this.muted = false;
+      this.output.write('\n');
+    }
+  }
+
+  close(): void {
+    this.readline.close();
+  }
+
+  private next(): Promise<string | null> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => { this.waiting = resolve; });
+  }
+
+  private deliver(line: string | null): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = null;
+      waiting(line);
+    } else if (line !== null) {
+      this.lines.push(line);
+    }
+  }
+}
