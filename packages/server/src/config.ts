@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+export interface ServerConfig {
+  /** External broker (`mqtts://host:8883`); undefined starts the embedded broker. */
+  brokerUrl: string | undefined;
+  brokerCaFile: string | undefined;
+  brokerCertFile: string | undefined;
+  brokerKeyFile: string | undefined;
+  clientId: string;
+  /** MQTT 5 shared-subscription group of the replicas; "" subscribes without one. */
+  shareGroup: string;
+  sessionExpirySeconds: number;
+  embeddedBrokerHost: string;
+  embeddedBrokerPort: number;
+  embeddedBrokerCertFile: string | undefined;
+  embeddedBrokerKeyFile: string | undefined;
+  /** PostgreSQL URL; undefined uses embedded PGlite in dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  dbPoolSize: number;
+  dbConnectTimeoutMs: number;
+  batchSize: number;
+  batchConcurrency: number;
+  maxPayloadBytes: number;
+  dedupeRetentionSeconds: number;
+  httpHost: string;
+  httpPort: number;
+  logLevel: string;
+  shutdownTimeoutMs: number;
+}
+
+function integer(min: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
+    return value;
+  };
+}
+
+const option = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
+
+export function serverCommand(): Command {
+  return new Command('x3dh-server')
+    .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5 (wire protocol v1). ' +
+      'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
+      'embedded PGlite under --data-dir. Every flag can also be set by the environment variable shown.')
+    .addOption(option('--broker-url <url>', 'MQTT 5 broker to serve, mqtts://host:port (TLS 1.3) or mqtt://host:port; default: start the embedded broker', 'X3DH_BROKER_URL'))
+    .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
+    .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
+    .addOption(option('--broker-key <file>', 'PEM key of the client certificate', 'X3DH_BROKER_KEY'))
+    .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica (default: x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
+    .addOption(option('--share-group <name>', 'shared-subscription group of the replicas; "" for none', 'X3DH_SHARE_GROUP').default('x3dh-server'))
+    .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: > 0 keeps the session (and queued requests) across reconnects', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(0))
+    .addOption(option('--embedded-broker-host <host>', 'address the embedded broker listens on', 'X3DH_EMBEDDED_BROKER_HOST').default('127.0.0.1'))
+    .addOption(option('--embedded-broker-port <port>', 'port of the embedded broker (0: any free port)', 'X3DH_EMBEDDED_BROKER_PORT').argParser(integer(0)).default(1884))
+    .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
+    .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
+    .addOption(option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
+    .addOption(option('--data-dir <dir>', 'data directory of the embedded store', 'X3DH_DATA_DIR').default('.x3dh/data'))
+    .addOption(option('--db-pool-size <n>', 'PostgreSQL connections', 'X3DH_DB_POOL_SIZE').argParser(integer(1)).default(8))
+    .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
+    .addOption(option('--batch-size <n>', 'most requests committed per transaction', 'X3DH_BATCH_SIZE').argParser(integer(1)).default(64))
+    .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(4))
+    .addOption(option('--max-payload <bytes>', 'largest request payload accepted', 'X3DH_MAX_PAYLOAD').argParser(integer(1)).default(64 * 1024))
+    .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
+    .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
+    .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
+    .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'X3DH_LOG_LEVEL').default('info'))
+    .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000));
+}
+
+/** Reads the configuration from command-line flags (argv without node and script) and the environment. */
+export function parseServerConfig(argv: readonly string[]): ServerConfig {
+  const o = serverCommand().parse(argv as string[], { from: 'user' }).opts();
+  return {
+    brokerUrl: o.brokerUrl,
+    brokerCaFile: o.brokerCa,
+    brokerCertFile: o.brokerCert,
+    brokerKeyFile: o.brokerKey,
+    clientId: o.clientId ?? `x3dh-server-${os.hostname()}-${randomBytes(4).toString('hex')}`,
+    shareGroup: o.shareGroup,
+    sessionExpirySeconds: o.sessionExpiry,
+    embeddedBrokerHost: o.embeddedBrokerHost,
+    embeddedBrokerPort: o.embeddedBrokerPort,
+    embeddedBrokerCertFile: o.embeddedBrokerCert,
+    embeddedBrokerKeyFile: o.embeddedBrokerKey,
+    databaseUrl: o.databaseUrl,
+    dataDir: o.dataDir,
+    dbPoolSize: o.dbPoolSize,
+    dbConnectTimeoutMs: o.dbConnectTimeout,
+    batchSize: o.batchSize,
+    batchConcurrency: o.batchConcurrency,
+    maxPayloadBytes: o.maxPayload,
+    dedupeRetentionSeconds: o.dedupeRetention,
+    httpHost: o.httpHost,
+    httpPort: o.httpPort,
+    logLevel: o.logLevel,
+    shutdownTimeoutMs: o.shutdownTimeout,
+  };
+}

@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import { connectMqtt } from '@x3dh-iot/transport';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.js';
+import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
+import { ServerMetrics } from './ops/metrics.js';
+import { BatchExecutor } from './processing/batch_executor.js';
+import { RequestDispatcher } from './processing/request_dispatcher.js';
+import type { Database } from './storage/database.js';
+import { migrate } from './storage/migrate.js';
+import { PgliteDatabase } from './storage/pglite_database.js';
+import { PostgresDatabase } from './storage/postgres_database.js';
+import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
+import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
+import { MqttRequestChannel } from './transport/mqtt_request_channel.js';
+import { V1Protocol } from './v1/v1_protocol.js';
+
+export interface KeyServer {
+  /** The broker served: the external one, or the embedded broker's own URL. */
+  readonly brokerUrl: string;
+  readonly httpPort: number;
+  readonly database: Database;
+  /** Stops taking requests, answers those in flight, then closes everything. */
+  close(): Promise<void>;
+}
+
+const readPem = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
+
+function openDatabase(config: ServerConfig, log: Logger): Promise<Database> {
+  if (config.databaseUrl !== undefined) {
+    return Promise.resolve(new PostgresDatabase(
+      { url: config.databaseUrl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
+  }
+  return PgliteDatabase.open(config.dataDir);
+}
+
+/** Cleanups of what has started so far, run newest first when start-up fails or the server closes. */
+class Stack {
+  private readonly steps: (() => Promise<void>)[] = [];
+  push(step: () => Promise<void>): void {
+    this.steps.push(step);
+  }
+  async unwind(log: Logger): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      await step().catch((error: Error) => log.warn({ err: error }, 'error while closing'));
+    }
+  }
+}
+
+/**
+ * Starts the key server: store (migrated), broker connection (embedded broker if no URL), HTTP
+ * endpoints, then subscribes to requests. Resolves once it serves requests.
+ */
+export async function startKeyServer(config: ServerConfig, log: Logger): Promise<KeyServer> {
+  const stack = new Stack();
+  try {
+    const database = await openDatabase(config, log);
+    stack.push(() => database.close());
+    const applied = await migrate(database);
+    log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
+
+    let brokerUrl = config.brokerUrl;
+    let shareGroup: string | undefined = config.shareGroup || undefined;
+    let ca = readPem(config.brokerCaFile);
+    if (brokerUrl === undefined) {
+      const cert = readPem(config.embeddedBrokerCertFile);
+      const key = readPem(config.embeddedBrokerKeyFile);
+      const broker: EmbeddedBroker = await startEmbeddedBroker({
+        host: config.embeddedBrokerHost,
+        port: config.embeddedBrokerPort,
+        tls: cert && key ? { cert, key } : undefined,
+      }, log);
+      stack.push(() => broker.close());
+      brokerUrl = broker.url;
+      // The embedded broker has no shared subscriptions, and this server is its only subscriber.
+      shareGroup = undefined;
+      ca ??= cert;
+    }
+
+    const client: MqttClient = await connectMqtt({
+      url: brokerUrl,
+      clientId: config.clientId,
+      ca,
+      cert: readPem(config.brokerCertFile),
+      key: readPem(config.brokerKeyFile),
+      clean: config.sessionExpirySeconds === 0,
+      sessionExpirySeconds: config.sessionExpirySeconds,
+    });
+    client.on('error', (error) => log.warn({ err: error }, 'broker connection error'));
+    client.on('offline', () => log.warn('broker connection lost; reconnecting'));
+    client.on('connect', () => log.info({ broker: brokerUrl, clientId: config.clientId }, 'connected to broker'));
+    stack.push(() => client.endAsync());
+
+    const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
+    const protocol = new V1Protocol(config.maxPayloadBytes);
+    const executor = new BatchExecutor(database, {
+      maxBatchSize: config.batchSize,
+      maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
+      unavailableReply: protocol.unavailableReply,
+      failedReply: protocol.failedReply,
+      onBatch: (size) => metrics.observeBatch(size),
+    }, log);
+    const channel = new MqttRequestChannel(client, protocol.requestFilters, shareGroup, log);
+    const dispatcher = new RequestDispatcher(protocol, executor, (request, body) => channel.reply(request, body), metrics, log);
+
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
+      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
+    stack.push(() => http.close());
+
+    const purge = setInterval(() => {
+      database.transaction((sql) => purgeProcessedReplies(sql, config.dedupeRetentionSeconds))
+        .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
+    }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));
+    purge.unref();
+    stack.push(async () => clearInterval(purge));
+
+    await channel.start((request) => dispatcher.handle(request));
+    stack.push(async () => {
+      await channel.stopReceiving();
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, 'timeout').unref());
+      if (await Promise.race([dispatcher.drain(), timeout]) === 'timeout') {
+        log.warn('shutdown timeout: closing with requests still in flight');
+      }
+    });
+    log.info({ broker: brokerUrl, clientId: config.clientId, shareGroup, httpPort: http.port }, 'key server ready');
+
+    return {
+      brokerUrl,
+      httpPort: http.port,
+      database,
+      close: () => stack.unwind(log),
+    };
+  } catch (error) {
+    await stack.unwind(log);
+    throw error;
+  }
+}

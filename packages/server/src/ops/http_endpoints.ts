@@ -1,0 +1,42 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface HttpEndpoints {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * `/healthz` (the process is alive), `/readyz` (connected to broker and database: send it
+ * requests) and `/metrics` (Prometheus text format).
+ */
+export async function startHttpEndpoints(
+  host: string, port: number, registry: Registry, isReady: () => Promise<boolean>,
+): Promise<HttpEndpoints> {
+  const server = http.createServer((request, response) => {
+    const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      response.writeHead(status, { 'content-type': type }).end(body);
+    };
+    const route = async () => {
+      switch (request.url) {
+        case '/healthz': return answer(200, 'ok\n');
+        case '/readyz': return (await isReady()) ? answer(200, 'ready\n') : answer(503, 'not ready\n');
+        case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
+        default: return answer(404, 'not found\n');
+      }
+    };
+    route().catch((error: Error) => answer(500, `${error.message}\n`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}

@@ -1,0 +1,123 @@
+import type { Logger } from 'pino';
+import type { Database, Sql } from '../storage/database.js';
+import { DatabaseUnavailableError, isTransactionConflict } from '../storage/database_errors.js';
+import { findProcessedReplies, insertProcessedReplies } from '../storage/queries/processed_request_queries.js';
+import type { Reply } from './request_protocol.js';
+
+export interface Job {
+  /** Identifies one request across redeliveries; null for requests that cannot be told apart (no Correlation Data). */
+  digest: string | null;
+  execute: (sql: Sql) => Promise<Reply>;
+}
+
+interface Queued {
+  job: Job;
+  resolve: (reply: Reply) => void;
+}
+
+export interface BatchExecutorOptions {
+  /** Most requests committed by one transaction. */
+  maxBatchSize: number;
+  /** Most transactions in flight at once. */
+  maxConcurrentBatches: number;
+  /** Replies for failures outside any one request. */
+  unavailableReply: Reply;
+  failedReply: Reply;
+  /** Observes the size of each transaction's batch (a metric). */
+  onBatch?: (size: number) => void;
+}
+
+/** Another transaction committed one of this batch's requests first: run this one again to replay its reply. */
+class ProcessedConcurrentlyError extends Error {}
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Runs requests in transactions of several requests each (group commit): one commit costs about
+ * as much as the requests in it together, so batching multiplies throughput under load, while a
+ * lone request still gets its own transaction at once. A reply is released only after its
+ * transaction commits, so every answered write is durable.
+ *
+ * Exactly-once: each request with a digest is recorded with its reply in the same transaction as
+ * its effect. A redelivered request (QoS 1 duplicate, another replica) finds the record and gets
+ * the recorded reply again instead of being run twice.
+ *
+ * If a batch fails, its requests are run again one per transaction, so one bad request cannot
+ * fail the others; none of the batch's effects remain, since the whole transaction rolled back.
+ */
+export class BatchExecutor {
+  private readonly queue: Queued[] = [];
+  private running = 0;
+  private idle: (() => void)[] = [];
+
+  constructor(private readonly database: Database, private readonly options: BatchExecutorOptions, private readonly log: Logger) {}
+
+  run(job: Job): Promise<Reply> {
+    return new Promise((resolve) => {
+      this.queue.push({ job, resolve });
+      this.pump();
+    });
+  }
+
+  /** Resolves once every request submitted so far has its reply. */
+  drain(): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.running < this.options.maxConcurrentBatches && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatchSize);
+      this.running += 1;
+      this.options.onBatch?.(batch.length);
+      void this.process(batch, 1).finally(() => {
+        this.running -= 1;
+        this.pump();
+        if (this.running === 0 && this.queue.length === 0) for (const wake of this.idle.splice(0)) wake();
+      });
+    }
+  }
+
+  private async process(batch: Queued[], attempt: number): Promise<void> {
+    let replies: Reply[];
+    try {
+      replies = await this.database.transaction((sql) => this.runBatch(sql, batch.map((item) => item.job)));
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError) {
+        this.log.warn({ err: error, requests: batch.length }, 'database unavailable; requests answered with a retryable error');
+        for (const item of batch) item.resolve(this.options.unavailableReply);
+      } else if (batch.length > 1) {
+        for (const item of batch) await this.process([item], 1);
+      } else if ((error instanceof ProcessedConcurrentlyError || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) {
+        await this.process(batch, attempt + 1);
+      } else {
+        this.log.error({ err: error }, 'request failed');
+        batch[0]!.resolve(this.options.failedReply);
+      }
+      return;
+    }
+    batch.forEach((item, index) => item.resolve(replies[index]!));
+  }
+
+  private async runBatch(sql: Sql, jobs: Job[]): Promise<Reply[]> {
+    const digests = [...new Set(jobs.flatMap((job) => (job.digest === null ? [] : [job.digest])))];
+    const recorded = digests.length > 0 ? await findProcessedReplies(sql, digests) : new Map<string, string>();
+    const fresh = new Map<string, string>();
+    const replies: Reply[] = [];
+    for (const job of jobs) {
+      const earlier = job.digest === null ? undefined : (recorded.get(job.digest) ?? fresh.get(job.digest));
+      if (earlier !== undefined) {
+        replies.push({ body: earlier, outcome: 'replayed' });
+        continue;
+      }
+      const reply = await job.execute(sql);
+      if (job.digest !== null) fresh.set(job.digest, reply.body);
+      replies.push(reply);
+    }
+    if (fresh.size > 0) {
+      const inserted = await insertProcessedReplies(sql, [...fresh].map(([digest, reply]) => ({ digest, reply })));
+      if (inserted < fresh.size) throw new ProcessedConcurrentlyError('request processed concurrently elsewhere');
+    }
+    return replies;
+  }
+}

@@ -1,0 +1,42 @@
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, Sql } from './database.js';
+import { DataDirLock } from './data_dir_lock.js';
+
+/**
+ * Embedded PostgreSQL (PGlite, WASM) in a data directory on disk: the store when no database URL
+ * is given. It runs the same SQL as PostgreSQL. It has a single connection, so transactions run
+ * one at a time (PGlite queues them), and no lock of its own against a second process, hence
+ * DataDirLock. Its writes reach the operating system when a transaction commits, so they survive a
+ * kill of the server process (not a power loss: PGlite runs with fsync off).
+ */
+export class PgliteDatabase implements Database {
+  readonly kind = 'pglite';
+  readonly maxConcurrency = 1;
+
+  private constructor(private readonly db: PGlite, private readonly lock: DataDirLock) {}
+
+  static async open(dataDir: string): Promise<PgliteDatabase> {
+    const lock = DataDirLock.acquire(dataDir);
+    try {
+      const db = await PGlite.create({ dataDir: path.join(dataDir, 'pglite') });
+      return new PgliteDatabase(db, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => work({
+      query: async <Row>(text: string, params: readonly unknown[] = []) =>
+        (await tx.query<Row>(text, params as unknown[])).rows,
+      exec: async (script: string) => { await tx.exec(script); },
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+    this.lock.release();
+  }
+}

@@ -1,0 +1,85 @@
+import type { Sql } from '../database.js';
+
+/** One function per SQL statement on the directory tables (users, one_time_prekeys). */
+
+/** Creates the user unless the name is taken; true when created. */
+export async function insertUser(sql: Sql, username: string, identityKey: Uint8Array): Promise<boolean> {
+  const rows = await sql.query(
+    'INSERT INTO users (username, identity_key) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING RETURNING id',
+    [username, identityKey]);
+  return rows.length === 1;
+}
+
+export async function findIdentityKey(sql: Sql, username: string): Promise<Uint8Array | null> {
+  const rows = await sql.query<{ identity_key: Uint8Array }>(
+    'SELECT identity_key FROM users WHERE username = $1', [username]);
+  return rows[0]?.identity_key ?? null;
+}
+
+export async function listUsernames(sql: Sql): Promise<string[]> {
+  const rows = await sql.query<{ username: string }>('SELECT username FROM users ORDER BY id');
+  return rows.map((row) => row.username);
+}
+
+/**
+ * Replaces the user's signed prekey; returns the user's id, or null for an unknown user. The row
+ * lock it takes serializes bundle uploads of one user until the transaction ends.
+ */
+export async function updateSignedPreKey(
+  sql: Sql, username: string, signedPreKey: Uint8Array, signature: Uint8Array,
+): Promise<string | null> {
+  const rows = await sql.query<{ id: string }>(
+    `UPDATE users SET signed_prekey = $2, signed_prekey_signature = $3
+     WHERE username = $1 RETURNING id::text AS id`,
+    [username, signedPreKey, signature]);
+  return rows[0]?.id ?? null;
+}
+
+export async function deleteOneTimePreKeys(sql: Sql, userId: string): Promise<void> {
+  await sql.query('DELETE FROM one_time_prekeys WHERE user_id = $1::bigint', [userId]);
+}
+
+export async function insertOneTimePreKeys(
+  sql: Sql, userId: string, preKeys: readonly { id: number; key: Uint8Array }[],
+): Promise<void> {
+  if (preKeys.length === 0) return;
+  await sql.query(
+    `INSERT INTO one_time_prekeys (user_id, key_id, public_key)
+     SELECT $1::bigint, key_id, public_key FROM unnest($2::integer[], $3::bytea[]) AS k (key_id, public_key)`,
+    [userId, preKeys.map((k) => k.id), preKeys.map((k) => k.key)]);
+}
+
+export interface BundleRow {
+  identity_key: Uint8Array;
+  signed_prekey: Uint8Array | null;
+  signed_prekey_signature: Uint8Array | null;
+  key_id: number | null;
+  public_key: Uint8Array | null;
+}
+
+/**
+ * The user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
+ * upload first. SKIP LOCKED lets concurrent fetches claim different keys instead of waiting, so
+ * no key is ever handed out twice; key_id is null when none is left. Null for an unknown user.
+ */
+export async function claimBundle(sql: Sql, username: string): Promise<BundleRow | null> {
+  const rows = await sql.query<BundleRow>(
+    `WITH owner AS (
+       SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users WHERE username = $1
+     ), claimed AS (
+       DELETE FROM one_time_prekeys WHERE id = (
+         SELECT o.id FROM one_time_prekeys o JOIN owner ON o.user_id = owner.id
+         ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
+       RETURNING key_id, public_key
+     )
+     SELECT owner.identity_key, owner.signed_prekey, owner.signed_prekey_signature, claimed.key_id, claimed.public_key
+     FROM owner LEFT JOIN claimed ON true`,
+    [username]);
+  return rows[0] ?? null;
+}
+
+/** One-time prekeys in stock over all users (a metric). */
+export async function countOneTimePreKeys(sql: Sql): Promise<number> {
+  const rows = await sql.query<{ count: number }>('SELECT count(*)::integer AS count FROM one_time_prekeys');
+  return rows[0]?.count ?? 0;
+}

@@ -1,0 +1,51 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { Aedes } from 'aedes';
+import type { Logger } from 'pino';
+
+export interface EmbeddedBrokerOptions {
+  host: string;
+  port: number;
+  /** PEM certificate and key: when given, the broker accepts TLS 1.3 only. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+}
+
+export interface EmbeddedBroker {
+  /** URL to reach the broker from this host. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process MQTT 5 broker (aedes 2.0.0-beta.1: the first aedes that speaks MQTT 5, passing
+ * Response Topic and Correlation Data through), so that one server process is a complete system.
+ * It has no shared subscriptions: run one server per embedded broker.
+ */
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
+  const broker = await Aedes.createBroker();
+  broker.on('clientError', (client, error) => log.debug({ client: client.id, err: error }, 'embedded broker client error'));
+  const handle = (socket: net.Socket) => broker.handle(socket);
+  const server = options.tls
+    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3' }, handle)
+    : net.createServer(handle);
+  // Nagle's algorithm would hold each small reply back ~40 ms waiting for a delayed ACK.
+  server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const url = `${options.tls ? 'mqtts' : 'mqtt'}://${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+  log.info({ url, tls: Boolean(options.tls) }, 'embedded MQTT broker listening');
+  return {
+    url,
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

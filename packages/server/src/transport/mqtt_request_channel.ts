@@ -1,0 +1,71 @@
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+
+export interface InboundRequest {
+  topic: string;
+  payload: Buffer;
+  responseTopic: string | undefined;
+  correlationData: Buffer | undefined;
+}
+
+/**
+ * The server's side of MQTT 5 request/response: receives requests (QoS 1) on the protocol's topic
+ * filters and publishes each reply to the request's Response Topic with its Correlation Data.
+ *
+ * With a share group, the filters are subscribed as `$share/<group>/<filter>`: the broker then
+ * hands each request to exactly one of the replicas subscribed in that group.
+ *
+ * Requests are acknowledged (PUBACK) on receipt, not after their transaction: mqtt.js reads the
+ * next packet of a connection only once the previous one is acknowledged, so deferring the PUBACK
+ * would process one request at a time. A request lost in a crash between PUBACK and commit gets
+ * no reply and is retried by its device; a redelivered one is recognised by the executor.
+ */
+export class MqttRequestChannel {
+  private readonly subscriptions: string[];
+
+  constructor(
+    private readonly client: MqttClient,
+    filters: readonly string[],
+    shareGroup: string | undefined,
+    private readonly log: Logger,
+  ) {
+    this.subscriptions = filters.map((filter) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter));
+  }
+
+  async start(onRequest: (request: InboundRequest) => void): Promise<void> {
+    this.client.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
+      onRequest({
+        topic,
+        payload,
+        responseTopic: packet.properties?.responseTopic,
+        correlationData: packet.properties?.correlationData,
+      });
+    });
+    await this.client.subscribeAsync(this.subscriptions, { qos: 1 });
+    this.log.info({ subscriptions: this.subscriptions }, 'subscribed to requests');
+  }
+
+  /** Publishes a reply; requests without a Response Topic get none, as v1 specifies. */
+  reply(request: InboundRequest, body: string): void {
+    if (request.responseTopic === undefined) return;
+    this.client.publish(request.responseTopic, body, {
+      qos: 1,
+      properties: {
+        ...(request.correlationData ? { correlationData: request.correlationData } : {}),
+        payloadFormatIndicator: true,
+        contentType: 'application/json',
+      },
+    }, (error) => {
+      if (error) this.log.warn({ err: error, topic: request.responseTopic }, 'reply not published');
+    });
+  }
+
+  /** Stops new requests from arriving (the broker gives them to other replicas); replies still go out. */
+  async stopReceiving(): Promise<void> {
+    if (this.client.connected) await this.client.unsubscribeAsync(this.subscriptions);
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+}

@@ -1,0 +1,6 @@
+export { freePort } from './free_port.js';
+export { createTestCertificates, type CertificateFiles, type TestCertificates } from './test_certificates.js';
+export { startMosquitto, stopChild, type MosquittoBroker, type MosquittoOptions } from './mosquitto.js';
+export { createTestDatabase, testDatabaseServerUrl, type TestDatabase } from './test_database.js';
+export { startServer, ServerStartError, type ServerProcess, type ServerProcessOptions } from './server_process.js';
+export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { stopChild } from './mosquitto.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SERVER_MAIN = fileURLToPath(new URL('../../server/src/main.ts', import.meta.url));
+
+export interface ServerProcessOptions {
+  /** Command-line flags of the key server (see `x3dh-server --help`). */
+  args?: readonly string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** How long to wait for "key server ready" (default 60 s: a first PGlite start takes several seconds). */
+  readyTimeoutMs?: number;
+}
+
+export interface ServerProcess {
+  process: ChildProcess;
+  /** Port of /healthz, /readyz, /metrics. */
+  httpPort: number;
+  /** The broker the server serves (its embedded broker's URL when it started one). */
+  brokerUrl: string;
+  /** Every log line printed so far (pino JSON objects). */
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<number | NodeJS.Signals>;
+  /** SIGKILL, no chance to clean up: for durability tests. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful shutdown), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export class ServerStartError extends Error {
+  constructor(message: string, readonly exitCode: number | NodeJS.Signals | null, readonly output: string) {
+    super(`${message}\n${output}`);
+    this.name = 'ServerStartError';
+  }
+}
+
+/**
+ * Runs the key server (packages/server/src/main.ts) as a child process, as production would, and
+ * resolves once it logs that it is ready. Rejects with ServerStartError, carrying its output, if
+ * it exits first.
+ */
+export function startServer(options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...(options.args ?? [])], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, X3DH_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let output = '';
+  const exited = new Promise<number | NodeJS.Signals>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal!)));
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new ServerStartError('server not ready in time', null, output));
+    }, options.readyTimeoutMs ?? 60_000);
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (entry.msg === 'key server ready') {
+          clearTimeout(timer);
+          resolve({
+            process: child,
+            httpPort: entry.httpPort as number,
+            brokerUrl: entry.broker as string,
+            logs,
+            exited,
+            kill: async () => {
+              if (child.exitCode === null && child.signalCode === null) {
+                child.kill('SIGKILL');
+                await exited;
+              }
+            },
+            stop: (graceMs = 15_000) => stopChild(child, graceMs),
+          });
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new ServerStartError('server exited before it was ready', code, output));
+    });
+  });
+}
