@@ -5,7 +5,7 @@ import { DeviceError } from './errors.js';
 
 /** How a device reaches the broker. */
 export interface ConnectionSettings {
-  /** `mqtts://host:port` (TLS 1.3) or `mqtt://host:port` (plain, loopback only). */
+  /** `mqtts://host:port` (TLS 1.3) or `mqtt://host:port` (plain, loopback addresses only). */
   brokerUrl: string;
   /** PEM file of the CA the broker's certificate must chain to; the system's CAs when absent. */
   caFile?: string | undefined;
@@ -16,7 +16,10 @@ export interface ConnectionSettings {
   timeoutMs: number;
 }
 
-export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = { brokerUrl: 'mqtts://localhost:8883', timeoutMs: 10_000 };
+/** The key server's embedded broker on its default port, so a first try on one machine needs no flags. */
+export const DEFAULT_CONNECTION_SETTINGS: ConnectionSettings = { brokerUrl: 'mqtt://127.0.0.1:1884', timeoutMs: 10_000 };
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/;
 
 /** Environment variables, one per setting, plus the config file's path. */
 export const SETTINGS_ENV = {
@@ -57,12 +60,27 @@ export async function resolveConnectionSettings(
   const timeoutMs = timeout.safeParse(pick('timeoutMs') ?? DEFAULT_CONNECTION_SETTINGS.timeoutMs);
   if (!timeoutMs.success) throw new DeviceError('INVALID_INPUT', 'timeout must be a whole number of milliseconds from 100 to 600000');
   const brokerUrl = String(pick('brokerUrl') ?? DEFAULT_CONNECTION_SETTINGS.brokerUrl);
-  if (!/^mqtts?:\/\/[^/]+/.test(brokerUrl)) throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} must start with mqtts:// or mqtt://`);
+  checkBrokerUrl(brokerUrl);
   const file = (key: 'caFile' | 'certFile' | 'keyFile') => {
     const value = pick(key);
     return value === undefined ? undefined : String(value);
   };
   return { brokerUrl, caFile: file('caFile'), certFile: file('certFile'), keyFile: file('keyFile'), timeoutMs: timeoutMs.data };
+}
+
+/** Plain MQTT would expose every key exchange on the network, so it is allowed on loopback only. */
+function checkBrokerUrl(brokerUrl: string): void {
+  let url: URL;
+  try {
+    url = new URL(brokerUrl);
+  } catch {
+    throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} is not a URL`);
+  }
+  if (url.protocol === 'mqtts:') return;
+  if (url.protocol !== 'mqtt:') throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} must start with mqtts:// or mqtt://`);
+  if (!LOOPBACK.test(url.hostname)) {
+    throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl}: plain mqtt:// is allowed on loopback only; use mqtts:// (TLS 1.3)`);
+  }
 }
 
 async function readConfigFile(path: string): Promise<PartialSettings> {

@@ -27,7 +27,7 @@ export interface GlobalOptions {
 export function globalOptions(): Option[] {
   return [
     new Option('-s, --store <path>', 'key store file').env(STORE_ENV).default(DEFAULT_STORE_PATH),
-    new Option('-b, --broker <url>', 'broker URL, mqtts://host:port (TLS 1.3) [default: mqtts://localhost:8883]').env(SETTINGS_ENV.brokerUrl),
+    new Option('-b, --broker <url>', 'broker URL: mqtts://host:port (TLS 1.3), or mqtt:// on loopback [default: mqtt://127.0.0.1:1884, the key server\'s embedded broker]').env(SETTINGS_ENV.brokerUrl),
     new Option('--ca <file>', 'PEM CA certificate the broker must chain to').env(SETTINGS_ENV.caFile),
     new Option('--cert <file>', 'PEM client certificate').env(SETTINGS_ENV.certFile),
     new Option('--key <file>', 'PEM client private key').env(SETTINGS_ENV.keyFile),

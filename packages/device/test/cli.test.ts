@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { Device, MemoryKeyStore, resolveConnectionSettings, V1Client } from '../src/index.js';
+import { runMenu } from '../src/cli/menu.js';
+import { Prompter } from '../src/cli/prompter.js';
+import { FakeV1Server } from './support/fake_v1_server.js';
+import { runCli, runCliJson } from './support/run_cli.js';
+import { tempDir } from './support/temp_dir.js';
+import { freePort } from './support/free_port.js';
+
+test('--help lists every subcommand, setting and environment variable, and the exit codes', async () => {
+  const { code, stdout } = await runCli(['--help']);
+  assert.equal(code, 0);
+  for (const word of ['register', 'publish', 'users', 'init <peer> <text>', 'inbox', 'send <peer> <text>', 'read <peer>', 'reset',
+    'X3DH_STORE', 'X3DH_BROKER_URL', 'X3DH_CA_FILE', 'X3DH_CERT_FILE', 'X3DH_KEY_FILE', 'X3DH_CONFIG', 'X3DH_TIMEOUT_MS', 'X3DH_PASSPHRASE',
+    'Exit codes']) {
+    assert.ok(stdout.includes(word), `--help does not mention ${word}`);
+  }
+  const sub = await runCli(['send', '--help']);
+  assert.equal(sub.code, 0);
+  assert.match(sub.stdout, /Usage: x3dh-device send \[options\] <peer> <text>/);
+  assert.match(sub.stdout, /--store <path>/);
+});
+
+test('usage errors exit with 2 and no stack trace', async () => {
+  for (const args of [['init', 'bob'], ['frobnicate'], ['users', '--no-such-flag'], ['users', '--broker', 'mqtt://example.com:1883']]) {
+    const { code, stderr } = await runCli(args);
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'stack trace printed');
+  }
+});
+
+test('local steps work without a broker; network steps report the broker as unreachable (exit 5)', async (t) => {
+  const store = join(tempDir(t), 'device.json');
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
+  assert.deepEqual(await runCliJson(['status'], env), { ok: true, username: null, identityKey: null, peers: [] });
+  const notReady = await runCliJson(['send', 'bob', 'hi'], env, 3);
+  assert.deepEqual(notReady, { ok: false, error: { kind: 'NOT_READY', message: 'no username set' } });
+  const unreachable = await runCliJson(['register', 'alice'], env, 5);
+  assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
+  const status = await runCliJson(['status'], env);
+  assert.equal(status.username, 'alice');
+  assert.equal(typeof status.identityKey, 'string', 'the identity key is kept although registration failed');
+  assert.deepEqual(await runCliJson(['reset'], env), { ok: true });
+  assert.equal((await runCliJson(['status'], env)).username, null);
+  assert.equal((await runCliJson(['status'], env)).identityKey, status.identityKey, 'reset keeps the keys');
+});
+
+test('an encrypted store needs its passphrase (exit 7 without it or with a wrong one)', async (t) => {
+  const dir = tempDir(t);
+  const store = join(dir, 'device.json');
+  const passphraseFile = join(dir, 'passphrase');
+  writeFileSync(passphraseFile, 'correct horse\n');
+  await runCliJson(['register', 'alice', '--timeout', '200', '--broker', `mqtt://127.0.0.1:${await freePort()}`],
+    { X3DH_STORE: store, X3DH_PASSPHRASE: 'correct horse' }, 5);
+  assert.equal((await runCliJson(['status', '--passphrase-file', passphraseFile], { X3DH_STORE: store })).username, 'alice');
+  const missing = await runCliJson(['status'], { X3DH_STORE: store }, 7);
+  assert.match((missing.error as { message: string }).message, /is encrypted: a passphrase is needed/);
+  const wrong = await runCliJson(['status'], { X3DH_STORE: store, X3DH_PASSPHRASE: 'battery staple' }, 7);
+  assert.match((wrong.error as { message: string }).message, /wrong passphrase/);
+});
+
+test('connection settings: flags over environment over config file over defaults', async (t) => {
+  const dir = tempDir(t);
+  const config = join(dir, 'device-config.json');
+  writeFileSync(config, JSON.stringify({ brokerUrl: 'mqtts://file.example:8883', caFile: 'ca.pem', timeoutMs: 3000 }));
+  assert.deepEqual(await resolveConnectionSettings({}, {}), {
+    brokerUrl: 'mqtt://127.0.0.1:1884', caFile: undefined, certFile: undefined, keyFile: undefined, timeoutMs: 10_000,
+  });
+  assert.deepEqual(await resolveConnectionSettings({ configFile: config }, {}), {
+    brokerUrl: 'mqtts://file.example:8883', caFile: join(dir, 'ca.pem'), certFile: undefined, keyFile: undefined, timeoutMs: 3000,
+  });
+  const env = { X3DH_CONFIG: config, X3DH_BROKER_URL: 'mqtts://env.example:8883', X3DH_TIMEOUT_MS: '4000' };
+  const fromEnv = await resolveConnectionSettings({}, env);
+  assert.equal(fromEnv.brokerUrl, 'mqtts://env.example:8883');
+  assert.equal(fromEnv.timeoutMs, 4000);
+  assert.equal(fromEnv.caFile, join(dir, 'ca.pem'));
+  const fromFlags = await resolveConnectionSettings({ brokerUrl: 'mqtts://flag.example:8883', timeoutMs: '5000' }, env);
+  assert.equal(fromFlags.brokerUrl, 'mqtts://flag.example:8883');
+  assert.equal(fromFlags.timeoutMs, 5000);
+  await assert.rejects(resolveConnectionSettings({ brokerUrl: 'mqtt://192.0.2.1:1883' }, {}), /loopback only/);
+  await assert.rejects(resolveConnectionSettings({ timeoutMs: 'soon' }, {}), /timeout/);
+  writeFileSync(config, '{"brokerURL": "typo"}');
+  await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file/);
+});
+
+/** Drives the menu in-process through its line reader, as a person at a terminal would. */
+async function menuSession(device: Device, answers: string[]): Promise<string> {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let printed = '';
+  output.on('data', (chunk) => (printed += chunk));
+  const prompter = new Prompter(input, output);
+  input.end(answers.map((a) => `${a}\n`).join(''));
+  await runMenu(device, prompter, (text) => output.write(`${text}\n`));
+  prompter.close();
+  return printed;
+}
+
+test('the menu has the firmware\'s wording and runs a handshake with one message each way', async () => {
+  const server = new FakeV1Server();
+  const open = () => Device.open(new MemoryKeyStore(), new V1Client(server.requester()));
+  const [alice, bob] = [await open(), await open()];
+  const bobSetup = await menuSession(bob, ['bob', '1', '2']);
+  assert.match(bobSetup, /--- Setup ---\nNo username found in the key store\.\nPlease enter your desired username: /);
+  assert.ok(bobSetup.includes([
+    '=========================================', ' User: bob', '=========================================',
+    ' (1) Register Identity', ' (2) Publish Bundle', ' (3) List Users', ' (4) Start Chat (Init X3DH)',
+    ' (5) Check Inbox (Accept X3DH)', ' (6) Send Message', ' (7) Read Messages', ' (r) Reset Username',
+  ].join('\n')));
+  assert.match(bobSetup, / Enter choice: /);
+  assert.match(bobSetup, /Bundle published: signed prekey 1, one-time prekeys 0-4\./);
+
+  const aliceInit = await menuSession(alice, ['alice', '1', '2', '3', '4', 'bob', 'hello bob', '9', '6', 'nobody', 'x']);
+  assert.match(aliceInit, / \* alice \(You\)\n/);
+  assert.match(aliceInit, / - bob\n/);
+  assert.match(aliceInit, /Enter initial message for bob: Shared Key calculated\. Initial message sent to bob \(one-time prekey 0\)\./);
+  assert.match(aliceInit, /Unknown command\./);
+  assert.match(aliceInit, /Error: no shared key with nobody/);
+
+  const bobChat = await menuSession(bob, ['5', '6', 'alice', 'hi alice', '7', 'alice']);
+  assert.match(bobChat, /--- Message from alice ---\nhello bob\n-----------------------/);
+  assert.match(bobChat, /Message: Message sent\./);
+  assert.match(bobChat, /No new messages from alice/);
+
+  const aliceRead = await menuSession(alice, ['7', 'bob', 'r', 'alice2', 'q']);
+  assert.match(aliceRead, /\[bob\]: hi alice/);
+  assert.match(aliceRead, /Username erased\.\n\n--- Setup ---/);
+  assert.match(aliceRead, / User: alice2/);
+  for (const out of [bobSetup, aliceInit, bobChat, aliceRead]) assert.doesNotMatch(out, /\n\s+at /);
+});

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** The command that runs the CLI from sources, as the README shows it. */
+export const CLI_COMMAND = [process.execPath, '--conditions=source', '--import', 'tsx', CLI_MAIN];
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the CLI as its own process in the repository root, with only the given environment
+ * variables added (the X3DH_* variables of the test runner are removed so they cannot leak in).
+ */
+export function runCli(args: readonly string[], env: Record<string, string> = {}, options: { killAfterMs?: number } = {}): Promise<CliResult> {
+  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('X3DH_')));
+  const child = spawn(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), ...args], {
+    cwd: REPO_ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+  return new Promise((resolve) => child.on('close', (code, signal) => {
+    clearTimeout(timer);
+    resolve({ code, signal, stdout, stderr });
+  }));
+}
+
+/** Runs the CLI with --json and returns the parsed object, failing with the output when the exit code differs. */
+export async function runCliJson(args: readonly string[], env: Record<string, string> = {}, expectedCode = 0): Promise<Record<string, unknown>> {
+  const result = await runCli([...args, '--json'], env);
+  if (result.code !== expectedCode) {
+    throw new Error(`x3dh-device ${args.join(' ')}: exit ${result.code} (expected ${expectedCode})\n${result.stdout}${result.stderr}`);
+  }
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
