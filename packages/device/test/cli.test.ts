@@ -9,7 +9,7 @@ import { Prompter } from '../src/cli/prompter.js';
 import { FakeV1Server } from './support/fake_v1_server.js';
 import { runCli, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
-import { freePort } from './support/free_port.js';
+import { freePort } from '@x3dh-iot/testkit';
 
 test('--help lists every subcommand, setting and environment variable, and the exit codes', async () => {
   const { code, stdout } = await runCli(['--help']);
