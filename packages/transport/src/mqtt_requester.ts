@@ -75,6 +75,9 @@ export class MqttRequester {
       }, timeoutMs);
       this.pending.set(key, { resolve, reject, timer });
     });
+    // The response can fail (timeout, close) while the publish is still awaiting its PUBACK;
+    // the caller observes that through the returned promise, so it is not an unhandled rejection.
+    response.catch(() => undefined);
     try {
       await this.client.publishAsync(topic, payload, {
         qos: 1,
