@@ -12,7 +12,7 @@ export class Prompter {
   private muted = false;
   private readonly readline: Interface;
 
-  constructor(private readonly input: NodeJS.ReadableStream & { isTTY?: boolean }, private readonly output: NodeJS.WritableStream) {
+  constructor(input: NodeJS.ReadableStream & { isTTY?: boolean }, private readonly output: NodeJS.WritableStream) {
     const echo = new Writable({
       write: (chunk, _encoding, done) => {
         if (!this.muted) output.write(chunk);
@@ -27,13 +27,14 @@ export class Prompter {
     });
   }
 
+  /** The question is readline's prompt, so a terminal redraw (backspace, resize) keeps it on screen. */
   async ask(question: string): Promise<string | null> {
-    this.output.write(question);
+    this.showPrompt(question);
     return this.next();
   }
 
   async askSecret(question: string): Promise<string | null> {
-    this.output.write(question);
+    this.showPrompt(question);
     this.muted = true;
     try {
       return await this.next();
@@ -41,6 +42,15 @@ export class Prompter {
       this.muted = false;
       this.output.write('\n');
     }
+  }
+
+  private showPrompt(question: string): void {
+    if (this.ended) {
+      this.output.write(question);
+      return;
+    }
+    this.readline.setPrompt(question);
+    this.readline.prompt();
   }
 
   close(): void {

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
+import { CLI_COMMAND, REPO_ROOT } from './support/run_cli.js';
+import { tempDir } from './support/temp_dir.js';
+import { TmuxPane } from './support/tmux.js';
+
+const socket = `x3dh-device-test-${process.pid}`;
+let server: RunningKeyServer;
+before(async () => { server = await startMosquittoAndPostgres(); });
+after(async () => {
+  TmuxPane.killServer(socket);
+  await server?.stop();
+});
+
+async function choose(pane: TmuxPane, choice: string): Promise<void> {
+  await pane.expect('Enter choice:');
+  pane.type(choice);
+}
+
+async function setUp(pane: TmuxPane, username: string): Promise<void> {
+  await pane.expect('Please enter your desired username:');
+  pane.type(username);
+  await pane.expect(` User: ${username}`);
+  await choose(pane, '1');
+  await pane.expect(`Identity registered successfully as '${username}'.`);
+  await choose(pane, '2');
+  await pane.expect('Bundle published: signed prekey 1, one-time prekeys 0-4.');
+}
+
+test('the interactive menu in a terminal: full handshake and one message each way', async (t) => {
+  const dir = tempDir(t);
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
+  const alice = TmuxPane.start(socket, 'alice', CLI_COMMAND, env('alice'), REPO_ROOT);
+  const bob = TmuxPane.start(socket, 'bob', CLI_COMMAND, env('bob'), REPO_ROOT);
+  await setUp(alice, 'alice');
+  await setUp(bob, 'bob');
+
+  await choose(alice, '4');
+  await alice.expect(' * alice (You)');
+  await alice.expect('Enter name of peer to chat with:');
+  alice.type('bob');
+  await alice.expect('Enter initial message for bob:');
+  alice.type('hello bob');
+  await alice.expect('Initial message sent to bob (one-time prekey 0).');
+
+  await choose(bob, '5');
+  await bob.expect('--- Message from alice ---\nhello bob\n-----------------------');
+  await choose(bob, '6');
+  await bob.expect('Enter name of peer:');
+  bob.type('alice');
+  await bob.expect('Message:');
+  bob.type('hi alice');
+  await bob.expect('Message sent.');
+
+  await choose(alice, '7');
+  await alice.expect('Enter name of peer:');
+  alice.type('bob');
+  await alice.expect('[bob]: hi alice');
+  await choose(alice, '6');
+  await alice.expect('Enter name of peer:');
+  alice.type('bob');
+  await alice.expect('Message:');
+  alice.type('and hi again');
+  await alice.expect('Message sent.');
+
+  await choose(bob, '7');
+  await bob.expect('Enter name of peer:');
+  bob.type('alice');
+  await bob.expect('[alice]: and hi again');
+
+  await choose(alice, 'q');
+  await choose(bob, 'q');
+  for (const pane of [alice, bob]) {
+    for (let i = 0; i < 50 && !pane.dead(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(pane.dead(), `${pane.name}'s menu did not exit on (q)`);
+    assert.doesNotMatch(pane.screen(), /Error|\n\s+at /, `${pane.name}'s screen shows an error`);
+  }
+});
