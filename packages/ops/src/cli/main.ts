@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { brokerCommand } from './broker_command.js';
+import { firmwareCommand } from './firmware_command.js';
+import { k8sSecretsCommand } from './k8s_command.js';
+import { pkiCommand } from './pki_command.js';
+import { wireGuardCommand } from './wireguard_command.js';
+
+function operatorProgram(): Command {
+  return new Command('x3dh-ops')
+    .description('Operator tools for an x3dh-iot deployment: certificates, WireGuard peers, firmware keys.h, broker configurations, Kubernetes secrets')
+    .showHelpAfterError()
+    .addCommand(pkiCommand())
+    .addCommand(wireGuardCommand())
+    .addCommand(firmwareCommand())
+    .addCommand(brokerCommand())
+    .addCommand(k8sSecretsCommand());
+}
+
+operatorProgram()
+  .parseAsync()
+  .catch((error: unknown) => {
+    console.error(`x3dh-ops: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { KEYS_HEADER_MACROS, keysHeader, provisionPeers } from '../src/index.js';
+import { cli, runCli } from './operator_cli.js';
+
+const hasGcc = spawnSync('gcc', ['--version']).status === 0;
+const M = KEYS_HEADER_MACROS;
+const STRING_MACROS = [M.wireGuardPrivateKey, M.address, M.netmask, M.serverPublicKey, M.endpointHost, M.brokerUri, M.caCertificate, M.clientCertificate, M.clientKey];
+
+/** Compiles a program that prints every macro of the header (NUL-separated) and returns the values. */
+async function compileAndPrint(header: string): Promise<Map<string, string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-keysh-'));
+  await writeFile(join(dir, 'keys.h'), header);
+  const source = [
+    '#include <stdio.h>',
+    '#include "keys.h"',
+    // The original firmware uses the port as an integer.
+    `_Static_assert(${M.endpointPort} > 0 && ${M.endpointPort} < 65536, "port is an integer");`,
+    'int main(void) {',
+    ...STRING_MACROS.map((name) => `  fputs(${name}, stdout); putchar(0);`),
+    `  printf("%d", ${M.endpointPort}); putchar(0);`,
+    '  return 0;',
+    '}',
+  ].join('\n');
+  await writeFile(join(dir, 'main.c'), source);
+  execFileSync('gcc', ['-fsyntax-only', '-std=c11', '-Wall', '-Wextra', '-Werror', '-I', dir, join(dir, 'main.c')]);
+  execFileSync('gcc', ['-std=c11', '-Wall', '-Werror', '-I', dir, '-o', join(dir, 'print'), join(dir, 'main.c')]);
+  const values = execFileSync(join(dir, 'print')).toString('utf8').split('\0');
+  return new Map([...STRING_MACROS, M.endpointPort].map((name, index) => [name, values[index]!]));
+}
+
+describe('firmware keys.h', () => {
+  it('uses the original firmware macro names', () => {
+    assert.deepEqual(
+      [M.wireGuardPrivateKey, M.address, M.netmask, M.serverPublicKey, M.endpointHost, M.endpointPort, M.brokerUri, M.caCertificate],
+      ['WG_PRIVATE_KEY', 'WG_LOCAL_IP_ADDR', 'WG_LOCAL_IP_NETMASK', 'WG_SERVER_PUB_KEY', 'WG_ENDPOINT_IP', 'WG_ENDPOINT_PORT', 'MQTT_BROKER_URI', 'MQTT_CA_CERT_PEM'],
+    );
+  });
+
+  it('compiles, and every macro holds exactly the provisioned value', { skip: hasGcc ? false : 'gcc is not installed' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-fw-'));
+    await cli('pki', 'init', '-d', dir);
+    await cli('pki', 'device', 'alice', '-d', dir);
+    await cli('wg', 'provision', 'alice', 'bob', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
+    await cli('firmware', 'keys-h', 'bob', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883');
+    const out = join(dir, 'alice-keys.h');
+    await cli('firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883', '-o', out);
+    assert.equal((await stat(out)).mode & 0o777, 0o600);
+
+    const registry = JSON.parse(await readFile(join(dir, 'wireguard', 'registry.json'), 'utf8'));
+    const values = await compileAndPrint(await readFile(out, 'utf8'));
+    assert.equal(values.get(M.wireGuardPrivateKey), registry.peers[0].privateKey);
+    assert.equal(values.get(M.address), '10.8.0.2');
+    assert.equal(values.get(M.netmask), '255.255.0.0');
+    assert.equal(values.get(M.serverPublicKey), registry.server.publicKey);
+    assert.equal(values.get(M.endpointHost), '198.18.0.1');
+    assert.equal(values.get(M.endpointPort), '30000');
+    assert.equal(values.get(M.brokerUri), 'mqtts://10.96.100.100:8883');
+    assert.equal(values.get(M.caCertificate), await readFile(join(dir, 'pki', 'ca.crt'), 'utf8'));
+    assert.equal(values.get(M.clientCertificate), await readFile(join(dir, 'pki', 'devices', 'alice.crt'), 'utf8'));
+    assert.equal(values.get(M.clientKey), await readFile(join(dir, 'pki', 'devices', 'alice.key'), 'utf8'));
+
+    // bob has no certificate: his header has no client macros, and refuses to be overwritten.
+    const bob = await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8');
+    assert.doesNotMatch(bob, /MQTT_CLIENT_/);
+    const again = await runCli(['firmware', 'keys-h', 'bob', '-d', dir, '--broker-uri', 'mqtts://x:8883']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /refusing to overwrite/);
+    assert.equal(await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8'), bob);
+  });
+
+  it('escapes any string into a C literal that compiles back to the same bytes', { skip: hasGcc ? false : 'gcc is not installed' }, async () => {
+    const { registry } = provisionPeers(null, { endpoint: { host: 'vpn.example', port: 51820 }, devices: ['d1'] });
+    const odd = 'mqtts://h:1/"quoted"\\back\\slash?\ttab\u00e9\u0001' + '7';
+    const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    const values = await compileAndPrint(
+      keysHeader({ registry, peer: registry.peers[0]!, brokerUri: odd, caCertificatePem: pem, client: { certificatePem: pem, privateKeyPem: pem } }),
+    );
+    assert.equal(values.get(M.brokerUri), odd);
+    assert.equal(values.get(M.endpointHost), 'vpn.example');
+  });
+});

@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
+import type { MqttClient } from 'mqtt';
+import { connectMqtt } from '@x3dh-iot/transport';
+import { cli } from './operator_cli.js';
+import { freePort, handBundleToMosquitto, hasMosquitto, startMosquitto } from './mosquitto_process.js';
+
+const NOT_AUTHORIZED = 0x87;
+const skip = hasMosquitto ? false : 'mosquitto is not installed';
+
+interface Identity {
+  cert?: string;
+  key?: string;
+}
+
+/** PUBACK reason of a QoS 1 publish: 0 when accepted. */
+async function publishReason(client: MqttClient, topic: string, payload = 'x'): Promise<number> {
+  try {
+    await client.publishAsync(topic, payload, { qos: 1 });
+    return 0;
+  } catch (error) {
+    return (error as { code?: number }).code ?? -1;
+  }
+}
+
+/** Collects the topics a client receives; `next` waits until one has arrived on a topic. */
+function inbox(client: MqttClient): { topics: string[]; next(topic: string): Promise<void> } {
+  const topics: string[] = [];
+  const waiters: Array<{ topic: string; resolve: () => void }> = [];
+  client.on('message', (topic) => {
+    topics.push(topic);
+    for (const waiter of waiters.filter((candidate) => candidate.topic === topic)) waiter.resolve();
+  });
+  return {
+    topics,
+    next: (topic) =>
+      new Promise((resolve, reject) => {
+        if (topics.includes(topic)) return resolve();
+        const timer = setTimeout(() => reject(new Error(`no message on ${topic}; got ${topics.join(', ')}`)), 5000);
+        waiters.push({ topic, resolve: () => (clearTimeout(timer), resolve()) });
+      }),
+  };
+}
+
+/** Sets up a PKI and a Mosquitto bundle with the CLI, then starts Mosquitto from it. */
+async function brokerFromCli(v1: boolean) {
+  const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-mosq-'));
+  await cli('pki', 'init', '-d', dir);
+  await cli('pki', 'broker', '-d', dir, '--dns', 'localhost', '--ip', '127.0.0.1');
+  await cli('pki', 'server-client', '-d', dir);
+  await cli('pki', 'device', 'alice', 'bob', '-d', dir);
+  const [port, serverPort, v1Port] = [await freePort(), await freePort(), await freePort()];
+  const bundle = join(dir, 'brokers', 'mosquitto');
+  await cli('broker', 'mosquitto', '-d', dir, '--install-dir', bundle, '--bind', '127.0.0.1', '--port', String(port), '--server-port', String(serverPort), ...(v1 ? ['--v1-port', String(v1Port)] : []));
+  await handBundleToMosquitto(bundle, [dir, join(dir, 'brokers'), bundle]);
+  const mosquitto = await startMosquitto(join(bundle, 'mosquitto.conf'), v1 ? [port, serverPort, v1Port] : [port, serverPort]);
+  const ca = await readFile(join(dir, 'pki', 'ca.crt'), 'utf8');
+  const identity = async (name: string): Promise<Identity> => {
+    const base = name === 'server' ? join(dir, 'pki', 'server-client') : join(dir, 'pki', 'devices', name);
+    return { cert: await readFile(`${base}.crt`, 'utf8'), key: await readFile(`${base}.key`, 'utf8') };
+  };
+  const clients: MqttClient[] = [];
+  const connect = async (who: Identity, onPort: number, clientId?: string) => {
+    const client = await connectMqtt({ url: `mqtts://127.0.0.1:${onPort}`, ca, ...who, clientId, connectTimeoutMs: 3000, reconnectPeriodMs: 0 });
+    clients.push(client);
+    return client;
+  };
+  const close = async () => {
+    await Promise.all(clients.map((client) => client.endAsync(true)));
+    await mosquitto.stop();
+  };
+  return { dir, ca, port, serverPort, v1Port, identity, connect, close };
+}
+
+/** Resolves when a TLS handshake (and the broker's verdict on the client certificate) succeeds. */
+function tlsConnect(port: number, options: tls.ConnectionOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ...options }, () => {
+      // A TLS 1.3 server refuses a client certificate after the client's handshake has completed:
+      // only the CONNACK to an MQTT 5 CONNECT (client id "x") proves the connection was accepted.
+      socket.write(Buffer.from('100e00044d5154540502003c00000178', 'hex'));
+      socket.once('data', () => {
+        socket.destroy();
+        resolve();
+      });
+    });
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error('closed')));
+  });
+}
+
+describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip }, () => {
+  let broker: Awaited<ReturnType<typeof brokerFromCli>>;
+  before(async () => {
+    broker = await brokerFromCli(false);
+  });
+  after(async () => broker?.close());
+
+  it('delivers a device request to the server and only its own responses to the device', async () => {
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-1');
+    const serverInbox = inbox(server);
+    await server.subscribeAsync('$share/x3dh/x3dh/v2/+/req/#', { qos: 1 });
+    const alice = await broker.connect(await broker.identity('alice'), broker.port);
+    const aliceInbox = inbox(alice);
+    await alice.subscribeAsync(['x3dh/v2/alice/resp/#', 'x3dh/v2/alice/push/#', 'x3dh/v2/bob/resp/#', 'x3dh/v2/bob/push/#'], { qos: 1 });
+
+    // Forbidden first: when the allowed message that follows arrives, the forbidden one would have too.
+    assert.equal(await publishReason(alice, 'x3dh/v2/bob/req/bundle'), NOT_AUTHORIZED, 'publish as another device');
+    assert.equal(await publishReason(alice, 'x3dh/req/users'), NOT_AUTHORIZED, 'v1 topics while v1 is off');
+    assert.equal(await publishReason(alice, 'x3dh/v2/alice/resp/forged'), NOT_AUTHORIZED, 'forge a response');
+    assert.equal(await publishReason(alice, 'x3dh/v2/alice/req/bundle'), 0);
+    await serverInbox.next('x3dh/v2/alice/req/bundle');
+    assert.deepEqual(serverInbox.topics, ['x3dh/v2/alice/req/bundle']);
+
+    assert.equal(await publishReason(server, 'x3dh/v2/bob/resp/1'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/bob/push/1'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/alice/push/1'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/alice/resp/1'), 0);
+    await aliceInbox.next('x3dh/v2/alice/resp/1');
+    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/alice/push/1', 'x3dh/v2/alice/resp/1']);
+  });
+
+  it("binds the client id to the certificate, so a device cannot take over another device's session", async () => {
+    const bob = await broker.connect(await broker.identity('bob'), broker.port, 'bob');
+    let bobClosed = 0;
+    bob.on('close', () => (bobClosed += 1));
+    const bobInbox = inbox(bob);
+    await bob.subscribeAsync('x3dh/v2/bob/resp/#', { qos: 1 });
+    const impostor = await broker.connect(await broker.identity('alice'), broker.port, 'bob');
+    const impostorInbox = inbox(impostor);
+    await impostor.subscribeAsync('x3dh/v2/bob/resp/#', { qos: 1 });
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-2');
+    await server.publishAsync('x3dh/v2/bob/resp/2', 'for bob', { qos: 1 });
+    await bobInbox.next('x3dh/v2/bob/resp/2');
+    assert.equal(bobClosed, 0, 'bob was not disconnected');
+    assert.deepEqual(impostorInbox.topics, []);
+  });
+
+  it("gives a device certificate nothing on the key server's listener", async () => {
+    const alice = await broker.connect(await broker.identity('alice'), broker.serverPort);
+    assert.equal(await publishReason(alice, 'x3dh/v2/bob/resp/1'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/v2/alice/req/x'), NOT_AUTHORIZED);
+  });
+
+  it('refuses TLS 1.2, clients without a certificate and certificates of another CA', async () => {
+    const alice = await broker.identity('alice');
+    await tlsConnect(broker.port, { ca: broker.ca, ...alice });
+    await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...alice, maxVersion: 'TLSv1.2' }), /protocol version|alert|closed/i);
+    await assert.rejects(tlsConnect(broker.port, { ca: broker.ca }));
+    const other = await mkdtemp(join(tmpdir(), 'x3dh-ops-mosq-other-'));
+    await cli('pki', 'init', '-d', other);
+    await cli('pki', 'device', 'alice', '-d', other);
+    const foreign = { cert: await readFile(join(other, 'pki', 'devices', 'alice.crt'), 'utf8'), key: await readFile(join(other, 'pki', 'devices', 'alice.key'), 'utf8') };
+    await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...foreign }));
+  });
+});
+
+describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
+  let broker: Awaited<ReturnType<typeof brokerFromCli>>;
+  before(async () => {
+    broker = await brokerFromCli(true);
+  });
+  after(async () => broker?.close());
+
+  it('lets firmware without a client certificate use v1 topics only, over TLS 1.3', async () => {
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort);
+    const serverInbox = inbox(server);
+    await server.subscribeAsync(['$share/x3dh/x3dh/req/#', '$share/x3dh/x3dh/register/#', '$share/x3dh/x3dh/msg/#', '$share/x3dh/x3dh/v2/+/req/#'], { qos: 1 });
+    const firmware = await broker.connect({}, broker.v1Port, 'esp32-original');
+    const firmwareInbox = inbox(firmware);
+    await firmware.subscribeAsync(['x3dh/resp/#', 'x3dh/v2/alice/resp/#'], { qos: 1 });
+
+    assert.equal(await publishReason(firmware, 'x3dh/v2/alice/req/bundle'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(firmware, 'x3dh/register/ik', '{}'), 0);
+    await serverInbox.next('x3dh/register/ik');
+    assert.deepEqual(serverInbox.topics, ['x3dh/register/ik']);
+
+    await server.publishAsync('x3dh/v2/alice/resp/1', 'private', { qos: 1 });
+    await server.publishAsync('x3dh/resp/me', '{"status":"created"}', { qos: 1 });
+    await firmwareInbox.next('x3dh/resp/me');
+    assert.deepEqual(firmwareInbox.topics, ['x3dh/resp/me']);
+
+    // Certificate devices may use v1 too while it is enabled.
+    const alice = await broker.connect(await broker.identity('alice'), broker.port);
+    assert.equal(await publishReason(alice, 'x3dh/req/users'), 0);
+    await assert.rejects(tlsConnect(broker.v1Port, { ca: broker.ca, maxVersion: 'TLSv1.2' }));
+  });
+});
