@@ -1,9 +1,8 @@
 /**
- * Device names become certificate common names, MQTT usernames and topic levels, file names,
- * RabbitMQ permission patterns and Kubernetes secret keys. Only characters that mean nothing
- * special in any of them are accepted (stricter than the wire protocol's usernames).
+ * Device names become certificate common names, MQTT usernames and topic levels, file names and
+ * RabbitMQ permission patterns: the alphabet of docs/protocol-v2.md, minus the names `.` and `..`.
  */
-const DEVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const DEVICE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 export class InvalidDeviceNameError extends Error {
   constructor(name: string, reason: string) {
@@ -13,8 +12,8 @@ export class InvalidDeviceNameError extends Error {
 }
 
 export function assertDeviceName(name: string, reserved: readonly string[] = []): string {
-  if (!DEVICE_NAME.test(name)) {
-    throw new InvalidDeviceNameError(name, 'use 1-63 letters, digits, "-" or "_", starting with a letter or digit');
+  if (!DEVICE_NAME.test(name) || name === '.' || name === '..') {
+    throw new InvalidDeviceNameError(name, 'use 1-64 letters, digits, ".", "-" or "_"');
   }
   if (reserved.includes(name)) throw new InvalidDeviceNameError(name, 'the name is reserved for a service identity');
   return name;

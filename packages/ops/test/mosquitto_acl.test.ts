@@ -103,25 +103,25 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
   it('delivers a device request to the server and only its own responses to the device', async () => {
     const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-1');
     const serverInbox = inbox(server);
-    await server.subscribeAsync('$share/x3dh/x3dh/v2/+/req/#', { qos: 1 });
+    await server.subscribeAsync('$share/x3dh-server/x3dh/v2/req/#', { qos: 1 });
     const alice = await broker.connect(await broker.identity('alice'), broker.port);
     const aliceInbox = inbox(alice);
-    await alice.subscribeAsync(['x3dh/v2/alice/resp/#', 'x3dh/v2/alice/push/#', 'x3dh/v2/bob/resp/#', 'x3dh/v2/bob/push/#'], { qos: 1 });
+    await alice.subscribeAsync(['x3dh/v2/resp/alice', 'x3dh/v2/push/alice', 'x3dh/v2/resp/bob', 'x3dh/v2/push/bob'], { qos: 1 });
 
     // Forbidden first: when the allowed message that follows arrives, the forbidden one would have too.
-    assert.equal(await publishReason(alice, 'x3dh/v2/bob/req/bundle'), NOT_AUTHORIZED, 'publish as another device');
+    assert.equal(await publishReason(alice, 'x3dh/v2/req/bob/bundle'), NOT_AUTHORIZED, 'publish as another device');
     assert.equal(await publishReason(alice, 'x3dh/req/users'), NOT_AUTHORIZED, 'v1 topics while v1 is off');
-    assert.equal(await publishReason(alice, 'x3dh/v2/alice/resp/forged'), NOT_AUTHORIZED, 'forge a response');
-    assert.equal(await publishReason(alice, 'x3dh/v2/alice/req/bundle'), 0);
-    await serverInbox.next('x3dh/v2/alice/req/bundle');
-    assert.deepEqual(serverInbox.topics, ['x3dh/v2/alice/req/bundle']);
+    assert.equal(await publishReason(alice, 'x3dh/v2/resp/alice'), NOT_AUTHORIZED, 'forge a response');
+    assert.equal(await publishReason(alice, 'x3dh/v2/req/alice/bundle'), 0);
+    await serverInbox.next('x3dh/v2/req/alice/bundle');
+    assert.deepEqual(serverInbox.topics, ['x3dh/v2/req/alice/bundle']);
 
-    assert.equal(await publishReason(server, 'x3dh/v2/bob/resp/1'), 0);
-    assert.equal(await publishReason(server, 'x3dh/v2/bob/push/1'), 0);
-    assert.equal(await publishReason(server, 'x3dh/v2/alice/push/1'), 0);
-    assert.equal(await publishReason(server, 'x3dh/v2/alice/resp/1'), 0);
-    await aliceInbox.next('x3dh/v2/alice/resp/1');
-    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/alice/push/1', 'x3dh/v2/alice/resp/1']);
+    assert.equal(await publishReason(server, 'x3dh/v2/resp/bob'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/push/bob'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/push/alice'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/resp/alice'), 0);
+    await aliceInbox.next('x3dh/v2/resp/alice');
+    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/push/alice', 'x3dh/v2/resp/alice']);
   });
 
   it("binds the client id to the certificate, so a device cannot take over another device's session", async () => {
@@ -129,21 +129,21 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     let bobClosed = 0;
     bob.on('close', () => (bobClosed += 1));
     const bobInbox = inbox(bob);
-    await bob.subscribeAsync('x3dh/v2/bob/resp/#', { qos: 1 });
+    await bob.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 });
     const impostor = await broker.connect(await broker.identity('alice'), broker.port, 'bob');
     const impostorInbox = inbox(impostor);
-    await impostor.subscribeAsync('x3dh/v2/bob/resp/#', { qos: 1 });
+    await impostor.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 });
     const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-2');
-    await server.publishAsync('x3dh/v2/bob/resp/2', 'for bob', { qos: 1 });
-    await bobInbox.next('x3dh/v2/bob/resp/2');
+    await server.publishAsync('x3dh/v2/resp/bob', 'for bob', { qos: 1 });
+    await bobInbox.next('x3dh/v2/resp/bob');
     assert.equal(bobClosed, 0, 'bob was not disconnected');
     assert.deepEqual(impostorInbox.topics, []);
   });
 
   it("gives a device certificate nothing on the key server's listener", async () => {
     const alice = await broker.connect(await broker.identity('alice'), broker.serverPort);
-    assert.equal(await publishReason(alice, 'x3dh/v2/bob/resp/1'), NOT_AUTHORIZED);
-    assert.equal(await publishReason(alice, 'x3dh/v2/alice/req/x'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/v2/resp/bob'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/v2/req/alice/x'), NOT_AUTHORIZED);
   });
 
   it('refuses TLS 1.2, clients without a certificate and certificates of another CA', async () => {
@@ -169,17 +169,17 @@ describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
   it('lets firmware without a client certificate use v1 topics only, over TLS 1.3', async () => {
     const server = await broker.connect(await broker.identity('server'), broker.serverPort);
     const serverInbox = inbox(server);
-    await server.subscribeAsync(['$share/x3dh/x3dh/req/#', '$share/x3dh/x3dh/register/#', '$share/x3dh/x3dh/msg/#', '$share/x3dh/x3dh/v2/+/req/#'], { qos: 1 });
+    await server.subscribeAsync(['$share/x3dh-server/x3dh/req/#', '$share/x3dh-server/x3dh/register/#', '$share/x3dh-server/x3dh/msg/#', '$share/x3dh-server/x3dh/v2/req/#'], { qos: 1 });
     const firmware = await broker.connect({}, broker.v1Port, 'esp32-original');
     const firmwareInbox = inbox(firmware);
-    await firmware.subscribeAsync(['x3dh/resp/#', 'x3dh/v2/alice/resp/#'], { qos: 1 });
+    await firmware.subscribeAsync(['x3dh/resp/#', 'x3dh/v2/resp/alice'], { qos: 1 });
 
-    assert.equal(await publishReason(firmware, 'x3dh/v2/alice/req/bundle'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(firmware, 'x3dh/v2/req/alice/bundle'), NOT_AUTHORIZED);
     assert.equal(await publishReason(firmware, 'x3dh/register/ik', '{}'), 0);
     await serverInbox.next('x3dh/register/ik');
     assert.deepEqual(serverInbox.topics, ['x3dh/register/ik']);
 
-    await server.publishAsync('x3dh/v2/alice/resp/1', 'private', { qos: 1 });
+    await server.publishAsync('x3dh/v2/resp/alice', 'private', { qos: 1 });
     await server.publishAsync('x3dh/resp/me', '{"status":"created"}', { qos: 1 });
     await firmwareInbox.next('x3dh/resp/me');
     assert.deepEqual(firmwareInbox.topics, ['x3dh/resp/me']);

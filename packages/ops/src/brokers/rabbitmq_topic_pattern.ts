@@ -1,11 +1,11 @@
 /**
- * RabbitMQ checks MQTT topics as AMQP routing keys (`/` becomes `.`) against one regular expression
+ * RabbitMQ checks MQTT topics as AMQP routing keys (`/` and `.` swap places) against one regular expression
  * per user, exchange and direction. Reads are checked when subscribing, against the filter itself
- * (`x3dh.v2.alice.resp.#`), so a pattern must accept both concrete keys and the filter's wildcards.
+ * (`x3dh.v2.req.alice.#`), so a pattern must accept both concrete keys and the filter's wildcards.
  */
 function escapeLevel(level: string): string {
-  if (/[.*#]/.test(level)) throw new Error(`topic level ${JSON.stringify(level)} cannot be expressed as a routing key`);
-  return level.replace(/[\\^$|?+()[\]{}]/g, (char) => `\\${char}`);
+  if (/[*#+]/.test(level)) throw new Error(`topic level ${JSON.stringify(level)} cannot be expressed as a routing key`);
+  return level.replace(/\./g, '/').replace(/[\\^$|?()[\]{}]/g, (char) => `\\${char}`);
 }
 
 /** The body (without anchors) of a regular expression matching what an MQTT filter covers. */

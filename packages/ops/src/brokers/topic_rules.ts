@@ -1,10 +1,9 @@
 /**
- * Who may publish and subscribe to what, for every broker. Secure-protocol topics are scoped by the
- * device name as the second level after the version, so one rule per direction covers a device:
+ * Who may publish and subscribe to what, for every broker: the topics of docs/protocol-v2.md.
  *
- *   x3dh/v2/<device>/req/<operation...>   device -> server   (only <device> may publish)
- *   x3dh/v2/<device>/resp/<...>           server -> device   (only <device> may read)
- *   x3dh/v2/<device>/push/<...>           server -> device   (deliveries, low-prekey notices)
+ *   x3dh/v2/req/<device>/<operation>   device -> server   (only <device> may publish)
+ *   x3dh/v2/resp/<device>              server -> device   (only <device> may read)
+ *   x3dh/v2/push/<device>              server -> device   (deliveries and notices)
  *
  * Wire protocol v1 has one shared response topic (`x3dh/resp/me`) that every v1 device reads, so its
  * rules exist only when the operator enables v1.
@@ -21,10 +20,8 @@ export interface TopicGrant {
 }
 
 export const V2_ROOT = 'x3dh/v2';
-
-export const deviceRequestTopic = (device: string, operation: string): string => `${V2_ROOT}/${device}/req/${operation}`;
-export const deviceResponseTopic = (device: string, rest: string): string => `${V2_ROOT}/${device}/resp/${rest}`;
-export const devicePushTopic = (device: string, rest: string): string => `${V2_ROOT}/${device}/push/${rest}`;
+/** The key server replicas' shared-subscription group. */
+export const SERVER_SHARE_GROUP = 'x3dh-server';
 
 /** v1 request topics (requests) and the shared response topic, as the original firmware uses them. */
 export const V1_REQUEST_FILTERS = ['x3dh/req/#', 'x3dh/register/#', 'x3dh/msg/#'] as const;
@@ -48,9 +45,9 @@ export function v1DeviceGrants(): TopicGrant[] {
 
 export function deviceGrants(device: string, options: RuleOptions): TopicGrant[] {
   return [
-    { access: 'write', filter: `${V2_ROOT}/${device}/req/#` },
-    { access: 'read', filter: `${V2_ROOT}/${device}/resp/#` },
-    { access: 'read', filter: `${V2_ROOT}/${device}/push/#` },
+    { access: 'write', filter: `${V2_ROOT}/req/${device}/#` },
+    { access: 'read', filter: `${V2_ROOT}/resp/${device}` },
+    { access: 'read', filter: `${V2_ROOT}/push/${device}` },
     ...(options.v1 ? v1DeviceGrants() : []),
   ];
 }
@@ -58,9 +55,9 @@ export function deviceGrants(device: string, options: RuleOptions): TopicGrant[]
 /** The key server reads every device's requests and answers or pushes to every device. */
 export function serverGrants(options: RuleOptions): TopicGrant[] {
   return [
-    { access: 'read', filter: `${V2_ROOT}/+/req/#` },
-    { access: 'write', filter: `${V2_ROOT}/+/resp/#` },
-    { access: 'write', filter: `${V2_ROOT}/+/push/#` },
+    { access: 'read', filter: `${V2_ROOT}/req/#` },
+    { access: 'write', filter: `${V2_ROOT}/resp/#` },
+    { access: 'write', filter: `${V2_ROOT}/push/#` },
     ...(options.v1
       ? [...V1_REQUEST_FILTERS.map((filter) => ({ access: 'read' as const, filter })), { access: 'write' as const, filter: V1_RESPONSE_FILTER }]
       : []),
