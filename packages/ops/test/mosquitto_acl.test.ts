@@ -7,7 +7,8 @@ import tls from 'node:tls';
 import type { MqttClient } from 'mqtt';
 import { connectMqtt } from '@x3dh-iot/transport';
 import { cli } from './operator_cli.js';
-import { freePort, handBundleToMosquitto, hasMosquitto, startMosquitto } from './mosquitto_process.js';
+import { freePort } from '@x3dh-iot/testkit';
+import { handBundleToMosquitto, hasMosquitto, startMosquitto } from './mosquitto_process.js';
 
 const NOT_AUTHORIZED = 0x87;
 const skip = hasMosquitto ? false : 'mosquitto is not installed';

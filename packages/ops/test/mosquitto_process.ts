@@ -1,20 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, readdir } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { stopChild } from '@x3dh-iot/testkit';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 export const hasMosquitto = existsSync(MOSQUITTO);
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Mosquitto started as root switches to the `mosquitto` user before it reads certificates and ACLs,
@@ -50,7 +43,10 @@ export interface RunningMosquitto {
   output(): string;
 }
 
-/** Starts a private Mosquitto from a configuration file and waits for every listed port. */
+/**
+ * Starts a private Mosquitto from a generated configuration file (the test kit's broker writes its
+ * own configuration) and waits for every listed port.
+ */
 export async function startMosquitto(config: string, ports: number[]): Promise<RunningMosquitto> {
   const child = spawn(MOSQUITTO, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -58,12 +54,7 @@ export async function startMosquitto(config: string, ports: number[]): Promise<R
   child.stderr.on('data', (chunk) => (log += chunk));
   const running: RunningMosquitto = {
     output: () => log,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => stopChild(child),
   };
   try {
     for (const port of ports) await waitForPort(port, child, () => log);
