@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import {
-  aeadDecrypt, aeadEncrypt, constantTimeEqual, createInitialMessage, DecryptionError, generateKeyPair, openInitialMessage,
+  type KeyPair, aeadDecrypt, aeadEncrypt, constantTimeEqual, createInitialMessage, DecryptionError, generateKeyPair, openInitialMessage,
   ProtocolError, randomAeadNonce, utf8, wireV1, xeddsaSign,
 } from '@x3dh-iot/protocol';
 import type { DeviceState, Session } from './device_state.js';
@@ -48,6 +48,7 @@ const MAX_ONE_TIME_PREKEYS_KEPT = 100;
 export class Device extends EventEmitter<DeviceEvents> {
   private readonly oneTimePreKeysPerBundle: number;
   private readonly signedPreKeyGraceMs: number;
+  private updates: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly store: KeyStore,
@@ -107,16 +108,15 @@ export class Device extends EventEmitter<DeviceEvents> {
     const identity = this.requireIdentity();
     const signedPreKey = generateKeyPair();
     const signature = xeddsaSign(identity.privateKey, signedPreKey.publicKey);
-    const oneTimePreKeys = Array.from({ length: this.oneTimePreKeysPerBundle }, (_, i) => ({
-      id: this.state.nextOneTimePreKeyId + i, keyPair: generateKeyPair(),
-    }));
-    const signedPreKeyId = this.state.nextSignedPreKeyId;
+    const keyPairs = Array.from({ length: this.oneTimePreKeysPerBundle }, () => generateKeyPair());
+    let signedPreKeyId = 0;
+    let oneTimePreKeys: { id: number; keyPair: KeyPair }[] = [];
     await this.update((state) => {
       const now = new Date();
+      signedPreKeyId = state.nextSignedPreKeyId++;
+      oneTimePreKeys = keyPairs.map((keyPair) => ({ id: state.nextOneTimePreKeyId++, keyPair }));
       state.signedPreKeys.push({ id: signedPreKeyId, keyPair: signedPreKey, signature, createdAt: now });
-      state.nextSignedPreKeyId += 1;
       for (const opk of oneTimePreKeys) state.oneTimePreKeys.set(opk.id, opk.keyPair);
-      state.nextOneTimePreKeyId += oneTimePreKeys.length;
       this.prune(state, now);
     });
     await this.client.registerBundle(wireV1.registerBundlePayload(username, signedPreKey.publicKey, signature,
@@ -225,12 +225,20 @@ export class Device extends EventEmitter<DeviceEvents> {
     await this.options.onClose?.();
   }
 
-  /** Applies a change to a copy of the state, saves it, and only then makes it the current state. */
-  private async update(change: (state: DeviceState) => void): Promise<void> {
-    const next = structuredClone(this.state);
-    change(next);
-    await this.store.save(next);
-    this.state = next;
+  /**
+   * Applies a change to a copy of the state, saves it, and only then makes it the current state.
+   * Updates run one at a time, so concurrent operations (a watcher beside a user) never save over
+   * each other's changes.
+   */
+  private update(change: (state: DeviceState) => void): Promise<void> {
+    const run = this.updates.then(async () => {
+      const next = structuredClone(this.state);
+      change(next);
+      await this.store.save(next);
+      this.state = next;
+    });
+    this.updates = run.catch(() => {});
+    return run;
   }
 
   /**

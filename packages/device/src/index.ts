@@ -9,3 +9,4 @@ export { V1Client, type Requester, type V1ClientOptions, type ChatCiphertext } f
 export { BrokerConnection } from './broker_connection.js';
 export * from './device.js';
 export * from './open_device.js';
+export { InboxWatcher, type InboxWatcherEvents } from './inbox_watcher.js';

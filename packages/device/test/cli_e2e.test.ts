@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
-import { runCliJson } from './support/run_cli.js';
+import { CLI_COMMAND, cliEnv, REPO_ROOT, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 
 /**
@@ -37,11 +38,34 @@ async function twoDeviceConversation(server: RunningKeyServer, dir: string): Pro
   assert.equal(((await alice(['send', 'carol', 'x'], 3)).error as { kind: string }).kind, 'NOT_READY');
 }
 
+async function watchConversation(server: RunningKeyServer, dir: string): Promise<void> {
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`) });
+  for (const name of ['carol', 'dave']) {
+    await runCliJson(['register', name], env(name));
+    await runCliJson(['publish'], env(name));
+  }
+  const watcher = spawn(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), 'watch', '--json', '--interval', '200'],
+    { cwd: REPO_ROOT, env: cliEnv(env('dave')), stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => watcher.on('exit', resolve));
+  let output = '';
+  watcher.stdout.on('data', (chunk) => (output += chunk));
+  await runCliJson(['init', 'dave', 'are you there?'], env('carol'));
+  await runCliJson(['send', 'dave', 'second'], env('carol'));
+  for (let i = 0; i < 100 && output.split('\n').length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  watcher.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.deepEqual(output.trim().split('\n').map((line) => JSON.parse(line)), [
+    { event: 'session', peer: 'carol', text: 'are you there?', identityChanged: false },
+    { event: 'message', peer: 'carol', text: 'second' },
+  ]);
+}
+
 describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and PostgreSQL', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startMosquittoAndPostgres(); });
   after(() => server?.stop());
   test('register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
+  test('watch prints incoming handshakes and messages as they arrive and stops cleanly on SIGTERM', (t) => watchConversation(server, tempDir(t)));
 });
 
 describe('two CLI devices through the key server on its embedded defaults (embedded broker, PGlite)', () => {

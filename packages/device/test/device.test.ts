@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeBase64url, generateKeyPair, wireV1 } from '@x3dh-iot/protocol';
-import { Device, DeviceError, MemoryKeyStore, V1Client } from '../src/index.js';
+import { RequestTimeoutError } from '@x3dh-iot/transport';
+import { Device, DeviceError, InboxWatcher, MemoryKeyStore, V1Client } from '../src/index.js';
 import { FakeV1Server } from './support/fake_v1_server.js';
 
 async function device(server: FakeV1Server, name: string, store = new MemoryKeyStore()): Promise<Device> {
@@ -135,7 +136,6 @@ test('missing preconditions and server errors are typed errors', async () => {
 });
 
 test('idempotent requests are retried after a timeout, the others are not', async () => {
-  const { RequestTimeoutError } = await import('@x3dh-iot/transport');
   const server = new FakeV1Server();
   const inner = server.requester();
   let failures = 0;
@@ -149,4 +149,19 @@ test('idempotent requests are retried after a timeout, the others are not', asyn
   assert.deepEqual(await client.users(), []);
   failures = 0;
   await rejects(client.fetchInbox('alice'), 'UNREACHABLE', /may still have been processed/);
+});
+
+test('a watcher turns incoming handshakes and messages into events without being asked', async () => {
+  const server = new FakeV1Server();
+  const alice = await device(server, 'alice');
+  const bob = await device(server, 'bob');
+  const seen: string[] = [];
+  bob.on('session', (s) => seen.push(`session ${s.peer}: ${s.text}`));
+  bob.on('message', (m) => seen.push(`message ${m.peer}: ${m.text}`));
+  const watcher = new InboxWatcher(bob, 10).start();
+  await alice.startSession('bob', 'hello');
+  await alice.send('bob', 'one');
+  for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await watcher.stop();
+  assert.deepEqual(seen, ['session alice: hello', 'message alice: one']);
 });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { encodeBase64url } from '@x3dh-iot/protocol';
 import type { Device } from '../device.js';
 import { DeviceError } from '../errors.js';
+import { InboxWatcher } from '../inbox_watcher.js';
 import { openCliDevice, type GlobalOptions } from './cli_options.js';
 import {
   formatIncomingSession, formatInitialSent, formatPublished, formatRead, formatRegistered, formatUsers,
@@ -85,6 +86,38 @@ const status: Action = async (device) => {
   return { json, text };
 };
 
+/**
+ * Prints handshakes and messages as they arrive (one JSON object per line with --json) until
+ * SIGINT or SIGTERM.
+ */
+async function watch(command: Command): Promise<void> {
+  const options = command.optsWithGlobals<GlobalOptions & { interval: string }>();
+  const intervalMs = Number(options.interval);
+  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new DeviceError('INVALID_INPUT', '--interval must be a whole number of milliseconds, at least 100');
+  const device = await openCliDevice(options, null);
+  try {
+    requireUsername(device);
+    if (device.identityKey === null) throw new DeviceError('NOT_READY', 'no identity key: register first');
+    const print = (json: Record<string, unknown>, text: string) => console.log(options.json ? JSON.stringify(json) : text);
+    device.on('session', (session) => print({ event: 'session', ...session }, formatIncomingSession(session)));
+    device.on('message', ({ peer, text }) => print({ event: 'message', peer, text }, formatRead(peer, { messages: [text], undecryptable: 0 })));
+    const watcher = new InboxWatcher(device, intervalMs);
+    watcher.on('problem', (error) => (options.json
+      ? console.log(JSON.stringify({ event: 'problem', message: error.message }))
+      : console.error(`Error: ${error.message}`)));
+    const stopped = new Promise((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    watcher.start();
+    if (!options.json) console.error(`Watching for handshakes and messages to ${device.username} every ${intervalMs} ms (Ctrl-C to stop).`);
+    await stopped;
+    await watcher.stop();
+  } finally {
+    await device.close();
+  }
+}
+
 /** The non-interactive subcommands, for scripts and tests. */
 export function addSubcommands(program: Command): void {
   const define = (spec: string, description: string, action: Action) =>
@@ -101,4 +134,7 @@ export function addSubcommands(program: Command): void {
   define('read <peer>', 'fetch and show the pending messages from peer', read);
   define('reset', 'forget the username (keys and sessions are kept), as the firmware does', reset);
   define('status', 'show the username, identity key and sessions in the key store', status);
+  program.command('watch').description('poll for handshakes and messages and print them as they arrive, until Ctrl-C')
+    .option('--interval <ms>', 'poll interval', '2000')
+    .action((_options: unknown, command: Command) => watch(command));
 }

@@ -13,14 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/**
- * Runs the CLI as its own process in the repository root, with only the given environment
- * variables added (the X3DH_* variables of the test runner are removed so they cannot leak in).
- */
+/** The test runner's environment without its X3DH_* variables, so they cannot leak in, plus `env`. */
+export function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('X3DH_'))), ...env };
+}
+
+/** Runs the CLI as its own process in the repository root. */
 export function runCli(args: readonly string[], env: Record<string, string> = {}, options: { killAfterMs?: number } = {}): Promise<CliResult> {
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('X3DH_')));
   const child = spawn(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), ...args], {
-    cwd: REPO_ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO_ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
