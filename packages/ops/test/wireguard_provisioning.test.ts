@@ -58,7 +58,7 @@ describe('WireGuard peer registry', () => {
     const registryBefore = await readFile(join(dir, 'wireguard', 'registry.json'), 'utf8');
     const alice = await readFile(join(dir, 'wireguard', 'peers', 'alice.conf'), 'utf8');
 
-    await cli('wg', 'provision', 'alice', 'carol', '-d', dir);
+    await cli('wg', 'provision', 'alice', 'carol', '-d', dir, '--listen-port', '51821');
     const registry = JSON.parse(await readFile(join(dir, 'wireguard', 'registry.json'), 'utf8'));
     assert.deepEqual(registry.peers.slice(0, 2), JSON.parse(registryBefore).peers, 'existing peers unchanged');
     assert.deepEqual(registry.peers.map((peer: { name: string }) => peer.name), ['alice', 'bob', 'carol']);
@@ -66,7 +66,7 @@ describe('WireGuard peer registry', () => {
 
     const server = await readFile(join(dir, 'wireguard', 'wg0.conf'), 'utf8');
     assert.match(server, /^Address = 10\.13\.13\.1\/24$/m);
-    assert.match(server, /^ListenPort = 51820$/m);
+    assert.match(server, /^ListenPort = 51821$/m, 'a port mapping: the endpoint stays 51820');
     assert.match(server, /^MTU = 1280$/m);
     assert.equal(server.match(/^\[Peer\]$/gm)?.length, 3);
     assert.match(server, new RegExp(`PublicKey = ${registry.peers[2].publicKey.replace(/[+/]/g, '\\$&')}\nAllowedIPs = 10\\.13\\.13\\.4/32`));

@@ -16,9 +16,10 @@ export function wireGuardCommand(): Command {
     .argument('[devices...]', 'device names', [])
     .option('--subnet <cidr>', `VPN subnet (IPv4; default ${DEFAULT_VPN_SUBNET}); the server takes its first address`)
     .option('--endpoint <host:port>', 'where devices reach the VPN server (needed the first time; kept afterwards)', parseEndpoint)
+    .option('--listen-port <port>', "the server's UDP port when it differs from the endpoint's (port mapping); kept when omitted", parsePort)
     .option('--route <cidr>', 'extra network the devices reach through the tunnel, e.g. the broker (repeatable; kept when omitted)', collect)
-    .action(async (devices: string[], options: OutputOptions & { subnet?: string; endpoint?: { host: string; port: number }; route?: string[] }) => {
-      const registry = await provisionWireGuard(options.dir, { subnet: options.subnet, endpoint: options.endpoint, routes: options.route, devices }, writeOptions(options).progress);
+    .action(async (devices: string[], options: OutputOptions & { subnet?: string; endpoint?: { host: string; port: number }; listenPort?: number; route?: string[] }) => {
+      const registry = await provisionWireGuard(options.dir, { subnet: options.subnet, endpoint: options.endpoint, listenPort: options.listenPort, routes: options.route, devices }, writeOptions(options).progress);
       console.log(`${registry.peers.length} peer(s); server ${registry.server.address}, public key ${registry.server.publicKey}`);
     });
 

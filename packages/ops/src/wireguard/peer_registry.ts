@@ -12,6 +12,8 @@ const registrySchema = z.object({
   version: z.literal(1),
   subnet: z.string(),
   endpoint: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  /** The server's UDP port; differs from the endpoint's behind a port mapping (a NodePort, say). */
+  listenPort: z.number().int().min(1).max(65535),
   /** What peers route through the tunnel: the VPN subnet plus, for example, the cluster's service range. */
   allowedIps: z.array(z.string()).min(1),
   server: z.object({ address: z.string(), privateKey: keySchema, publicKey: keySchema }),
@@ -48,6 +50,8 @@ export interface ProvisionRequest {
   subnet?: string | undefined;
   /** Required when the registry is created; later runs keep the stored one unless given. */
   endpoint?: { host: string; port: number } | undefined;
+  /** The server's own port; the endpoint's port unless given, kept on later runs. */
+  listenPort?: number | undefined;
   /** Extra routes for the peers besides the VPN subnet; later runs keep the stored ones unless given. */
   routes?: string[] | undefined;
   devices: string[];
@@ -69,9 +73,10 @@ export function provisionPeers(existing: PeerRegistry | null, request: Provision
   const allowedIps = request.routes
     ? [subnet.toString(), ...request.routes.map((route) => Ipv4Subnet.parse(route).toString())]
     : (existing?.allowedIps ?? [subnet.toString()]);
+  const listenPort = request.listenPort ?? existing?.listenPort ?? endpoint.port;
   const registry: PeerRegistry = existing
-    ? { ...existing, endpoint, allowedIps, peers: [...existing.peers] }
-    : { version: 1, subnet: subnet.toString(), endpoint, allowedIps, server: { address: subnet.host(1), ...generateWireGuardKeyPair() }, peers: [] };
+    ? { ...existing, endpoint, listenPort, allowedIps, peers: [...existing.peers] }
+    : { version: 1, subnet: subnet.toString(), endpoint, listenPort, allowedIps, server: { address: subnet.host(1), ...generateWireGuardKeyPair() }, peers: [] };
 
   const taken = new Set([registry.server.address, ...registry.peers.map((peer) => peer.address)]);
   const known = new Set(registry.peers.map((peer) => peer.name));

@@ -19,7 +19,7 @@ export function serverConfig(registry: PeerRegistry, options: { natInterface?: s
   const lines = [
     '[Interface]',
     `Address = ${registry.server.address}/${prefixLength(registry)}`,
-    `ListenPort = ${registry.endpoint.port}`,
+    `ListenPort = ${registry.listenPort}`,
     `PrivateKey = ${registry.server.privateKey}`,
     `MTU = ${WIREGUARD_MTU}`,
   ];
