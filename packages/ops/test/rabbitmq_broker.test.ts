@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
+import mqtt, { type MqttClient } from 'mqtt';
+import { freePort } from '@x3dh-iot/testkit';
+import { cli } from './operator_cli.js';
+import { hasRabbitMq, startRabbitMq, type RunningRabbitMq } from './rabbitmq_process.js';
+
+/**
+ * The RabbitMQ configuration from the CLI, run by the RabbitMQ installed here (3.10: MQTT 3.1.1
+ * only, so these clients speak 3.1.1; the rules are the same for MQTT 5 on 3.13+). RabbitMQ closes
+ * the connection of a client that breaks a topic permission.
+ */
+describe('RabbitMQ with the configuration and definitions from the CLI', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
+  let dir: string;
+  let mqttPort: number;
+  let rabbit: RunningRabbitMq;
+  const clients: MqttClient[] = [];
+
+  const connect = async (who: string, extra: tls.ConnectionOptions = {}) => {
+    const base = who === 'server' ? join(dir, 'pki', 'server-client') : join(dir, 'pki', 'devices', who);
+    const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
+      protocolVersion: 4,
+      clientId: `${who}-${clients.length}`,
+      ca: await readFile(join(dir, 'pki', 'ca.crt')),
+      cert: await readFile(`${base}.crt`),
+      key: await readFile(`${base}.key`),
+      minVersion: 'TLSv1.3',
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...extra,
+    });
+    clients.push(client);
+    return client;
+  };
+
+  /** Resolves true when the broker closes the connection within the time given. */
+  const closedBy = (client: MqttClient, action: () => Promise<unknown>) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      client.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      action().catch(() => undefined);
+    });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-rabbit-'));
+    await chmod(dir, 0o755);
+    await cli('pki', 'init', '-d', dir);
+    await cli('pki', 'broker', '-d', dir, '--dns', 'localhost', '--ip', '127.0.0.1');
+    await cli('pki', 'server-client', '-d', dir);
+    await cli('pki', 'device', 'alice', 'bob', '-d', dir);
+    mqttPort = await freePort();
+    const bundle = join(dir, 'brokers', 'rabbitmq');
+    await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--mqtt-port', String(mqttPort), '--amqp-port', String(await freePort()));
+    rabbit = await startRabbitMq(join(dir, 'node'), { config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins') }, mqttPort);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.endAsync(true).catch(() => undefined)));
+    await rabbit?.stop();
+  });
+
+  it('loads the per-device definitions', () => {
+    assert.match(rabbit.output(), /Successfully set topic permissions on exchange 'amq\.topic' for 'alice' in virtual host 'x3dh'/);
+  });
+
+  it("logs devices and the server in by certificate over TLS 1.3; requests reach the server, responses only their device", async () => {
+    const server = await connect('server');
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const received: string[] = [];
+    const arrived = (who: string, topic: string) => new Promise<void>((resolve) => {
+      const check = () => (received.includes(`${who}:${topic}`) ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    for (const [who, client] of [['server', server], ['alice', alice], ['bob', bob]] as const) {
+      client.on('message', (topic) => received.push(`${who}:${topic}`));
+    }
+    await server.subscribeAsync('x3dh/v2/req/#', { qos: 1 });
+    await alice.subscribeAsync('x3dh/v2/resp/alice', { qos: 1 });
+    await bob.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 });
+    await alice.publishAsync('x3dh/v2/req/alice/bundle', 'x', { qos: 1 });
+    await arrived('server', 'x3dh/v2/req/alice/bundle');
+    await server.publishAsync('x3dh/v2/resp/bob', 'for bob', { qos: 1 });
+    await server.publishAsync('x3dh/v2/resp/alice', 'for alice', { qos: 1 });
+    await Promise.all([arrived('alice', 'x3dh/v2/resp/alice'), arrived('bob', 'x3dh/v2/resp/bob')]);
+    assert.deepEqual(received.sort(), ['alice:x3dh/v2/resp/alice', 'bob:x3dh/v2/resp/bob', 'server:x3dh/v2/req/alice/bundle']);
+    assert.ok(alice.connected && bob.connected && server.connected);
+  });
+
+  it("closes a device that publishes as another device or subscribes to another device's responses", async () => {
+    const alice = await connect('alice');
+    assert.equal(await closedBy(alice, () => alice.publishAsync('x3dh/v2/req/bob/bundle', 'x', { qos: 1 })), true);
+    const again = await connect('alice');
+    assert.equal(await closedBy(again, () => again.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 })), true);
+    const third = await connect('alice');
+    assert.equal(await closedBy(third, () => third.publishAsync('x3dh/req/users', '{}', { qos: 1 })), true, 'v1 is off');
+  });
+
+  it('refuses TLS 1.2 and clients without a certificate', async () => {
+    await assert.rejects(connect('alice', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }));
+    await assert.rejects(mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
+      protocolVersion: 4, ca: await readFile(join(dir, 'pki', 'ca.crt')), reconnectPeriod: 0, connectTimeout: 5000,
+    }));
+  });
+});

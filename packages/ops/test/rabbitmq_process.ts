@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, stopChild } from '@x3dh-iot/testkit';
+
+export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+export const hasRabbitMq = existsSync(RABBITMQ_SERVER);
+
+export interface RunningRabbitMq {
+  stop(): Promise<void>;
+  output(): string;
+}
+
+/**
+ * A private RabbitMQ node (its own name, cookie, data, ports) running a generated configuration,
+ * beside any system instance. The image's conf.d is replaced by one that only moves the metrics
+ * listener to a free port.
+ */
+export async function startRabbitMq(dir: string, bundle: { config: string; plugins: string }, waitForPort: number): Promise<RunningRabbitMq> {
+  for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
+  await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
+  const child = spawn(RABBITMQ_SERVER, [], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: join(dir, 'home'),
+      RABBITMQ_CONFIG_FILE: bundle.config,
+      RABBITMQ_CONFIG_FILES: join(dir, 'conf.d'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: bundle.plugins,
+      RABBITMQ_MNESIA_BASE: join(dir, 'data'),
+      RABBITMQ_LOG_BASE: join(dir, 'log'),
+      RABBITMQ_LOGS: '-',
+      RABBITMQ_NODENAME: `x3dhops${process.pid}@localhost`,
+      RABBITMQ_DIST_PORT: String(await freePort()),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (chunk) => (log += chunk));
+  child.stderr.on('data', (chunk) => (log += chunk));
+  const running: RunningRabbitMq = { output: () => log, stop: () => stopChild(child, 15_000) };
+  const deadline = Date.now() + 60_000;
+  while (!log.includes(`started MQTT TLS listener on [::]:${waitForPort}`)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await running.stop();
+      throw new Error(`RabbitMQ did not start its MQTT listener:\n${log.slice(-4000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return running;
+}
