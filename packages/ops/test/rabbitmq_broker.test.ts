@@ -20,7 +20,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
   let rabbit: RunningRabbitMq;
   const clients: MqttClient[] = [];
 
-  const connect = async (who: string, extra: tls.ConnectionOptions = {}) => {
+  const connect = async (who: string, extra: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {}) => {
     const base = who === 'server' ? join(dir, 'pki', 'server-client') : join(dir, 'pki', 'devices', who);
     const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
       protocolVersion: 4,
