@@ -9,7 +9,7 @@ import { chatMessage, initialMessage, key, registerBundle, registerIdentity, uni
 const T = wireV1.V1_TOPICS;
 
 for (const { name, start } of environments) {
-  describe(`v1 operations on ${name}`, () => {
+  describe(`v1 operations on ${name}`, { timeout: 120_000 }, () => {
     let env: Environment;
     let device: MqttRequester;
     const ask = (topic: string, payload: unknown = {}) => requestJson(device, topic, payload);

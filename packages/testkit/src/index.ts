@@ -4,3 +4,4 @@ export { startMosquitto, stopChild, type MosquittoBroker, type MosquittoOptions 
 export { createTestDatabase, testDatabaseServerUrl, type TestDatabase } from './test_database.js';
 export { startServer, ServerStartError, type ServerProcess, type ServerProcessOptions } from './server_process.js';
 export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';
+export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';

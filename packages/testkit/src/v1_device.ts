@@ -14,6 +14,9 @@ export interface V1DeviceOptions {
  */
 export async function connectV1Device(brokerUrl: string, options: V1DeviceOptions = {}): Promise<MqttRequester> {
   const client = await connectMqtt({ url: brokerUrl, ca: options.ca, clientId: options.clientId });
+  // A broker going away (as tests make it do) is an 'error' event; unhandled, it would end the process.
+  // The client reconnects by itself and requests meanwhile time out.
+  client.on('error', () => {});
   return MqttRequester.start(client, {
     responseTopic: wireV1.V1_TOPICS.response,
     responseFilter: wireV1.V1_TOPICS.responseFilter,
