@@ -75,27 +75,24 @@ export class MqttRequester {
       }, timeoutMs);
       this.pending.set(key, { resolve, reject, timer });
     });
-    // The response can fail (timeout, close) while the publish is still awaiting its PUBACK;
-    // the caller observes that through the returned promise, so it is not an unhandled rejection.
-    response.catch(() => undefined);
-    try {
-      await this.client.publishAsync(topic, payload, {
-        qos: 1,
-        properties: {
-          responseTopic: this.options.responseTopic,
-          correlationData: correlation,
-          payloadFormatIndicator: true,
-          contentType: 'application/json',
-        },
-      });
-    } catch (error) {
+    // Not awaited: while the client is offline the PUBACK (and so the publish) waits for a
+    // reconnect, and the timeout must still apply. A failed publish fails the request.
+    this.client.publishAsync(topic, payload, {
+      qos: 1,
+      properties: {
+        responseTopic: this.options.responseTopic,
+        correlationData: correlation,
+        payloadFormatIndicator: true,
+        contentType: 'application/json',
+      },
+    }).catch((error: Error) => {
       const entry = this.pending.get(key);
       if (entry) {
         clearTimeout(entry.timer);
         this.pending.delete(key);
+        entry.reject(error);
       }
-      throw error;
-    }
+    });
     return response;
   }
 
