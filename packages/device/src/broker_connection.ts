@@ -10,6 +10,8 @@ type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
 
 export interface BrokerConnectionEvents {
   connection: ['online' | 'offline' | 'reconnecting'];
+  /** A socket error after the first connection (reset, TLS failure on reconnect); reconnecting goes on. */
+  problem: [Error];
 }
 
 /**
@@ -44,7 +46,8 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     if (!connecting) return;
     const { client, requester } = await connecting.catch(() => ({ client: null, requester: null }));
     requester?.close();
-    await client?.endAsync();
+    // Forced: a request that timed out while offline must not keep the process waiting for its PUBACK.
+    await client?.endAsync(true);
   }
 
   private async open(): Promise<{ client: MqttClient; requester: MqttRequester }> {
@@ -66,6 +69,8 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     } catch (error) {
       throw new DeviceError('UNREACHABLE', (error as Error).message, { cause: error });
     }
+    // Without a listener, mqtt.js's 'error' for a dropped socket would end the process.
+    client.on('error', (error) => this.emit('problem', error));
     client.on('offline', () => this.emit('connection', 'offline'));
     client.on('reconnect', () => this.emit('connection', 'reconnecting'));
     client.on('connect', () => this.emit('connection', 'online'));
