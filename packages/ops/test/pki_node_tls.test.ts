@@ -80,6 +80,8 @@ describe('certificates with Node TLS', () => {
     for (const cert of ['ca.crt', 'broker.crt', 'devices/alice.crt']) {
       assert.equal((await stat(join(dir, 'pki', cert))).mode & 0o777, 0o644, cert);
     }
+    for (const sub of ['', 'pki', 'pki/devices']) assert.equal((await stat(join(dir, sub))).mode & 0o777, 0o700, `directory ${sub || '.'}`);
+    assert.equal(await readFile(join(dir, '.gitignore'), 'utf8'), '*\n', 'the operator directory keeps itself out of git');
   });
 
   it('completes a TLS 1.3 handshake by IP address with mutual certificate verification', async () => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { prepareOperatorDir } from '../files/operator_dir.js';
 import { brokerCommand } from './broker_command.js';
 import { firmwareCommand } from './firmware_command.js';
 import { k8sSecretsCommand } from './k8s_command.js';
@@ -10,6 +11,10 @@ function operatorProgram(): Command {
   return new Command('x3dh-ops')
     .description('Operator tools for an x3dh-iot deployment: certificates, WireGuard peers, firmware keys.h, broker configurations, Kubernetes secrets')
     .showHelpAfterError()
+    .hook('preAction', async (_program, command) => {
+      const { dir } = command.opts<{ dir?: string }>();
+      if (dir !== undefined) await prepareOperatorDir(dir);
+    })
     .addCommand(pkiCommand())
     .addCommand(wireGuardCommand())
     .addCommand(firmwareCommand())

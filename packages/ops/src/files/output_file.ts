@@ -41,7 +41,8 @@ export async function writeOutputFiles(files: OutputFile[], options: { force: bo
     if (present.length > 0) throw new OutputExistsError(present);
   }
   for (const file of files) {
-    await mkdir(dirname(file.path), { recursive: true });
+    // New directories are owner-only: most of them hold keys.
+    await mkdir(dirname(file.path), { recursive: true, mode: 0o700 });
     await writeFile(file.path, file.contents, { mode: file.mode, flag: options.force ? 'w' : 'wx' });
     // The creation mode is filtered by the umask and an overwritten file keeps its old mode.
     await chmod(file.path, file.mode);

@@ -1,0 +1,12 @@
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Creates the operator directory owner-only, with a `.gitignore` that ignores everything in it:
+ * it holds private keys, and a default location inside a repository must not end up committed.
+ */
+export async function prepareOperatorDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const ignore = join(dir, '.gitignore');
+  if (!(await access(ignore).then(() => true, () => false))) await writeFile(ignore, '*\n', { mode: 0o644 });
+}
