@@ -21,6 +21,11 @@ export class Prompter {
     });
     this.readline = createInterface({ input, output: echo, terminal: input.isTTY === true });
     this.readline.on('line', (line) => this.deliver(line));
+    // Ctrl-C on a terminal ends input like Ctrl-D, so the caller closes the key store properly.
+    this.readline.on('SIGINT', () => {
+      output.write('\n');
+      this.readline.close();
+    });
     this.readline.on('close', () => {
       this.ended = true;
       this.deliver(null);
