@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCli } from './operator_cli.js';
+
+const COMMANDS = [[], ['pki'], ['pki', 'init'], ['pki', 'broker'], ['pki', 'server-client'], ['pki', 'device'], ['wg', 'provision'], ['firmware', 'keys-h'], ['broker', 'mosquitto'], ['broker', 'rabbitmq'], ['k8s-secrets']];
+
+describe('operator CLI help', () => {
+  it('answers --help for every command', async () => {
+    const results = await Promise.all(COMMANDS.map((command) => runCli([...command, '--help'])));
+    for (const [index, result] of results.entries()) {
+      const command = COMMANDS[index]!;
+      assert.equal(result.code, 0, command.join(' '));
+      assert.match(result.stdout, new RegExp(`^Usage: x3dh-ops${command.length > 0 ? ` ${command.join(' ')}` : ''} `, 'm'));
+      if (command.length === 2 || command[0] === 'k8s-secrets') assert.match(result.stdout, /--dir <path>/);
+    }
+  });
+
+  it('explains a usage error and exits non-zero', async () => {
+    const result = await runCli(['wg', 'provision', 'alice', '--endpoint', 'no-port']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /must be HOST:PORT/);
+  });
+});
