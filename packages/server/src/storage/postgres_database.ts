@@ -49,6 +49,14 @@ export class PostgresDatabase implements Database {
     } catch (error) {
       throw new DatabaseUnavailableError(`database unreachable: ${(error as Error).message}`, { cause: error });
     }
+    // A connection that drops while checked out emits 'error' besides failing its query; unheard,
+    // that event would end the process. The failed query reports it.
+    const ignore = () => {};
+    client.on('error', ignore);
+    const release = (broken: boolean) => {
+      client.off('error', ignore);
+      client.release(broken);
+    };
     const run = async (text: string, params: readonly unknown[], name?: string) => {
       try {
         return await client.query({ name, text, values: params as unknown[] });
@@ -68,12 +76,12 @@ export class PostgresDatabase implements Database {
       await run('BEGIN', []);
       const result = await work(sql);
       await run('COMMIT', []);
-      client.release();
+      release(false);
       return result;
     } catch (error) {
       // A connection that failed is dropped from the pool rather than handed to the next request.
       const broken = error instanceof DatabaseUnavailableError || !(await run('ROLLBACK', []).then(() => true, () => false));
-      client.release(broken);
+      release(broken);
       throw error;
     }
   }
