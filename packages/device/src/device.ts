@@ -160,10 +160,12 @@ export class Device extends EventEmitter<DeviceEvents> {
     const pending = await this.client.fetchInbox(username);
     if (pending === null) return null;
     const { from, message, carriedAssociatedData } = pending;
+    // v1 hands the message out once, so a failure here loses it; the peer has to start again.
+    const lost = `the server has discarded it: ask ${from} to start the chat again`;
     const opkId = message.oneTimePreKeyId;
     const oneTimePreKey = opkId === null ? undefined : this.state.oneTimePreKeys.get(opkId);
     if (opkId !== null && oneTimePreKey === undefined) {
-      throw new DeviceError('SECURITY', `initial message from ${from} names one-time prekey ${opkId}, which this device does not hold (used already or never published)`);
+      throw new DeviceError('SECURITY', `initial message from ${from} names one-time prekey ${opkId}, which this device does not hold (used already or never published); ${lost}`);
     }
     if (this.state.signedPreKeys.length === 0) throw new DeviceError('NOT_READY', 'no signed prekey: publish a bundle first');
     let opened: ReturnType<typeof openInitialMessage> | undefined;
@@ -180,7 +182,7 @@ export class Device extends EventEmitter<DeviceEvents> {
         if (!(error instanceof DecryptionError)) break;
       }
     }
-    if (opened === undefined) throw securityError(`cannot accept the initial message from ${from}`, lastError);
+    if (opened === undefined) throw securityError(`cannot accept the initial message from ${from} (${lost})`, lastError);
     const { secrets, plaintext } = opened;
     const incoming: IncomingSession = {
       peer: from, text: textDecoder.decode(plaintext), identityChanged: this.identityChanged(from, message.identityKey),
