@@ -1,30 +1,15 @@
-import { decodeBase64urlFixed, encodeBase64url, keyPairFromPrivateKey, wireV1 } from '@x3dh-iot/protocol';
+import { encodeBase64url, keyPairFromPrivateKey, wireV1 } from '@x3dh-iot/protocol';
 import { z } from 'zod';
 import type { DeviceState } from './device_state.js';
+
+const { keySchema: key, signatureSchema: signature } = wireV1;
+const id = z.number().int().min(0).max(0x7fffffff);
+const date = z.iso.datetime().transform((text) => new Date(text));
 
 /**
  * The JSON form of a device's state. Only private keys are written: public keys are derived on
  * load, so a file can never hold a public key that does not match its private key.
  */
-const key = z.string().transform((text, ctx) => {
-  try {
-    return decodeBase64urlFixed(text, 32, 'key');
-  } catch {
-    ctx.issues.push({ code: 'custom', message: 'must be a 32-byte base64url key', input: text });
-    return z.NEVER;
-  }
-});
-const signature = z.string().transform((text, ctx) => {
-  try {
-    return decodeBase64urlFixed(text, 64, 'signature');
-  } catch {
-    ctx.issues.push({ code: 'custom', message: 'must be a 64-byte base64url signature', input: text });
-    return z.NEVER;
-  }
-});
-const id = z.number().int().min(0).max(0x7fffffff);
-const date = z.iso.datetime().transform((text) => new Date(text));
-
 const stateSchema = z.object({
   username: wireV1.usernameSchema.nullable(),
   identityPrivateKey: key.nullable(),

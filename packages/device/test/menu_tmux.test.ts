@@ -29,6 +29,22 @@ async function setUp(pane: TmuxPane, username: string): Promise<void> {
   await pane.expect('Bundle published: signed prekey 1, one-time prekeys 0-4.');
 }
 
+async function sendMessage(pane: TmuxPane, peer: string, text: string): Promise<void> {
+  await choose(pane, '6');
+  await pane.expect('Enter name of peer:');
+  pane.type(peer);
+  await pane.expect('Message:');
+  pane.type(text);
+  await pane.expect('Message sent.');
+}
+
+async function readMessages(pane: TmuxPane, peer: string, expected: string): Promise<void> {
+  await choose(pane, '7');
+  await pane.expect('Enter name of peer:');
+  pane.type(peer);
+  await pane.expect(expected);
+}
+
 test('the interactive menu in a terminal: full handshake and one message each way', async (t) => {
   const dir = tempDir(t);
   const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
@@ -47,28 +63,10 @@ test('the interactive menu in a terminal: full handshake and one message each wa
 
   await choose(bob, '5');
   await bob.expect('--- Message from alice ---\nhello bob\n-----------------------');
-  await choose(bob, '6');
-  await bob.expect('Enter name of peer:');
-  bob.type('alice');
-  await bob.expect('Message:');
-  bob.type('hi alice');
-  await bob.expect('Message sent.');
-
-  await choose(alice, '7');
-  await alice.expect('Enter name of peer:');
-  alice.type('bob');
-  await alice.expect('[bob]: hi alice');
-  await choose(alice, '6');
-  await alice.expect('Enter name of peer:');
-  alice.type('bob');
-  await alice.expect('Message:');
-  alice.type('and hi again');
-  await alice.expect('Message sent.');
-
-  await choose(bob, '7');
-  await bob.expect('Enter name of peer:');
-  bob.type('alice');
-  await bob.expect('[alice]: and hi again');
+  await sendMessage(bob, 'alice', 'hi alice');
+  await readMessages(alice, 'bob', '[bob]: hi alice');
+  await sendMessage(alice, 'bob', 'and hi again');
+  await readMessages(bob, 'alice', '[alice]: and hi again');
 
   await choose(alice, 'q');
   await choose(bob, 'q');
