@@ -14,6 +14,9 @@ import { hasRabbitMq, startRabbitMq, type RunningRabbitMq } from './rabbitmq_pro
  * only, so these clients speak 3.1.1; the rules are the same for MQTT 5 on 3.13+). RabbitMQ closes
  * the connection of a client that breaks a topic permission.
  */
+/** mqtt.js hands its options to tls.connect; its types do not list the TLS ones. */
+const TLS13 = { minVersion: 'TLSv1.3' } as const satisfies tls.ConnectionOptions;
+
 describe('RabbitMQ with the configuration and definitions from the CLI', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
   let dir: string;
   let mqttPort: number;
@@ -28,7 +31,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
       ca: await readFile(join(dir, 'pki', 'ca.crt')),
       cert: await readFile(`${base}.crt`),
       key: await readFile(`${base}.key`),
-      minVersion: 'TLSv1.3',
+      ...TLS13,
       reconnectPeriod: 0,
       connectTimeout: 5000,
       ...extra,
@@ -108,5 +111,60 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     await assert.rejects(mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
       protocolVersion: 4, ca: await readFile(join(dir, 'pki', 'ca.crt')), reconnectPeriod: 0, connectTimeout: 5000,
     }));
+  });
+});
+
+describe('RabbitMQ with wire protocol v1 enabled', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
+  let dir: string;
+  let mqttPort: number;
+  let rabbit: RunningRabbitMq;
+  const clients: MqttClient[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-rabbit-v1-'));
+    await chmod(dir, 0o755);
+    await cli('pki', 'init', '-d', dir);
+    await cli('pki', 'broker', '-d', dir, '--ip', '127.0.0.1');
+    await cli('pki', 'server-client', '-d', dir);
+    await cli('pki', 'device', 'alice', '-d', dir);
+    mqttPort = await freePort();
+    const bundle = join(dir, 'brokers', 'rabbitmq');
+    await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--enable-v1', '--mqtt-port', String(mqttPort), '--amqp-port', String(await freePort()));
+    rabbit = await startRabbitMq(join(dir, 'node'), {
+      config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins'), confD: [join(bundle, 'v1-legacy.conf')],
+    }, mqttPort);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.endAsync(true).catch(() => undefined)));
+    await rabbit?.stop();
+  });
+
+  it('lets firmware without a certificate use the v1 topics, and nothing else', async () => {
+    const ca = await readFile(join(dir, 'pki', 'ca.crt'));
+    const server = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
+      protocolVersion: 4, clientId: 'server-1', ca, ...TLS13, reconnectPeriod: 0, connectTimeout: 5000,
+      cert: await readFile(join(dir, 'pki', 'server-client.crt')), key: await readFile(join(dir, 'pki', 'server-client.key')),
+    });
+    const firmware = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
+      protocolVersion: 4, clientId: 'esp32-original', ca, ...TLS13, reconnectPeriod: 0, connectTimeout: 5000,
+    });
+    clients.push(server, firmware);
+    const arrival = (client: MqttClient, topic: string) => new Promise<void>((resolve) => client.on('message', (got) => got === topic && resolve()));
+    await server.subscribeAsync('x3dh/register/#', { qos: 1 });
+    await firmware.subscribeAsync('x3dh/resp/#', { qos: 1 });
+    const request = arrival(server, 'x3dh/register/ik');
+    await firmware.publishAsync('x3dh/register/ik', '{}', { qos: 1 });
+    await request;
+    const response = arrival(firmware, 'x3dh/resp/me');
+    await server.publishAsync('x3dh/resp/me', '{"status":"created"}', { qos: 1 });
+    await response;
+
+    const closed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      firmware.once('close', () => (clearTimeout(timer), resolve(true)));
+    });
+    firmware.publishAsync('x3dh/v2/req/alice/bundle', 'x', { qos: 1 }).catch(() => undefined);
+    assert.equal(await closed, true, 'v2 topics are refused to the v1 user');
   });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { freePort, stopChild } from '@x3dh-iot/testkit';
 
 export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -14,12 +14,17 @@ export interface RunningRabbitMq {
 
 /**
  * A private RabbitMQ node (its own name, cookie, data, ports) running a generated configuration,
- * beside any system instance. The image's conf.d is replaced by one that only moves the metrics
+ * beside any system instance. Its conf.d holds the given extra files and one that moves the metrics
  * listener to a free port.
  */
-export async function startRabbitMq(dir: string, bundle: { config: string; plugins: string }, waitForPort: number): Promise<RunningRabbitMq> {
+export async function startRabbitMq(
+  dir: string,
+  bundle: { config: string; plugins: string; confD?: string[] },
+  waitForPort: number,
+): Promise<RunningRabbitMq> {
   for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
   await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
+  for (const file of bundle.confD ?? []) await copyFile(file, join(dir, 'conf.d', basename(file)));
   const child = spawn(RABBITMQ_SERVER, [], {
     cwd: dir,
     env: {
