@@ -5,7 +5,7 @@ import { DeviceError } from '../errors.js';
 import { FileKeyStore } from '../file_key_store.js';
 import { openDevice } from '../open_device.js';
 import type { Device } from '../device.js';
-import type { Prompter } from './prompter.js';
+import { Prompter } from './prompter.js';
 
 export const STORE_ENV = 'X3DH_STORE';
 export const PASSPHRASE_ENV = 'X3DH_PASSPHRASE';
@@ -40,9 +40,9 @@ export function globalOptions(): Option[] {
 
 /**
  * Opens the device the options describe. The passphrase comes from the file, the environment, or,
- * for an encrypted store on a terminal, a prompt.
+ * for an encrypted store on a terminal, a prompt (the menu's own, or one just for this question).
  */
-export async function openCliDevice(options: GlobalOptions, prompter: Prompter | null): Promise<Device> {
+export async function openCliDevice(options: GlobalOptions, prompter?: Prompter): Promise<Device> {
   const settings = await resolveConnectionSettings({
     brokerUrl: options.broker, caFile: options.ca, certFile: options.cert, keyFile: options.key,
     timeoutMs: options.timeout, configFile: options.config,
@@ -52,8 +52,10 @@ export async function openCliDevice(options: GlobalOptions, prompter: Prompter |
       throw new DeviceError('INVALID_INPUT', `cannot read the passphrase file: ${error.message}`);
     })).replace(/\r?\n$/, '')
     : process.env[PASSPHRASE_ENV] || undefined;
-  if (passphrase === undefined && prompter && await FileKeyStore.isEncrypted(options.store)) {
-    passphrase = (await prompter.askSecret(`Passphrase for ${options.store}: `)) ?? undefined;
+  if (passphrase === undefined && (prompter || process.stdin.isTTY) && await FileKeyStore.isEncrypted(options.store)) {
+    const asker = prompter ?? new Prompter(process.stdin, process.stdout);
+    passphrase = (await asker.askSecret(`Passphrase for ${options.store}: `)) ?? undefined;
+    if (asker !== prompter) asker.close();
   }
   const { device } = await openDevice({ storePath: options.store, passphrase, settings });
   return device;

@@ -19,7 +19,7 @@ type Action = (device: Device, args: string[]) => Promise<Result>;
 /** Opens the device, runs one action, prints its result and closes the device, also on failure. */
 async function run(command: Command, args: string[], action: Action): Promise<void> {
   const options = command.optsWithGlobals<GlobalOptions>();
-  const device = await openCliDevice(options, null);
+  const device = await openCliDevice(options);
   try {
     const result = await action(device, args);
     console.log(options.json ? JSON.stringify({ ok: true, ...result.json }) : result.text);
@@ -94,7 +94,7 @@ async function watch(command: Command): Promise<void> {
   const options = command.optsWithGlobals<GlobalOptions & { interval: string }>();
   const intervalMs = Number(options.interval);
   if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new DeviceError('INVALID_INPUT', '--interval must be a whole number of milliseconds, at least 100');
-  const device = await openCliDevice(options, null);
+  const device = await openCliDevice(options);
   try {
     requireUsername(device);
     if (device.identityKey === null) throw new DeviceError('NOT_READY', 'no identity key: register first');
