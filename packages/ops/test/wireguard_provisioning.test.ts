@@ -9,7 +9,7 @@ import { cli, runCli } from './operator_cli.js';
 const endpoint = { host: '198.18.0.1', port: 51820 };
 
 describe('IPv4 subnets', () => {
-  it('gives host addresses, netmask and membership', () => {
+  it('gives host addresses and the netmask', () => {
     const subnet = Ipv4Subnet.parse('10.13.13.0/24');
     assert.equal(subnet.host(1), '10.13.13.1');
     assert.equal(subnet.host(254), '10.13.13.254');
@@ -17,8 +17,6 @@ describe('IPv4 subnets', () => {
     assert.equal(subnet.netmask, '255.255.255.0');
     assert.equal(Ipv4Subnet.parse('10.0.0.0/8').netmask, '255.0.0.0');
     assert.equal(Ipv4Subnet.parse('10.96.100.100/32').toString(), '10.96.100.100/32');
-    assert.ok(subnet.contains('10.13.13.77'));
-    assert.ok(!subnet.contains('10.13.14.1'));
   });
 
   it('refuses malformed subnets and host bits', () => {

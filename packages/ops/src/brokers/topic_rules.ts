@@ -20,10 +20,8 @@ export interface TopicGrant {
 }
 
 export const V2_ROOT = 'x3dh/v2';
-/** The key server replicas' shared-subscription group. */
-export const SERVER_SHARE_GROUP = 'x3dh-server';
 
-/** v1 request topics (requests) and the shared response topic, as the original firmware uses them. */
+/** v1 request topics, as the original firmware uses them. */
 export const V1_REQUEST_FILTERS = ['x3dh/req/#', 'x3dh/register/#', 'x3dh/msg/#'] as const;
 /**
  * v1 responses all go to `x3dh/resp/me`; the firmware subscribes to `x3dh/resp/#`, and RabbitMQ

@@ -42,7 +42,7 @@ function validity(days: number): { notBefore: Date; notAfter: Date } {
 /** A private CA for the broker, the key server and the devices. */
 export class CertificateAuthority {
   private constructor(
-    readonly certificate: x509.X509Certificate,
+    private readonly certificate: x509.X509Certificate,
     private readonly signingKey: CryptoKey,
   ) {}
 
@@ -68,10 +68,6 @@ export class CertificateAuthority {
 
   static async fromPem(certificatePem: string, privateKeyPem: string): Promise<CertificateAuthority> {
     return new CertificateAuthority(new x509.X509Certificate(certificatePem), await privateKeyFromPem(privateKeyPem));
-  }
-
-  get certificatePem(): string {
-    return pemFile(this.certificate.toString('pem'));
   }
 
   /**

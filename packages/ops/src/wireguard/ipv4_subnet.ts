@@ -32,10 +32,6 @@ export class Ipv4Subnet {
     return formatIpv4(this.network + index);
   }
 
-  contains(address: string): boolean {
-    return ((parseIpv4(address) & maskOf(this.prefixLength)) >>> 0) === this.network;
-  }
-
   toString(): string {
     return `${formatIpv4(this.network)}/${this.prefixLength}`;
   }
@@ -45,12 +41,12 @@ function maskOf(prefixLength: number): number {
   return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
 }
 
-export function parseIpv4(text: string): number {
+function parseIpv4(text: string): number {
   const parts = text.split('.');
   if (parts.length !== 4 || parts.some((part) => !/^\d{1,3}$/.test(part) || Number(part) > 255)) throw new Error(`not an IPv4 address: ${text}`);
   return parts.reduce((value, part) => value * 256 + Number(part), 0);
 }
 
-export function formatIpv4(value: number): string {
+function formatIpv4(value: number): string {
   return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
 }
