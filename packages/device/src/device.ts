@@ -6,7 +6,7 @@ import {
 import type { DeviceState, Session } from './device_state.js';
 import { DeviceError } from './errors.js';
 import type { KeyStore } from './key_store.js';
-import type { V1Client } from './v1_client.js';
+import type { KeyServerClient } from './key_server_client.js';
 
 export interface DeviceOptions {
   /** One-time prekeys per bundle upload; the firmware uploads 5. */
@@ -40,7 +40,8 @@ const MAX_SIGNED_PREKEYS_KEPT = 10;
 const MAX_ONE_TIME_PREKEYS_KEPT = 100;
 
 /**
- * A device speaking wire protocol v1: the firmware's seven operations, with its keys in a KeyStore.
+ * A device: the firmware's seven operations, with its keys in a KeyStore, speaking to the key
+ * server through a KeyServerClient (wire v1 today).
  * Every change of state is saved before the request that depends on it goes out (a new identity key
  * before registering it, new prekeys before publishing them, a session before its initial message),
  * and a used one-time prekey is deleted in the same save that records the session it opened.
@@ -53,7 +54,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   private constructor(
     private readonly store: KeyStore,
     private state: DeviceState,
-    private readonly client: V1Client,
+    private readonly client: KeyServerClient,
     private readonly options: DeviceOptions,
   ) {
     super();
@@ -61,7 +62,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.signedPreKeyGraceMs = options.signedPreKeyGraceMs ?? THIRTY_DAYS_MS;
   }
 
-  static async open(store: KeyStore, client: V1Client, options: DeviceOptions = {}): Promise<Device> {
+  static async open(store: KeyStore, client: KeyServerClient, options: DeviceOptions = {}): Promise<Device> {
     return new Device(store, await store.load(), client, options);
   }
 
@@ -119,8 +120,10 @@ export class Device extends EventEmitter<DeviceEvents> {
       for (const opk of oneTimePreKeys) state.oneTimePreKeys.set(opk.id, opk.keyPair);
       this.prune(state, now);
     });
-    await this.client.registerBundle(wireV1.registerBundlePayload(username, signedPreKey.publicKey, signature,
-      oneTimePreKeys.map((opk) => ({ id: opk.id, publicKey: opk.keyPair.publicKey }))));
+    await this.client.registerBundle(username, {
+      signedPreKey: { id: signedPreKeyId, publicKey: signedPreKey.publicKey, signature },
+      oneTimePreKeys: oneTimePreKeys.map((opk) => ({ id: opk.id, publicKey: opk.keyPair.publicKey })),
+    });
     return { signedPreKeyId, oneTimePreKeyIds: oneTimePreKeys.map((opk) => opk.id) };
   }
 

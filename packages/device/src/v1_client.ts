@@ -2,6 +2,7 @@ import { RequestTimeoutError } from '@x3dh-iot/transport';
 import { type InitialMessage, type PreKeyBundle, wireV1 } from '@x3dh-iot/protocol';
 import type { z } from 'zod';
 import { DeviceError } from './errors.js';
+import type { ChatCiphertext, KeyServerClient, PendingInitialMessage, UploadedBundle } from './key_server_client.js';
 
 const { V1_TOPICS } = wireV1;
 
@@ -15,11 +16,6 @@ export interface V1ClientOptions {
   retries?: number;
 }
 
-export interface ChatCiphertext {
-  ciphertext: Uint8Array;
-  nonce: Uint8Array;
-}
-
 /**
  * The device side of wire protocol v1: one method per operation, payloads built by the protocol
  * package's firmware-exact builders, responses checked against its schemas. Requests that change
@@ -27,7 +23,7 @@ export interface ChatCiphertext {
  * a bundle), are retried after a timeout; the others are not, since a lost response does not mean
  * the request was lost.
  */
-export class V1Client {
+export class V1Client implements KeyServerClient {
   private readonly retries: number;
 
   constructor(private readonly requester: Requester, options: V1ClientOptions = {}) {
@@ -39,17 +35,18 @@ export class V1Client {
     return this.expect(wireV1.usersResponse, json, 'user list').users;
   }
 
-  /** Returns the name the server registered, which the device must adopt. */
   async registerIdentity(username: string, identityKey: Uint8Array): Promise<string> {
     const json = await this.call(V1_TOPICS.registerIdentity, wireV1.registerIdentityPayload(username, identityKey), true);
     return this.expect(wireV1.registerIdentityResponse, json, 'registration').username;
   }
 
-  async registerBundle(payload: string): Promise<void> {
+  /** v1 has no signed-prekey ids: the server keeps the newest upload only. */
+  async registerBundle(username: string, bundle: UploadedBundle): Promise<void> {
+    const { signedPreKey, oneTimePreKeys } = bundle;
+    const payload = wireV1.registerBundlePayload(username, signedPreKey.publicKey, signedPreKey.signature, oneTimePreKeys);
     this.expect(wireV1.statusResponse, await this.call(V1_TOPICS.registerBundle, payload, true), 'bundle upload');
   }
 
-  /** Hands out (and so uses up) one of the peer's one-time prekeys. */
   async fetchBundle(username: string): Promise<PreKeyBundle> {
     const json = await this.call(wireV1.bundleTopic(username), '{}', false);
     return wireV1.bundleFromResponse(this.expect(wireV1.bundleResponse, json, 'bundle'));
@@ -60,8 +57,7 @@ export class V1Client {
     this.expect(wireV1.statusResponse, await this.call(V1_TOPICS.initialMessage, payload, false), 'initial message');
   }
 
-  /** Takes one pending initial message off the server, or null when there is none. */
-  async fetchInbox(username: string): Promise<ReturnType<typeof wireV1.initialMessageFromInbox> | null> {
+  async fetchInbox(username: string): Promise<PendingInitialMessage | null> {
     const json = await this.call(wireV1.inboxTopic(username), '{}', false);
     const error = wireV1.parseV1(wireV1.errorResponse, json);
     if (error.ok && error.value.code === 404) return null;
@@ -73,7 +69,6 @@ export class V1Client {
     this.expect(wireV1.statusResponse, await this.call(V1_TOPICS.chatSend, payload, false), 'message');
   }
 
-  /** Takes every pending message from `peer` to `me` off the server, oldest first. */
   async fetchChat(me: string, peer: string): Promise<ChatCiphertext[]> {
     const json = await this.call(V1_TOPICS.chatFetch, wireV1.chatFetchPayload(me, peer), false);
     return this.expect(wireV1.chatFetchResponse, json, 'messages')
