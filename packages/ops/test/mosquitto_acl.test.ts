@@ -56,9 +56,11 @@ async function brokerFromCli(v1: boolean) {
   await cli('pki', 'device', 'alice', 'bob', '-d', dir);
   const [port, serverPort, v1Port] = [await freePort(), await freePort(), await freePort()];
   const bundle = join(dir, 'brokers', 'mosquitto');
-  await cli('broker', 'mosquitto', '-d', dir, '--install-dir', bundle, '--bind', '127.0.0.1', '--port', String(port), '--server-port', String(serverPort), ...(v1 ? ['--v1-port', String(v1Port)] : []));
-  await handBundleToMosquitto(bundle, [dir, join(dir, 'brokers'), bundle]);
-  const mosquitto = await startMosquitto(join(bundle, 'mosquitto.conf'), v1 ? [port, serverPort, v1Port] : [port, serverPort]);
+  await cli('broker', 'mosquitto', '-d', dir, '--install-dir', bundle, '--persistence-dir', join(dir, 'mosquitto-data'), '--bind', '127.0.0.1', '--port', String(port), '--server-port', String(serverPort), ...(v1 ? ['--v1-port', String(v1Port)] : []));
+  await handBundleToMosquitto(bundle, [dir, join(dir, 'brokers'), bundle], join(dir, 'mosquitto-data'));
+  const config = join(bundle, 'mosquitto.conf');
+  const listeners = v1 ? [port, serverPort, v1Port] : [port, serverPort];
+  let mosquitto = await startMosquitto(config, listeners);
   const ca = await readFile(join(dir, 'pki', 'ca.crt'), 'utf8');
   const identity = async (name: string): Promise<Identity> => {
     const base = name === 'server' ? join(dir, 'pki', 'server-client') : join(dir, 'pki', 'devices', name);
@@ -74,7 +76,11 @@ async function brokerFromCli(v1: boolean) {
     await Promise.all(clients.map((client) => client.endAsync(true)));
     await mosquitto.stop();
   };
-  return { dir, ca, port, serverPort, v1Port, identity, connect, close };
+  const restart = async () => {
+    await mosquitto.stop();
+    mosquitto = await startMosquitto(config, listeners);
+  };
+  return { dir, ca, port, serverPort, v1Port, identity, connect, close, restart };
 }
 
 /** Resolves when a TLS handshake (and the broker's verdict on the client certificate) succeeds. */
@@ -139,6 +145,24 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     await bobInbox.next('x3dh/v2/resp/bob');
     assert.equal(bobClosed, 0, 'bob was not disconnected');
     assert.deepEqual(impostorInbox.topics, []);
+  });
+
+  it("keeps a device's queued deliveries across a broker restart", async () => {
+    const offline = { clean: false, sessionExpirySeconds: 3600 };
+    const bob = await connectMqtt({ url: `mqtts://127.0.0.1:${broker.port}`, ca: broker.ca, ...(await broker.identity('bob')), ...offline, connectTimeoutMs: 3000, reconnectPeriodMs: 0 });
+    await bob.subscribeAsync('x3dh/v2/push/bob', { qos: 1 });
+    await bob.endAsync();
+    const server = await connectMqtt({ url: `mqtts://127.0.0.1:${broker.serverPort}`, ca: broker.ca, ...(await broker.identity('server')), connectTimeoutMs: 3000, reconnectPeriodMs: 0 });
+    await server.publishAsync('x3dh/v2/push/bob', 'queued while offline', { qos: 1 });
+    await server.endAsync();
+    await broker.restart();
+    const back = await connectMqtt({ url: `mqtts://127.0.0.1:${broker.port}`, ca: broker.ca, ...(await broker.identity('bob')), ...offline, connectTimeoutMs: 3000, reconnectPeriodMs: 0 });
+    const delivered = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the queued message was lost')), 5000);
+      back.on('message', (_topic, payload) => (clearTimeout(timer), resolve(payload.toString())));
+    });
+    await back.endAsync();
+    assert.equal(delivered, 'queued while offline');
   });
 
   it("gives a device certificate nothing on the key server's listener", async () => {

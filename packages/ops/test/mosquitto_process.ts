@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, readdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
 import net from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -11,14 +11,17 @@ export const hasMosquitto = existsSync(MOSQUITTO);
 
 /**
  * Mosquitto started as root switches to the `mosquitto` user before it reads certificates and ACLs,
- * so the bundle (and every directory above it) must be reachable by that user.
+ * so the bundle (and every directory above it) must be reachable by that user, and its persistence
+ * directory writable.
  */
-export async function handBundleToMosquitto(bundleDir: string, parents: string[]): Promise<void> {
+export async function handBundleToMosquitto(bundleDir: string, parents: string[], persistenceDir: string): Promise<void> {
+  await mkdir(persistenceDir, { recursive: true });
   if (userInfo().uid !== 0) return;
   const uid = Number(execFileSync('id', ['-u', 'mosquitto']).toString());
   const gid = Number(execFileSync('id', ['-g', 'mosquitto']).toString());
   for (const dir of parents) await chmod(dir, 0o755);
   for (const name of await readdir(bundleDir)) await chown(join(bundleDir, name), uid, gid);
+  await chown(persistenceDir, uid, gid);
 }
 
 async function waitForPort(port: number, process: ChildProcess, output: () => string): Promise<void> {

@@ -62,9 +62,9 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
     await cli('pki', 'device', ...DEVICES, '-d', ops);
     await cli('wg', 'provision', ...DEVICES, '-d', ops, '--subnet', VPN_SUBNET, '--endpoint', `${VPN_ENDPOINT}:51820`, '--route', `${BROKER}/32`);
     const bundle = join(ops, 'brokers', 'mosquitto');
-    await cli('broker', 'mosquitto', '-d', ops, '--install-dir', bundle, '--bind', BROKER,
+    await cli('broker', 'mosquitto', '-d', ops, '--install-dir', bundle, '--persistence-dir', join(ops, 'mosquitto-data'), '--bind', BROKER,
       '--port', String(PORTS.devices), '--server-port', String(PORTS.server), '--v1-port', String(PORTS.v1));
-    await handBundleToMosquitto(bundle, [ops, join(ops, 'brokers'), bundle]);
+    await handBundleToMosquitto(bundle, [ops, join(ops, 'brokers'), bundle], join(ops, 'mosquitto-data'));
 
     // Namespaces and links. Nothing below sends a packet before all of them exist.
     await lab.create('vpn');

@@ -4,6 +4,8 @@ import { deviceGrants, serverGrants, v1DeviceGrants, type TopicGrant } from './t
 export interface MosquittoOptions {
   /** Where the broker finds the files of this bundle at run time (certificates, ACLs). */
   installDir: string;
+  /** Where sessions and queued QoS 1 messages are saved, writable by the broker. */
+  persistenceDir: string;
   bind?: string | undefined;
   /** Devices' listener (the one reached through the VPN). */
   port: number;
@@ -69,6 +71,10 @@ export function mosquittoConfig(options: MosquittoOptions): string {
     'per_listener_settings true',
     '# Without it every request/response waits for a delayed ACK (~40 ms).',
     'set_tcp_nodelay true',
+    '# Persistent sessions and their queued messages survive a restart (saved every 10 s and on exit).',
+    'persistence true',
+    `persistence_location ${options.persistenceDir.endsWith('/') ? options.persistenceDir : `${options.persistenceDir}/`}`,
+    'autosave_interval 10',
     '',
     '# Devices: TLS 1.3, a client certificate from our CA; its CN is the username and the client id,',
     '# so no device can take over another device\'s session.',

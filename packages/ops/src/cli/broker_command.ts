@@ -14,12 +14,13 @@ export function brokerCommand(): Command {
 
   withOutputOptions(broker.command('mosquitto').description('Mosquitto: TLS 1.3 only, client certificates, per-device ACL (<dir>/brokers/mosquitto)'))
     .option('--install-dir <path>', 'where the bundle is installed on the broker host', '/etc/mosquitto/x3dh')
+    .option('--persistence-dir <path>', 'where Mosquitto saves sessions and queued messages (writable by the mosquitto user)', '/var/lib/mosquitto/')
     .option('--bind <address>', 'listen on this address only')
     .option('--port <port>', "devices' listener", parsePort, 8883)
     .option('--server-port <port>', "key server's listener (keep it off the VPN)", parsePort, 8884)
     .option('--v1-port <port>', 'enable wire protocol v1 for firmware without client certificates on this port', parsePort)
     .option('--server-identity <cn>', "the key server's certificate CN", DEFAULT_SERVER_IDENTITY)
-    .action(async (options: BrokerOptions & { bind?: string; port: number; serverPort: number; v1Port?: number }) => {
+    .action(async (options: BrokerOptions & { persistenceDir: string; bind?: string; port: number; serverPort: number; v1Port?: number }) => {
       const devices = await listCertifiedDevices(options.dir);
       const target = await writeMosquittoBundle(options.dir, { ...options, devices }, writeOptions(options));
       console.log(`Mosquitto bundle for ${devices.length} device(s) in ${target}; install it at ${options.installDir}, readable by the mosquitto user`);
