@@ -62,7 +62,7 @@ export function serverCommand(): Command {
     .addOption(option('--db-pool-size <n>', 'PostgreSQL connections', 'X3DH_DB_POOL_SIZE').argParser(integer(1)).default(8))
     .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
     .addOption(option('--batch-size <n>', 'most requests committed per transaction', 'X3DH_BATCH_SIZE').argParser(integer(1)).default(64))
-    .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(4))
+    .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(2))
     .addOption(option('--max-payload <bytes>', 'largest request payload accepted', 'X3DH_MAX_PAYLOAD').argParser(integer(1)).default(64 * 1024))
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))

@@ -27,7 +27,7 @@ export interface BatchExecutorOptions {
   onBatch?: (size: number) => void;
 }
 
-/** Another transaction committed one of this batch's requests first: run this one again to replay its reply. */
+/** One of the batch's requests was processed before (redelivery): run again, looking up its reply. */
 class ProcessedConcurrentlyError extends Error {}
 
 const MAX_ATTEMPTS = 5;
@@ -39,8 +39,9 @@ const MAX_ATTEMPTS = 5;
  * transaction commits, so every answered write is durable.
  *
  * Exactly-once: each request with a digest is recorded with its reply in the same transaction as
- * its effect. A redelivered request (QoS 1 duplicate, another replica) finds the record and gets
- * the recorded reply again instead of being run twice.
+ * its effect. A redelivered request (QoS 1 duplicate, another replica) collides with the record,
+ * its transaction rolls back, and it runs again alone, finding the record: it gets the recorded
+ * reply again instead of taking effect twice.
  *
  * If a batch fails, its requests are run again one per transaction, so one bad request cannot
  * fail the others; none of the batch's effects remain, since the whole transaction rolled back.
@@ -78,16 +79,21 @@ export class BatchExecutor {
     }
   }
 
+  /**
+   * First attempt: run the batch without looking up earlier replies (redeliveries are rare), and
+   * let the insert of the processed-request records detect one. Then each request of a failed
+   * batch runs alone, looking up its earlier reply first.
+   */
   private async process(batch: Queued[], attempt: number): Promise<void> {
     let replies: Reply[];
     try {
-      replies = await this.database.transaction((sql) => this.runBatch(sql, batch.map((item) => item.job)));
+      replies = await this.database.transaction((sql) => this.runBatch(sql, batch.map((item) => item.job), attempt > 1));
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         this.log.warn({ err: error, requests: batch.length }, 'database unavailable; requests answered with a retryable error');
         for (const item of batch) item.resolve(this.options.unavailableReply);
       } else if (batch.length > 1) {
-        for (const item of batch) await this.process([item], 1);
+        for (const item of batch) await this.process([item], 2);
       } else if ((error instanceof ProcessedConcurrentlyError || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) {
         await this.process(batch, attempt + 1);
       } else {
@@ -99,8 +105,8 @@ export class BatchExecutor {
     batch.forEach((item, index) => item.resolve(replies[index]!));
   }
 
-  private async runBatch(sql: Sql, jobs: Job[]): Promise<Reply[]> {
-    const digests = [...new Set(jobs.flatMap((job) => (job.digest === null ? [] : [job.digest])))];
+  private async runBatch(sql: Sql, jobs: Job[], lookUpEarlierReplies: boolean): Promise<Reply[]> {
+    const digests = lookUpEarlierReplies ? jobs.flatMap((job) => (job.digest === null ? [] : [job.digest])) : [];
     const recorded = digests.length > 0 ? await findProcessedReplies(sql, digests) : new Map<string, string>();
     const fresh = new Map<string, string>();
     const replies: Reply[] = [];
@@ -116,7 +122,7 @@ export class BatchExecutor {
     }
     if (fresh.size > 0) {
       const inserted = await insertProcessedReplies(sql, [...fresh].map(([digest, reply]) => ({ digest, reply })));
-      if (inserted < fresh.size) throw new ProcessedConcurrentlyError('request processed concurrently elsewhere');
+      if (inserted < fresh.size) throw new ProcessedConcurrentlyError('request already processed');
     }
     return replies;
   }
