@@ -165,3 +165,34 @@ test('a watcher turns incoming handshakes and messages into events without being
   await watcher.stop();
   assert.deepEqual(seen, ['session alice: hello', 'message alice: one']);
 });
+
+test('old prekeys are pruned within bounds: 100 unused one-time prekeys, signed prekeys within the grace period', async () => {
+  const server = new FakeV1Server();
+  const store = new MemoryKeyStore();
+  const bob = await device(server, 'bob', store);
+  for (let i = 0; i < 24; i++) await bob.publishBundle();
+  const state = await store.load();
+  const opkIds = [...state.oneTimePreKeys.keys()].sort((a, b) => a - b);
+  assert.deepEqual([opkIds.length, opkIds[0], opkIds.at(-1)], [100, 25, 124]);
+  assert.deepEqual(state.signedPreKeys.map((spk) => spk.id), [16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+
+  const noGrace = await Device.open(store, new V1Client(server.requester()), { signedPreKeyGraceMs: 0 });
+  await noGrace.publishBundle();
+  assert.deepEqual((await store.load()).signedPreKeys.map((spk) => spk.id), [26]);
+});
+
+test('a peer whose identity key changed is flagged on both sides of a new handshake', async () => {
+  const server = new FakeV1Server();
+  const alice = await device(server, 'alice');
+  const bob = await device(server, 'bob');
+  await alice.startSession('bob', 'first');
+  await bob.checkInbox();
+  server.identities.delete('bob');
+  const newBob = await device(server, 'bob');
+  assert.deepEqual(await alice.startSession('bob', 'again'), { oneTimePreKeyId: 0, identityChanged: true });
+  assert.equal((await newBob.checkInbox())?.identityChanged, false, 'new bob never saw alice before');
+  server.identities.delete('alice');
+  const newAlice = await device(server, 'alice');
+  await newAlice.startSession('bob', 'from a new alice');
+  assert.deepEqual(await newBob.checkInbox(), { peer: 'alice', text: 'from a new alice', identityChanged: true });
+});
