@@ -1,6 +1,7 @@
 export * from './device_name.js';
 export * from './files/output_file.js';
 export * from './files/operator_dir.js';
+export * from './files/read_required.js';
 export * from './pki/certificate_authority.js';
 export * from './pki/pki_layout.js';
 export * from './pki/pki_operations.js';

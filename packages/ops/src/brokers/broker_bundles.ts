@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readRequired } from '../files/read_required.js';
 import { PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { pkiLayout } from '../pki/pki_layout.js';
@@ -12,13 +12,7 @@ export const rabbitMqBundleDir = (dir: string): string => join(dir, 'brokers', '
 /** The CA certificate and the broker's certificate and key, copied into a broker bundle. */
 async function brokerTlsFiles(dir: string, target: string, names: { ca: string; cert: string; key: string }): Promise<OutputFile[]> {
   const layout = pkiLayout(dir);
-  const read = async (path: string) => {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (error) {
-      throw new Error(`missing ${path} (run "pki init" and "pki broker" first)`, { cause: error });
-    }
-  };
+  const read = (path: string) => readRequired(path, 'run "pki init" and "pki broker" first');
   return [
     { path: join(target, names.ca), contents: await read(layout.caCert), mode: PUBLIC_FILE_MODE },
     { path: join(target, names.cert), contents: await read(layout.brokerCert), mode: PUBLIC_FILE_MODE },

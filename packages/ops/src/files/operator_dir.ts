@@ -1,5 +1,6 @@
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathExists } from './output_file.js';
 
 /**
  * Creates the operator directory owner-only, with a `.gitignore` that ignores everything in it:
@@ -8,5 +9,5 @@ import { join } from 'node:path';
 export async function prepareOperatorDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ignore = join(dir, '.gitignore');
-  if (!(await access(ignore).then(() => true, () => false))) await writeFile(ignore, '*\n', { mode: 0o644 });
+  if (!(await pathExists(ignore))) await writeFile(ignore, '*\n', { mode: 0o644 });
 }

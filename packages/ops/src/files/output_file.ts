@@ -21,7 +21,7 @@ export interface OutputFile {
 
 export type Progress = (line: string) => void;
 
-async function exists(path: string): Promise<boolean> {
+export async function pathExists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
@@ -36,7 +36,7 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function writeOutputFiles(files: OutputFile[], options: { force: boolean; progress: Progress }): Promise<void> {
   if (!options.force) {
-    const present = (await Promise.all(files.map(async (file) => ((await exists(file.path)) ? file.path : null))))
+    const present = (await Promise.all(files.map(async (file) => ((await pathExists(file.path)) ? file.path : null))))
       .filter((path): path is string => path !== null);
     if (present.length > 0) throw new OutputExistsError(present);
   }

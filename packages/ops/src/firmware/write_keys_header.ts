@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SECRET_FILE_MODE, writeOutputFiles } from '../files/output_file.js';
+import { readRequired } from '../files/read_required.js';
 import { pkiLayout } from '../pki/pki_layout.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { findPeer, requirePeerRegistry } from '../wireguard/peer_registry.js';
@@ -25,8 +26,7 @@ export async function writeKeysHeader(
   const registry = await requirePeerRegistry(dir);
   const peer = findPeer(registry, device);
   const layout = pkiLayout(dir);
-  const caCertificatePem = await readOptional(layout.caCert);
-  if (!caCertificatePem) throw new Error(`missing ${layout.caCert} (run "pki init" first)`);
+  const caCertificatePem = await readRequired(layout.caCert, 'run "pki init" first');
   const certificatePem = await readOptional(layout.deviceCert(device));
   const privateKeyPem = await readOptional(layout.deviceKey(device));
   const client = certificatePem && privateKeyPem ? { certificatePem, privateKeyPem } : undefined;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RABBITMQ_FILES, rabbitMqConfig, rabbitMqDefinitions, rabbitMqPlugins, type RabbitMqOptions } from '../brokers/rabbitmq_config.js';
-import { PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
+import { readRequired } from '../files/read_required.js';
+import { pathExists, PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
 import { listCertifiedDevices, type WriteOptions } from '../pki/pki_operations.js';
 import { pkiLayout } from '../pki/pki_layout.js';
 import { requirePeerRegistry } from '../wireguard/peer_registry.js';
@@ -31,15 +31,9 @@ export interface KubernetesSecretsOptions {
   podInterface: string;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 export async function writeKubernetesSecrets(dir: string, out: string, options: KubernetesSecretsOptions & WriteOptions): Promise<void> {
   const layout = pkiLayout(dir);
-  const read = (path: string) => readFile(path, 'utf8').catch((error: unknown) => {
-    throw new Error(`missing ${path} (create the PKI first: pki init, pki broker, pki server-client)`, { cause: error });
-  });
+  const read = (path: string) => readRequired(path, 'create the PKI first: pki init, pki broker, pki server-client');
   const registry = await requirePeerRegistry(dir);
   const rabbit: RabbitMqOptions = {
     installDir: '/etc/rabbitmq/x3dh',
@@ -68,7 +62,7 @@ export async function writeKubernetesSecrets(dir: string, out: string, options: 
   // The cookie identifies the cluster to its own nodes: changing it splits a running cluster, so an
   // existing one is kept unless replacing it is asked for.
   const cookie = join(out, K8S_INPUTS.erlangCookie, 'cookie');
-  if (options.force || !(await exists(cookie))) {
+  if (options.force || !(await pathExists(cookie))) {
     await writeOutputFiles([{ path: cookie, contents: randomBytes(36).toString('base64url'), mode: SECRET_FILE_MODE }], { ...options, force: true });
   } else {
     options.progress(`kept ${cookie}`);
