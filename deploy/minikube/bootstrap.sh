@@ -54,8 +54,9 @@ ops wg provision $DEVICES -d "$OPS_DIR" --endpoint "$NODE_IP:$WIREGUARD_NODE_POR
 log "Secrets and ConfigMaps (${OVERLAY}/generated)"
 ops k8s-secrets -d "$OPS_DIR" -o "$OVERLAY/generated" --namespace "$NAMESPACE"
 
-log "key server image"
+log "images: key server and VPN endpoint"
 minikube image build -t x3dh-server:dev -f deploy/Dockerfile .
+minikube image build -t x3dh-wireguard:dev deploy/wireguard
 
 log "deploying"
 kubectl apply -k "$OVERLAY"
