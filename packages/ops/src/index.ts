@@ -12,6 +12,7 @@ export * from './wireguard/wg_quick_config.js';
 export * from './wireguard/wireguard_operations.js';
 export * from './firmware/keys_header.js';
 export * from './firmware/write_keys_header.js';
+export * from './firmware/original_firmware_limits.js';
 export * from './brokers/topic_rules.js';
 export * from './brokers/mosquitto_config.js';
 export * from './brokers/rabbitmq_config.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { KEYS_HEADER_MACROS, keysHeader, provisionPeers } from '../src/index.js';
+import { KEYS_HEADER_MACROS, keysHeader, originalFirmwareWarnings, provisionPeers } from '../src/index.js';
 import { cli, runCli } from './operator_cli.js';
 
 const hasGcc = spawnSync('gcc', ['--version']).status === 0;
@@ -48,7 +48,9 @@ describe('firmware keys.h', () => {
     await cli('wg', 'provision', 'alice', 'bob', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
     await cli('firmware', 'keys-h', 'bob', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883');
     const out = join(dir, 'alice-keys.h');
-    await cli('firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883', '-o', out);
+    const written = await cli('firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883', '-o', out);
+    assert.match(written, /warning: the original firmware uses 10\.13\.13\.1 as its tunnel gateway, but this VPN server is 10\.8\.0\.1/);
+    assert.doesNotMatch(written, /routes only 10\.0\.0\.0\/8/);
     assert.equal((await stat(out)).mode & 0o777, 0o600);
 
     const registry = JSON.parse(await readFile(join(dir, 'wireguard', 'registry.json'), 'utf8'));
@@ -71,6 +73,13 @@ describe('firmware keys.h', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /refusing to overwrite/);
     assert.equal(await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8'), bob);
+  });
+
+  it('warns when the original firmware could not reach the broker', () => {
+    const fits = provisionPeers(null, { endpoint: { host: '198.18.0.1', port: 30000 }, devices: ['d1'] }).registry;
+    assert.deepEqual(originalFirmwareWarnings(fits, 'mqtts://10.96.100.100:8883'), []);
+    assert.match(originalFirmwareWarnings(fits, 'mqtts://broker.example:8883').join(), /routes only 10\.0\.0\.0\/8 through the tunnel, but the broker is broker\.example/);
+    assert.match(originalFirmwareWarnings(fits, 'mqtts://192.168.1.5:8883').join(), /but the broker is 192\.168\.1\.5/);
   });
 
   it('escapes any string into a C literal that compiles back to the same bytes', { skip: hasGcc ? false : 'gcc is not installed' }, async () => {

@@ -6,6 +6,7 @@ import { pkiLayout } from '../pki/pki_layout.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { findPeer, requirePeerRegistry } from '../wireguard/peer_registry.js';
 import { keysHeader } from './keys_header.js';
+import { originalFirmwareWarnings } from './original_firmware_limits.js';
 
 export const defaultKeysHeaderPath = (dir: string, device: string): string => join(dir, 'firmware', device, 'keys.h');
 
@@ -17,7 +18,10 @@ async function readOptional(path: string): Promise<string | undefined> {
   }
 }
 
-/** `keys.h` for one device, from its WireGuard peer, the CA and (when issued) its certificate. */
+/**
+ * `keys.h` for one device, from its WireGuard peer, the CA and (when issued) its certificate; warns
+ * when the original firmware's fixed network settings do not fit the deployment.
+ */
 export async function writeKeysHeader(
   dir: string,
   device: string,
@@ -32,5 +36,6 @@ export async function writeKeysHeader(
   const client = certificatePem && privateKeyPem ? { certificatePem, privateKeyPem } : undefined;
   const path = options.out ?? defaultKeysHeaderPath(dir, device);
   await writeOutputFiles([{ path, contents: keysHeader({ registry, peer, brokerUri: options.brokerUri, caCertificatePem, client }), mode: SECRET_FILE_MODE }], options);
+  for (const warning of originalFirmwareWarnings(registry, options.brokerUri)) options.progress(`warning: ${warning}`);
   return path;
 }

@@ -32,6 +32,15 @@ export class Ipv4Subnet {
     return formatIpv4(this.network + index);
   }
 
+  /** Whether an IPv4 address lies in the subnet (false for anything that is not an IPv4 address). */
+  contains(address: string): boolean {
+    try {
+      return ((parseIpv4(address) & maskOf(this.prefixLength)) >>> 0) === this.network;
+    } catch {
+      return false;
+    }
+  }
+
   toString(): string {
     return `${formatIpv4(this.network)}/${this.prefixLength}`;
   }
