@@ -79,6 +79,14 @@ export class Device extends EventEmitter<DeviceEvents> {
     return [...this.state.sessions.keys()];
   }
 
+  /** Ids of the prekeys whose private keys this device holds. */
+  get preKeyIds(): { signed: number[]; oneTime: number[] } {
+    return {
+      signed: this.state.signedPreKeys.map((spk) => spk.id),
+      oneTime: [...this.state.oneTimePreKeys.keys()].sort((a, b) => a - b),
+    };
+  }
+
   async setUsername(username: string): Promise<void> {
     const parsed = wireV1.usernameSchema.safeParse(username);
     if (!parsed.success) throw new DeviceError('INVALID_INPUT', `username ${parsed.error.issues[0]!.message}`);

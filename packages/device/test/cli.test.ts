@@ -36,7 +36,9 @@ test('usage errors exit with 2 and no stack trace', async () => {
 test('local steps work without a broker; network steps report the broker as unreachable (exit 5)', async (t) => {
   const store = join(tempDir(t), 'device.json');
   const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
-  assert.deepEqual(await runCliJson(['status'], env), { ok: true, username: null, identityKey: null, peers: [] });
+  assert.deepEqual(await runCliJson(['status'], env), {
+    ok: true, username: null, identityKey: null, sessions: [], signedPreKeyIds: [], oneTimePreKeyIds: [],
+  });
   const notReady = await runCliJson(['send', 'bob', 'hi'], env, 3);
   assert.deepEqual(notReady, { ok: false, error: { kind: 'NOT_READY', message: 'no username set' } });
   const unreachable = await runCliJson(['register', 'alice'], env, 5);

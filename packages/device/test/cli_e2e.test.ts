@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { wireV1 } from '@x3dh-iot/protocol';
 import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
 import { CLI_COMMAND, cliEnv, REPO_ROOT, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
@@ -32,6 +33,11 @@ async function twoDeviceConversation(server: RunningKeyServer, dir: string): Pro
   await alice(['send', 'bob', 'two']);
   assert.deepEqual(await bob(['read', 'alice']), { ok: true, peer: 'alice', messages: ['one', 'two'], undecryptable: 0 });
   assert.deepEqual(await bob(['read', 'alice']), { ok: true, peer: 'alice', messages: [], undecryptable: 0 });
+
+  const bobStatus = await bob(['status']);
+  assert.deepEqual(bobStatus.sessions, [{ peer: 'alice', flashName: wireV1.sessionKeyNvsName('alice') }]);
+  assert.deepEqual(bobStatus.oneTimePreKeyIds, [1, 2, 3, 4], 'the one-time prekey alice used is deleted');
+  assert.deepEqual(bobStatus.signedPreKeyIds, [1]);
 
   const refused = await alice(['init', 'nobody', 'x'], 4);
   assert.deepEqual(refused.error, { kind: 'SERVER_REFUSED', message: 'server refused the bundle: Bundle not found' });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { encodeBase64url } from '@x3dh-iot/protocol';
+import { encodeBase64url, wireV1 } from '@x3dh-iot/protocol';
 import type { Device } from '../device.js';
 import { DeviceError } from '../errors.js';
 import { InboxWatcher } from '../inbox_watcher.js';
@@ -75,13 +75,18 @@ const reset: Action = async (device) => {
   return { json: {}, text: 'Username erased. Identity keys and sessions are kept.' };
 };
 
+/** Firmware flash names (`sk_<hash>`, `opk_<id>`) are shown so the state can be compared with a device's flash. */
 const status: Action = async (device) => {
   const identityKey = device.identityKey === null ? null : encodeBase64url(device.identityKey);
-  const json = { username: device.username, identityKey, peers: device.peers };
+  const sessions = device.peers.map((peer) => ({ peer, flashName: wireV1.sessionKeyNvsName(peer) }));
+  const { signed, oneTime } = device.preKeyIds;
+  const json = { username: device.username, identityKey, sessions, signedPreKeyIds: signed, oneTimePreKeyIds: oneTime };
   const text = [
     `User: ${device.username ?? '(none)'}`,
     `Identity key: ${identityKey ?? '(none: register first)'}`,
-    `Sessions: ${device.peers.length === 0 ? '(none)' : device.peers.join(', ')}`,
+    `Sessions: ${sessions.length === 0 ? '(none)' : sessions.map((s) => `${s.peer} (${s.flashName})`).join(', ')}`,
+    `Signed prekeys held: ${signed.length === 0 ? '(none)' : signed.join(', ')}`,
+    `One-time prekeys held: ${oneTime.length === 0 ? '(none)' : oneTime.map(wireV1.oneTimePreKeyNvsName).join(', ')}`,
   ].join('\n');
   return { json, text };
 };
@@ -133,7 +138,7 @@ export function addSubcommands(program: Command): void {
   define('send <peer> <text>', 'send a message to a peer you have a session with', send);
   define('read <peer>', 'fetch and show the pending messages from peer', read);
   define('reset', 'forget the username (keys and sessions are kept), as the firmware does', reset);
-  define('status', 'show the username, identity key and sessions in the key store', status);
+  define('status', 'show the username, identity key, sessions and prekey ids in the key store (no network)', status);
   program.command('watch').description('poll for handshakes and messages and print them as they arrive, until Ctrl-C')
     .option('--interval <ms>', 'poll interval', '2000')
     .action((_options: unknown, command: Command) => watch(command));
