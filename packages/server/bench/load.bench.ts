@@ -122,9 +122,13 @@ async function echoCeiling(target: Target, caFile: string | undefined): Promise<
 /** Reads a metric's value from the server's /metrics. */
 async function metric(server: ServerProcess, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
+  // Summed over label sets (operations).
+  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
+
+const SERVER_METRICS = ['process_cpu_seconds_total', 'x3dh_transaction_batch_size_count', 'x3dh_transaction_batch_size_sum',
+  'x3dh_request_duration_seconds_sum', 'x3dh_request_duration_seconds_count'];
 
 async function serverMix(target: Target, server: ServerProcess): Promise<number> {
   const devices = await connectDevices(target, options.devices, 'device');
@@ -136,8 +140,7 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
       await device.request(T.registerIdentity, registerIdentity(names[i]!));
       await device.request(T.registerBundle, registerBundle(names[i]!, Array.from({ length: 100 }, (_, k) => k)));
     }));
-    const [cpuBefore, batchesBefore, batchedBefore] = await Promise.all([metric(server, 'process_cpu_seconds_total'),
-      metric(server, 'x3dh_transaction_batch_size_count'), metric(server, 'x3dh_transaction_batch_size_sum')]);
+    const before = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const result = await drive(devices, (i) => {
       const peer = names[(i + 1) % names.length]!;
       return [
@@ -146,12 +149,12 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
         { operation: 'inbox', topic: wireV1.inboxTopic(names[i]!), payload: () => '{}' },
       ];
     });
-    const [cpuAfter, batchesAfter, batchedAfter] = await Promise.all([metric(server, 'process_cpu_seconds_total'),
-      metric(server, 'x3dh_transaction_batch_size_count'), metric(server, 'x3dh_transaction_batch_size_sum')]);
+    const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
+    const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
     const rate = report('key server (bundle fetch + initial message + inbox read)', result);
-    const requests = batchedAfter - batchedBefore;
-    console.log(`    server process: ${(1e6 * (cpuAfter - cpuBefore) / requests).toFixed(0)} µs CPU per request, ` +
-      `${(requests / (batchesAfter - batchesBefore)).toFixed(1)} requests per transaction (whole run incl. warm-up)`);
+    console.log(`    server process (whole run incl. warm-up): ${(1e6 * cpu! / answered!).toFixed(0)} µs CPU per request, ` +
+      `${(batched! / batches!).toFixed(1)} requests per transaction, ` +
+      `${(1000 * busy! / answered!).toFixed(2)} ms mean from receipt to reply`);
     return rate;
   } finally {
     await closeDevices(devices);

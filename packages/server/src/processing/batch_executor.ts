@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Database, Sql } from '../storage/database.js';
 import { DatabaseUnavailableError, isTransactionConflict } from '../storage/database_errors.js';
-import { findProcessedReplies, insertProcessedReplies } from '../storage/queries/processed_request_queries.js';
+import {
+  findProcessedReplies, insertProcessedReplies, isAlreadyRecorded,
+} from '../storage/queries/processed_request_queries.js';
 import type { Reply } from './request_protocol.js';
 
 export interface Job {
@@ -26,9 +28,6 @@ export interface BatchExecutorOptions {
   /** Observes the size of each transaction's batch (a metric). */
   onBatch?: (size: number) => void;
 }
-
-/** One of the batch's requests was processed before (redelivery): run again, looking up its reply. */
-class ProcessedConcurrentlyError extends Error {}
 
 const MAX_ATTEMPTS = 5;
 
@@ -94,7 +93,7 @@ export class BatchExecutor {
         for (const item of batch) item.resolve(this.options.unavailableReply);
       } else if (batch.length > 1) {
         for (const item of batch) await this.process([item], 2);
-      } else if ((error instanceof ProcessedConcurrentlyError || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) {
+      } else if ((isAlreadyRecorded(error) || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) {
         await this.process(batch, attempt + 1);
       } else {
         this.log.error({ err: error }, 'request failed');
@@ -105,24 +104,34 @@ export class BatchExecutor {
     batch.forEach((item, index) => item.resolve(replies[index]!));
   }
 
+  /**
+   * Runs the batch's requests concurrently in one transaction: their statements are pipelined to
+   * the database instead of waiting one round trip each. Every request is settled before the
+   * transaction ends, so no statement of a request can run after its rollback.
+   */
   private async runBatch(sql: Sql, jobs: Job[], lookUpEarlierReplies: boolean): Promise<Reply[]> {
     const digests = lookUpEarlierReplies ? jobs.flatMap((job) => (job.digest === null ? [] : [job.digest])) : [];
     const recorded = digests.length > 0 ? await findProcessedReplies(sql, digests) : new Map<string, string>();
-    const fresh = new Map<string, string>();
-    const replies: Reply[] = [];
-    for (const job of jobs) {
-      const earlier = job.digest === null ? undefined : (recorded.get(job.digest) ?? fresh.get(job.digest));
-      if (earlier !== undefined) {
-        replies.push({ body: earlier, outcome: 'replayed' });
-        continue;
-      }
-      const reply = await job.execute(sql);
-      if (job.digest !== null) fresh.set(job.digest, reply.body);
-      replies.push(reply);
-    }
-    if (fresh.size > 0) {
-      const inserted = await insertProcessedReplies(sql, [...fresh].map(([digest, reply]) => ({ digest, reply })));
-      if (inserted < fresh.size) throw new ProcessedConcurrentlyError('request already processed');
+    // A request delivered twice within one batch runs once; the copy gets its reply.
+    const running = new Map<string, Promise<Reply>>();
+    const runs = jobs.map((job): Promise<Reply> => {
+      const earlier = job.digest === null ? undefined : recorded.get(job.digest);
+      if (earlier !== undefined) return Promise.resolve({ body: earlier, outcome: 'replayed' });
+      const first = job.digest === null ? undefined : running.get(job.digest);
+      if (first) return first.then((reply) => ({ body: reply.body, outcome: 'replayed' }));
+      const run = job.execute(sql);
+      if (job.digest !== null) running.set(job.digest, run);
+      return run;
+    });
+    const settled = await Promise.allSettled(runs);
+    const failure = settled.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
+    const replies = settled.map((result) => (result as PromiseFulfilledResult<Reply>).value);
+    if (running.size > 0) {
+      const entries = await Promise.all([...running].map(async ([digest, run]) => ({ digest, reply: (await run).body })));
+      // Not awaited: on PostgreSQL it travels with the COMMIT. If a request was processed before, it
+      // fails and the whole transaction rolls back (see Database.transaction).
+      void insertProcessedReplies(sql, entries).catch(() => {});
     }
     return replies;
   }

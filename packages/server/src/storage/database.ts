@@ -12,7 +12,12 @@ export interface Sql {
 export interface Database {
   /** Human-readable backend name for logs: "postgresql" or "pglite". */
   readonly kind: string;
-  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+   * Statements that `work` issued without awaiting them are part of the transaction too (on
+   * PostgreSQL they travel with the COMMIT): if one fails, the transaction rolls back and this
+   * rejects with its error.
+   */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /** How many transactions may usefully run at once (the pool size; 1 for PGlite). */
   readonly maxConcurrency: number;

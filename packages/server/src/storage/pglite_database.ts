@@ -28,11 +28,21 @@ export class PgliteDatabase implements Database {
   }
 
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => work({
-      query: async <Row>(text: string, params: readonly unknown[] = []) =>
-        (await tx.query<Row>(text, params as unknown[])).rows,
-      exec: async (script: string) => { await tx.exec(script); },
-    }));
+    return this.db.transaction(async (tx) => {
+      const issued: Promise<unknown>[] = [];
+      const result = await work({
+        query: <Row>(text: string, params: readonly unknown[] = []) => {
+          const statement = tx.query<Row>(text, params as unknown[]).then((r) => r.rows);
+          statement.catch(() => {}); // reported by the transaction
+          issued.push(statement);
+          return statement;
+        },
+        exec: async (script: string) => { await tx.exec(script); },
+      });
+      // Statements issued without being awaited belong to the transaction too: wait before it commits.
+      await Promise.all(issued);
+      return result;
+    });
   }
 
   async close(): Promise<void> {

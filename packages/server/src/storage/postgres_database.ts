@@ -24,6 +24,8 @@ export class PostgresDatabase implements Database {
       connectionString: options.url,
       max: options.poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs,
+      // Statements issued together (a batch's requests) are sent back to back, not one per round trip.
+      pipeline: true,
     });
     // An idle connection that dies (server restart) must not crash the process; the pool replaces it.
     this.pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
@@ -57,7 +59,10 @@ export class PostgresDatabase implements Database {
       client.off('error', ignore);
       client.release(broken);
     };
+    let open = true;
+    const issued: Promise<unknown>[] = [];
     const run = async (text: string, params: readonly unknown[], name?: string) => {
+      if (!open) throw new Error('statement issued after its transaction ended');
       try {
         return await client.query({ name, text, values: params as unknown[] });
       } catch (error) {
@@ -68,19 +73,35 @@ export class PostgresDatabase implements Database {
       }
     };
     const sql: Sql = {
-      query: async <Row>(text: string, params: readonly unknown[] = []) =>
-        (await run(text, params, this.statementName(text))).rows as Row[],
+      query: <Row>(text: string, params: readonly unknown[] = []) => {
+        const statement = run(text, params, this.statementName(text)).then((result) => result.rows as Row[]);
+        // Handled here, so that a failure of a statement nobody awaits does not end the process;
+        // the transaction reports it.
+        statement.catch(() => {});
+        issued.push(statement);
+        return statement;
+      },
       exec: async (script: string) => { await run(script, []); },
     };
     try {
-      await run('BEGIN', []);
-      const result = await work(sql);
-      await run('COMMIT', []);
+      // BEGIN goes out in the same write as the work's first statements; both settle before anything else.
+      const [begun, done] = await Promise.allSettled([run('BEGIN', []), work(sql)]);
+      if (begun.status === 'rejected') throw begun.reason;
+      if (done.status === 'rejected') throw done.reason;
+      const result = done.value;
+      // COMMIT goes out right behind statements still in flight; after a failed one it is a ROLLBACK.
+      const [committed, ...statements] = await Promise.allSettled([run('COMMIT', []), ...issued]);
+      open = false;
+      const failed = statements.find((statement) => statement.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (committed.status === 'rejected') throw committed.reason;
       release(false);
       return result;
     } catch (error) {
+      open = false;
       // A connection that failed is dropped from the pool rather than handed to the next request.
-      const broken = error instanceof DatabaseUnavailableError || !(await run('ROLLBACK', []).then(() => true, () => false));
+      const broken = error instanceof DatabaseUnavailableError ||
+        !(await client.query('ROLLBACK').then(() => true, () => false));
       release(broken);
       throw error;
     }

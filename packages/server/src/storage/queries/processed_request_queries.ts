@@ -10,17 +10,21 @@ export async function findProcessedReplies(sql: Sql, digests: readonly string[])
 }
 
 /**
- * Records processed requests with their replies. Returns how many were new: fewer than given means
- * another transaction processed one of them concurrently, and this transaction must not commit.
+ * Records processed requests with their replies. A digest recorded before (a redelivery processed
+ * concurrently, or earlier without being looked up) makes the statement fail: see isAlreadyRecorded.
  */
 export async function insertProcessedReplies(
   sql: Sql, entries: readonly { digest: string; reply: string }[],
-): Promise<number> {
-  const rows = await sql.query(
-    `INSERT INTO processed_requests (digest, reply)
-     SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (digest) DO NOTHING RETURNING 1`,
+): Promise<void> {
+  await sql.query(
+    'INSERT INTO processed_requests (digest, reply) SELECT * FROM unnest($1::text[], $2::text[])',
     [entries.map((e) => e.digest), entries.map((e) => e.reply)]);
-  return rows.length;
+}
+
+/** True for the failure of insertProcessedReplies on a request that was processed before. */
+export function isAlreadyRecorded(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'processed_requests_pkey';
 }
 
 /** Forgets requests processed longer ago than `retentionSeconds`: redeliveries come much sooner. */
