@@ -46,7 +46,8 @@ export async function startRabbitMq(
   child.stderr.on('data', (chunk) => (log += chunk));
   const running: RunningRabbitMq = { output: () => log, stop: () => stopChild(child, 15_000) };
   const deadline = Date.now() + 60_000;
-  while (!log.includes(`started MQTT TLS listener on [::]:${waitForPort}`)) {
+  // The MQTT listener opens before the definitions (users, permissions) are imported: wait for both.
+  while (!(log.includes(`started MQTT TLS listener on [::]:${waitForPort}`) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await running.stop();
       throw new Error(`RabbitMQ did not start its MQTT listener:\n${log.slice(-4000)}`);
