@@ -1,4 +1,4 @@
-export { parseServerConfig, serverCommand, type ServerConfig } from './config.js';
+export { parseServerConfig, type ServerConfig } from './config.js';
 export { startKeyServer, type KeyServer } from './key_server.js';
 export { createLogger } from './ops/logger.js';
 export { DataDirLockedError } from './storage/data_dir_lock.js';

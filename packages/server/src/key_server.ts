@@ -21,7 +21,6 @@ export interface KeyServer {
   /** The broker served: the external one, or the embedded broker's own URL. */
   readonly brokerUrl: string;
   readonly httpPort: number;
-  readonly database: Database;
   /** Stops taking requests, answers those in flight, then closes everything. */
   close(): Promise<void>;
 }
@@ -129,7 +128,6 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     return {
       brokerUrl,
       httpPort: http.port,
-      database,
       close: () => stack.unwind(log),
     };
   } catch (error) {

@@ -9,7 +9,6 @@ import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from 
 
 /** A running key server with its broker and store, and a way to connect v1 devices to it. */
 export interface Environment {
-  readonly name: string;
   readonly brokerUrl: string;
   readonly ca: string | undefined;
   readonly server: KeyServer;
@@ -39,7 +38,6 @@ export async function startPostgresEnvironment(): Promise<Environment> {
     const first = await startReplica();
     const b = broker;
     return {
-      name: 'postgresql + mosquitto (TLS 1.3)',
       brokerUrl: b.url,
       ca: b.certificates!.ca,
       server: first,
@@ -72,7 +70,6 @@ export async function startEmbeddedEnvironment(): Promise<Environment> {
     '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0',
   ]), quiet());
   return {
-    name: 'embedded pglite + embedded broker',
     brokerUrl: server.brokerUrl,
     ca: undefined,
     server,
