@@ -111,13 +111,16 @@ export class Device extends EventEmitter<DeviceEvents> {
     return { username: registered, renamedFrom: registered === requested ? null : requested, newIdentity };
   }
 
-  /** Creates a new signed prekey and a batch of one-time prekeys with fresh ids, and uploads them. */
-  async publishBundle(): Promise<{ signedPreKeyId: number; oneTimePreKeyIds: number[] }> {
+  /** Creates a new signed prekey and `count` one-time prekeys with fresh ids, and uploads them. */
+  async publishBundle(count = this.oneTimePreKeysPerBundle): Promise<{ signedPreKeyId: number; oneTimePreKeyIds: number[] }> {
+    if (!Number.isInteger(count) || count < 0 || count > wireV1.MAX_V1_ONE_TIME_PREKEYS) {
+      throw new DeviceError('INVALID_INPUT', `the number of one-time prekeys must be a whole number from 0 to ${wireV1.MAX_V1_ONE_TIME_PREKEYS}`);
+    }
     const username = this.requireUsername();
     const identity = this.requireIdentity();
     const signedPreKey = generateKeyPair();
     const signature = xeddsaSign(identity.privateKey, signedPreKey.publicKey);
-    const keyPairs = Array.from({ length: this.oneTimePreKeysPerBundle }, () => generateKeyPair());
+    const keyPairs = Array.from({ length: count }, () => generateKeyPair());
     let signedPreKeyId = 0;
     let oneTimePreKeys: { id: number; keyPair: KeyPair }[] = [];
     await this.update((state) => {

@@ -41,6 +41,7 @@ test('local steps work without a broker; network steps report the broker as unre
   });
   const notReady = await runCliJson(['send', 'bob', 'hi'], env, 3);
   assert.deepEqual(notReady, { ok: false, error: { kind: 'NOT_READY', message: 'no username set' } });
+  assert.equal(((await runCliJson(['publish', '--count', '101'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
   const unreachable = await runCliJson(['register', 'alice'], env, 5);
   assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
   const status = await runCliJson(['status'], env);

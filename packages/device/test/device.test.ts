@@ -61,6 +61,9 @@ test('the used one-time prekey is deleted after a successful decrypt and never r
   const republished = await bob.publishBundle();
   assert.deepEqual(republished.oneTimePreKeyIds, [5, 6, 7, 8, 9]);
   assert.equal(republished.signedPreKeyId, 2);
+  assert.deepEqual((await bob.publishBundle(12)).oneTimePreKeyIds, Array.from({ length: 12 }, (_, i) => 10 + i));
+  assert.deepEqual((await bob.publishBundle(0)).oneTimePreKeyIds, []);
+  await rejects(bob.publishBundle(101), 'INVALID_INPUT', /from 0 to 100/);
 });
 
 test('an initial message sent before a republish still opens (older signed prekey kept)', async () => {

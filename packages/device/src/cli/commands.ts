@@ -14,14 +14,14 @@ interface Result {
   text: string;
 }
 
-type Action = (device: Device, args: string[]) => Promise<Result>;
+type Action = (device: Device, args: string[], options: Record<string, string>) => Promise<Result>;
 
 /** Opens the device, runs one action, prints its result and closes the device, also on failure. */
 async function run(command: Command, args: string[], action: Action): Promise<void> {
   const options = command.optsWithGlobals<GlobalOptions>();
   const device = await openCliDevice(options);
   try {
-    const result = await action(device, args);
+    const result = await action(device, args, command.opts());
     console.log(options.json ? JSON.stringify({ ok: true, ...result.json }) : result.text);
   } finally {
     await device.close();
@@ -40,8 +40,8 @@ const register: Action = async (device, [username]) => {
   return { json: { ...result }, text: formatRegistered(result) };
 };
 
-const publish: Action = async (device) => {
-  const result = await device.publishBundle();
+const publish: Action = async (device, _args, { count }) => {
+  const result = await device.publishBundle(Number(count));
   return { json: { ...result }, text: formatPublished(result) };
 };
 
@@ -131,7 +131,8 @@ export function addSubcommands(program: Command): void {
       await run(command, command.args, action);
     });
   define('register [username]', 'register the identity key (created on first use) under the username, set first if given', register);
-  define('publish', 'create a new signed prekey and one-time prekeys and upload the bundle', publish);
+  define('publish', 'create a new signed prekey and one-time prekeys and upload the bundle (replacing the one on the server)', publish)
+    .option('--count <n>', 'one-time prekeys to upload (the firmware uploads 5)', '5');
   define('users', 'list registered users', users);
   define('init <peer> <text>', 'start a session with peer (X3DH) and send the first message', init);
   define('inbox', 'accept one pending session request (X3DH) and show its first message', inbox);
