@@ -5,6 +5,7 @@ export * from './files/read_required.js';
 export * from './pki/certificate_authority.js';
 export * from './pki/pki_layout.js';
 export * from './pki/pki_operations.js';
+export * from './pki/revoke_devices.js';
 export * from './wireguard/wireguard_keys.js';
 export * from './wireguard/ipv4_subnet.js';
 export * from './wireguard/peer_registry.js';

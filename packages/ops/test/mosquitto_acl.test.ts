@@ -48,12 +48,19 @@ function inbox(client: MqttClient): { topics: string[]; next(topic: string): Pro
 }
 
 /** Sets up a PKI and a Mosquitto bundle with the CLI, then starts Mosquitto from it. */
-async function brokerFromCli(v1: boolean) {
+async function brokerFromCli(v1: boolean, revoke: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-mosq-'));
   await cli('pki', 'init', '-d', dir);
   await cli('pki', 'broker', '-d', dir, '--dns', 'localhost', '--ip', '127.0.0.1');
   await cli('pki', 'server-client', '-d', dir);
   await cli('pki', 'device', 'alice', 'bob', '-d', dir);
+  // Copies of the revoked devices' credentials, as a thief of the device would hold them.
+  const revoked = new Map<string, Identity>();
+  for (const device of revoke) {
+    const base = join(dir, 'pki', 'devices', device);
+    revoked.set(device, { cert: await readFile(`${base}.crt`, 'utf8'), key: await readFile(`${base}.key`, 'utf8') });
+  }
+  if (revoke.length > 0) await cli('pki', 'revoke', ...revoke, '-d', dir);
   const [port, serverPort, v1Port] = [await freePort(), await freePort(), await freePort()];
   const bundle = join(dir, 'brokers', 'mosquitto');
   await cli('broker', 'mosquitto', '-d', dir, '--install-dir', bundle, '--persistence-dir', join(dir, 'mosquitto-data'), '--bind', '127.0.0.1', '--port', String(port), '--server-port', String(serverPort), ...(v1 ? ['--v1-port', String(v1Port)] : []));
@@ -80,7 +87,7 @@ async function brokerFromCli(v1: boolean) {
     await mosquitto.stop();
     mosquitto = await startMosquitto(config, listeners);
   };
-  return { dir, ca, port, serverPort, v1Port, identity, connect, close, restart };
+  return { dir, ca, port, serverPort, v1Port, identity, connect, close, restart, revoked };
 }
 
 /** Resolves when a TLS handshake (and the broker's verdict on the client certificate) succeeds. */
@@ -213,5 +220,23 @@ describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
     const alice = await broker.connect(await broker.identity('alice'), broker.port);
     assert.equal(await publishReason(alice, 'x3dh/req/users'), 0);
     await assert.rejects(tlsConnect(broker.v1Port, { ca: broker.ca, maxVersion: 'TLSv1.2' }));
+  });
+});
+
+describe('Mosquitto after a device is revoked', { skip }, () => {
+  let broker: Awaited<ReturnType<typeof brokerFromCli>>;
+  before(async () => {
+    broker = await brokerFromCli(false, ['bob']);
+  });
+  after(async () => broker?.close());
+
+  it("refuses the revoked device's certificate and drops its rules; other devices keep working", async () => {
+    const acl = await readFile(join(broker.dir, 'brokers', 'mosquitto', 'acl-devices'), 'utf8');
+    assert.doesNotMatch(acl, /^user bob$/m);
+    assert.match(acl, /^user alice$/m);
+    assert.match(await readFile(join(broker.dir, 'brokers', 'mosquitto', 'mosquitto.conf'), 'utf8'), /^crlfile .*ca\.crl$/m);
+    await tlsConnect(broker.port, { ca: broker.ca, ...(await broker.identity('alice')) });
+    await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...broker.revoked.get('bob')! }));
+    await assert.rejects(readFile(join(broker.dir, 'pki', 'devices', 'bob.key')), 'the revoked key is deleted');
   });
 });

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { cli, runCli } from './operator_cli.js';
 
 interface Pair {
@@ -111,6 +113,37 @@ describe('certificates with Node TLS', () => {
     await assert.rejects(stat(join(dir, 'pki', 'devices', 'carol.crt')), 'nothing of a refused run is written');
     await cli('pki', 'device', 'alice', '-d', dir, '--force');
     assert.notEqual(await readFile(join(dir, 'pki', 'devices', 'alice.key'), 'utf8'), before);
+  });
+
+  it('revokes devices into a CRL that TLS servers honour', async () => {
+    await cli('pki', 'device', 'carol', 'dave', '-d', dir);
+    const carol = await pair('pki/devices/carol.crt');
+    const serials = [new X509Certificate(carol.cert).serialNumber, new X509Certificate(await readFile(join(dir, 'pki', 'devices', 'dave.crt'))).serialNumber];
+    await cli('pki', 'revoke', 'carol', '-d', dir);
+    await cli('pki', 'revoke', 'dave', '-d', dir);
+    const crlPem = await readFile(join(dir, 'pki', 'ca.crl'), 'utf8');
+    assert.match(crlPem, /^-----BEGIN X509 CRL-----$/m);
+    const crl = new x509.X509Crl(crlPem);
+    assert.ok(await crl.verify({ publicKey: await new x509.X509Certificate(ca).publicKey.export() }));
+    assert.deepEqual(crl.entries.map((entry) => entry.serialNumber.toUpperCase()).sort(), serials.sort(), 'every revocation stays listed');
+    await assert.rejects(stat(join(dir, 'pki', 'devices', 'carol.key')));
+    await assert.rejects(runCli(['pki', 'revoke', 'carol', '-d', dir]).then((result) => (result.code === 0 ? undefined : Promise.reject(new Error(result.stderr)))), /carol has no certificate to revoke/);
+
+    const guarded = tls.createServer({ ...broker, ca, crl: crlPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => socket.end('ok'));
+    guarded.on('tlsClientError', () => {});
+    await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
+    const guardedPort = (guarded.address() as AddressInfo).port;
+    try {
+      const attempt = (identity: Pair) => new Promise<void>((resolve, reject) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: guardedPort, ca, ...identity }, () => socket.once('data', () => (socket.end(), resolve())));
+        socket.once('error', reject);
+        socket.once('close', () => reject(new Error('closed')));
+      });
+      await attempt(alice);
+      await assert.rejects(attempt(carol));
+    } finally {
+      guarded.close();
+    }
   });
 
   it('refuses device names that are reserved or unsafe as topic levels', async () => {

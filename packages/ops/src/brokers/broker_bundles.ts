@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { readRequired } from '../files/read_required.js';
-import { PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
+import { pathExists, PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { pkiLayout } from '../pki/pki_layout.js';
 import { MOSQUITTO_FILES, mosquittoConfig, mosquittoDeviceAcl, mosquittoServerAcl, mosquittoV1Acl, type MosquittoOptions } from './mosquitto_config.js';
@@ -21,10 +21,14 @@ async function brokerTlsFiles(dir: string, target: string, names: { ca: string; 
 }
 
 /** A directory to install as a whole at `installDir`: configuration, ACLs, certificates. */
-export async function writeMosquittoBundle(dir: string, options: MosquittoOptions, write: WriteOptions): Promise<string> {
+export async function writeMosquittoBundle(dir: string, settings: MosquittoOptions, write: WriteOptions): Promise<string> {
   const target = mosquittoBundleDir(dir);
+  const crl = pkiLayout(dir).crl;
+  // Once any device has been revoked, every certificate listener checks the CRL.
+  const options = { ...settings, crl: await pathExists(crl) };
   const files: OutputFile[] = [
     { path: join(target, MOSQUITTO_FILES.config), contents: mosquittoConfig(options), mode: PUBLIC_FILE_MODE },
+    ...(options.crl ? [{ path: join(target, MOSQUITTO_FILES.crl), contents: await readRequired(crl, 'pki revoke'), mode: PUBLIC_FILE_MODE }] : []),
     { path: join(target, MOSQUITTO_FILES.deviceAcl), contents: mosquittoDeviceAcl(options), mode: PUBLIC_FILE_MODE },
     { path: join(target, MOSQUITTO_FILES.serverAcl), contents: mosquittoServerAcl(options), mode: PUBLIC_FILE_MODE },
     ...(options.v1Port !== undefined ? [{ path: join(target, MOSQUITTO_FILES.v1Acl), contents: mosquittoV1Acl(), mode: PUBLIC_FILE_MODE }] : []),

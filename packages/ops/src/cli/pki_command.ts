@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { DEFAULT_SERVER_IDENTITY, initCertificateAuthority, issueBrokerCertificate, issueDeviceCertificates, issueServerClientCertificate } from '../pki/pki_operations.js';
+import { revokeDevices } from '../pki/revoke_devices.js';
 import { collect, parsePositiveInteger, withOutputOptions, writeOptions, type OutputOptions } from './common_options.js';
 
 export function pkiCommand(): Command {
@@ -33,6 +34,14 @@ export function pkiCommand(): Command {
     .option('--server-identity <cn>', 'the key server identity, which no device may take', DEFAULT_SERVER_IDENTITY)
     .action(async (devices: string[], options: OutputOptions & { days: number; serverIdentity: string }) => {
       await issueDeviceCertificates(options.dir, devices, { ...writeOptions(options), days: options.days, reserved: [options.serverIdentity] });
+    });
+
+  withOutputOptions(pki.command('revoke').description('revoke device certificates: CRL for the brokers, keys deleted, no more broker rules'))
+    .argument('<devices...>', 'device names')
+    .option('--crl-days <n>', 'validity of the CRL in days (brokers refuse every client once it has expired)', parsePositiveInteger, 3650)
+    .action(async (devices: string[], options: OutputOptions & { crlDays: number }) => {
+      await revokeDevices(options.dir, devices, { ...writeOptions(options), crlDays: options.crlDays });
+      console.log('regenerate the broker configuration (broker mosquitto / broker rabbitmq / k8s-secrets) to apply it');
     });
 
   return pki;

@@ -94,6 +94,22 @@ export class CertificateAuthority {
     return this.issue(request.commonName, request.days, x509.ExtendedKeyUsage.clientAuth, []);
   }
 
+  /** A CRL listing the revoked serial numbers (hex); valid for `days`. */
+  async issueCrl(entries: Array<{ serialNumber: string; revocationDate: Date }>, days: number): Promise<string> {
+    const { notBefore: thisUpdate, notAfter: nextUpdate } = validity(days);
+    const crl = await x509.X509CrlGenerator.create({
+      issuer: this.certificate.subjectName,
+      thisUpdate,
+      nextUpdate,
+      signingKey: this.signingKey,
+      signingAlgorithm: SIGNING_ALGORITHM,
+      entries: entries.map((entry) => ({ ...entry, reason: x509.X509CrlReason.cessationOfOperation })),
+      extensions: [await x509.AuthorityKeyIdentifierExtension.create(this.certificate)],
+    });
+    // OpenSSL (Mosquitto, RabbitMQ) reads only the "X509 CRL" PEM label.
+    return pemFile(x509.PemConverter.encode(crl.rawData, 'X509 CRL'));
+  }
+
   private async issue(commonName: string, days: number, usage: string, extra: x509.Extension[]): Promise<IssuedCertificate> {
     const keys = await generateEcKeyPair();
     const certificate = await x509.X509CertificateGenerator.create({

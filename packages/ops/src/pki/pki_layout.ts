@@ -11,6 +11,10 @@ export interface PkiLayout {
   devicesDir: string;
   deviceCert(device: string): string;
   deviceKey(device: string): string;
+  /** Revoked certificates, the list of revocations and the CRL the brokers check. */
+  revokedDir: string;
+  revocations: string;
+  crl: string;
 }
 
 export function pkiLayout(operatorDir: string): PkiLayout {
@@ -26,5 +30,8 @@ export function pkiLayout(operatorDir: string): PkiLayout {
     devicesDir,
     deviceCert: (device) => join(devicesDir, `${device}.crt`),
     deviceKey: (device) => join(devicesDir, `${device}.key`),
+    revokedDir: join(root, 'revoked'),
+    revocations: join(root, 'revocations.json'),
+    crl: join(root, 'ca.crl'),
   };
 }
