@@ -47,7 +47,9 @@ const MAX_ATTEMPTS = 5;
  */
 export class BatchExecutor {
   private readonly queue: Queued[] = [];
+  /** Transactions in flight, and how many of them are still running their requests (not yet committing). */
   private running = 0;
+  private working = 0;
   private idle: (() => void)[] = [];
 
   constructor(private readonly database: Database, private readonly options: BatchExecutorOptions, private readonly log: Logger) {}
@@ -65,12 +67,26 @@ export class BatchExecutor {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
+  /**
+   * Starts a batch when no other batch is still running its requests: while one commits (a WAL
+   * flush, the longest step), the next one gathers what arrived meanwhile and runs. So batches grow
+   * with the load, and a request waits for at most one batch's statements before its own start.
+   */
   private pump(): void {
-    while (this.running < this.options.maxConcurrentBatches && this.queue.length > 0) {
+    while (this.working === 0 && this.running < this.options.maxConcurrentBatches && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatchSize);
       this.running += 1;
+      this.working += 1;
       this.options.onBatch?.(batch.length);
-      void this.process(batch, 1).finally(() => {
+      let working = true;
+      const committing = () => {
+        if (!working) return;
+        working = false;
+        this.working -= 1;
+        this.pump();
+      };
+      void this.process(batch, 1, committing).finally(() => {
+        committing();
         this.running -= 1;
         this.pump();
         if (this.running === 0 && this.queue.length === 0) for (const wake of this.idle.splice(0)) wake();
@@ -83,10 +99,14 @@ export class BatchExecutor {
    * let the insert of the processed-request records detect one. Then each request of a failed
    * batch runs alone, looking up its earlier reply first.
    */
-  private async process(batch: Queued[], attempt: number): Promise<void> {
+  private async process(batch: Queued[], attempt: number, committing?: () => void): Promise<void> {
     let replies: Reply[];
     try {
-      replies = await this.database.transaction((sql) => this.runBatch(sql, batch.map((item) => item.job), attempt > 1));
+      replies = await this.database.transaction(async (sql) => {
+        const result = await this.runBatch(sql, batch.map((item) => item.job), attempt > 1);
+        committing?.();
+        return result;
+      });
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         this.log.warn({ err: error, requests: batch.length }, 'database unavailable; requests answered with a retryable error');
