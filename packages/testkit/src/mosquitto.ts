@@ -26,7 +26,10 @@ export interface MosquittoBroker {
   /** Certificates (TLS only): pass `certificates.ca` as the client's CA. */
   certificates: TestCertificates | undefined;
   dir: string;
-  process: ChildProcess;
+  /** The running broker process (a new one after restart()). */
+  readonly process: ChildProcess;
+  /** Stops the broker and starts it again on the same port with the same certificates: every client is disconnected. */
+  restart(): Promise<void>;
   /** Stops the broker (SIGTERM, then SIGKILL after 3 s) and removes its directory. */
   stop(): Promise<void>;
 }
@@ -97,13 +100,23 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const configFile = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(configFile, `${lines.join('\n')}\n`, { mode: 0o644 });
 
-  const child = spawn(options.binary ?? mosquittoBinary(), ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const binary = options.binary ?? mosquittoBinary();
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    try {
+      await waitForPort(port, child, () => stderr);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+    return child;
+  };
+  let child: ChildProcess;
   try {
-    await waitForPort(port, child, () => stderr);
+    child = await launch();
   } catch (error) {
-    child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
     throw error;
   }
@@ -112,7 +125,13 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     port,
     certificates,
     dir,
-    process: child,
+    get process() {
+      return child;
+    },
+    restart: async () => {
+      await stopChild(child);
+      child = await launch();
+    },
     stop: async () => {
       await stopChild(child);
       fs.rmSync(dir, { recursive: true, force: true });

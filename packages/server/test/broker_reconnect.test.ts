@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { wireV1 } from '@x3dh-iot/protocol';
+import {
+  closeV1Device, connectV1Device, createTestDatabase, requestJson, startMosquitto,
+} from '@x3dh-iot/testkit';
+import { createLogger, parseServerConfig, startKeyServer } from '../src/index.js';
+import { registerIdentity, uniqueName } from './support/v1_fixtures.js';
+
+const T = wireV1.V1_TOPICS;
+
+test('after the broker restarts, the server reconnects and subscribes again by itself', { timeout: 60_000 }, async () => {
+  const database = await createTestDatabase();
+  const broker = await startMosquitto({ tls: true });
+  const ca = broker.certificates!.ca;
+  const server = await startKeyServer(parseServerConfig([
+    '--database-url', database.url, '--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile, '--http-port', '0',
+  ]), createLogger('fatal'));
+  try {
+    const name = uniqueName('steady');
+    const before = await connectV1Device(broker.url, { ca });
+    assert.deepEqual(await requestJson(before, T.registerIdentity, registerIdentity(name)), { status: 'created', username: name });
+    await closeV1Device(before);
+
+    // The restarted broker keeps no sessions (persistence off): only a new SUBSCRIBE brings requests back.
+    await broker.restart();
+    const after = await connectV1Device(broker.url, { ca, timeoutMs: 1000 });
+    try {
+      let reply: unknown;
+      const deadline = Date.now() + 20_000;
+      while (reply === undefined && Date.now() < deadline) {
+        reply = await requestJson(after, T.users).catch(() => undefined);
+      }
+      assert.deepEqual(reply, { users: [name] });
+    } finally {
+      await closeV1Device(after);
+    }
+  } finally {
+    await server.close();
+    await broker.stop();
+    await database.drop();
+  }
+});
