@@ -68,8 +68,8 @@ export class BatchExecutor {
   }
 
   /**
-   * Starts a batch when no other batch is still running its requests: while one commits (a WAL
-   * flush, the longest step), the next one gathers what arrived meanwhile and runs. So batches grow
+   * Starts a batch when no other batch is still running its requests: while one commits, the
+   * next one gathers what arrived meanwhile and runs. So batches grow
    * with the load, and a request waits for at most one batch's statements before its own start.
    */
   private pump(): void {
