@@ -72,7 +72,12 @@ export function createMqttClient(options: MqttConnectionOptions): MqttClient {
     resubscribe: true,
   };
   const build = socketFactory(options);
-  return new MqttClient(() => build() as never, clientOptions);
+  const client = new MqttClient(() => build() as never, clientOptions);
+  // A dropped connection (ECONNRESET, a broker restart) is emitted as 'error' before mqtt.js
+  // reconnects by itself; without a listener Node would turn it into an uncaught exception.
+  // Callers observe connectivity through 'offline', 'reconnect' and 'connect'.
+  client.on('error', () => undefined);
+  return client;
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startMosquitto, type MosquittoBroker } from '@x3dh-iot/testkit';
+import { startMosquitto, startTcpProxy, type MosquittoBroker } from '@x3dh-iot/testkit';
 import type { MqttClient } from 'mqtt';
 import { connectMqtt, MqttConnectError, MqttRequester, RequestTimeoutError } from '../src/index.js';
 
@@ -80,6 +80,27 @@ describe('MQTT 5 request/response over TLS 1.3 (Mosquitto)', () => {
     const pending = r.request('echo/test', 'slow');
     r.close();
     await assert.rejects(pending, /requester closed/);
+  });
+
+  test('a dropped connection reconnects and resubscribes by itself, without an uncaught error', { timeout: 30_000 }, async () => {
+    const proxy = await startTcpProxy('127.0.0.1', broker.port);
+    try {
+      const client = await connectMqtt({
+        url: `mqtts://127.0.0.1:${proxy.port}`, ca: broker.certificates!.ca, reconnectPeriodMs: 100,
+      });
+      clients.push(client);
+      const r = await MqttRequester.start(client, { responseTopic: 'x3dh/resp/me', responseFilter: 'x3dh/resp/#' });
+      assert.equal((await r.request('echo/x', 'before')).payload.toString(), 'erofeb');
+      const offline = new Promise<void>((resolve) => client.once('offline', () => resolve()));
+      proxy.cut();
+      await offline;
+      const back = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+      proxy.restore();
+      await back;
+      assert.equal((await r.request('echo/x', 'after')).payload.toString(), 'retfa');
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('an unsupported URL scheme is a clear error', () => {
