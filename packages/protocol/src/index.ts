@@ -11,3 +11,4 @@ export * from './aead.js';
 export * from './x3dh.js';
 export * from './initial_message.js';
 export * as wireV1 from './wire_v1/index.js';
+export * as wireV2 from './wire_v2/index.js';
