@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import { freePort } from '@x3dh-iot/testkit';
+import { freePort, hasRabbitMq, startRabbitMq, type RunningRabbitMq } from '@x3dh-iot/testkit';
 import { cli } from './operator_cli.js';
-import { hasRabbitMq, startRabbitMq, type RunningRabbitMq } from './rabbitmq_process.js';
 
 /**
  * The RabbitMQ configuration from the CLI, run by the RabbitMQ installed here (3.10: MQTT 3.1.1
@@ -16,6 +15,7 @@ import { hasRabbitMq, startRabbitMq, type RunningRabbitMq } from './rabbitmq_pro
  */
 /** mqtt.js hands its options to tls.connect; its types do not list the TLS ones. */
 const TLS13 = { minVersion: 'TLSv1.3' } as const satisfies tls.ConnectionOptions;
+const mqttListener = (port: number) => `started MQTT TLS listener on [::]:${port}`;
 
 describe('RabbitMQ with the configuration and definitions from the CLI', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
   let dir: string;
@@ -61,7 +61,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     mqttPort = await freePort();
     const bundle = join(dir, 'brokers', 'rabbitmq');
     await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--mqtt-port', String(mqttPort), '--amqp-port', String(await freePort()));
-    rabbit = await startRabbitMq(join(dir, 'node'), { config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins') }, mqttPort);
+    rabbit = await startRabbitMq(join(dir, 'node'), { config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins') }, mqttListener(mqttPort));
   });
 
   after(async () => {
@@ -132,7 +132,7 @@ describe('RabbitMQ with wire protocol v1 enabled', { skip: hasRabbitMq ? false :
     await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--enable-v1', '--mqtt-port', String(mqttPort), '--amqp-port', String(await freePort()));
     rabbit = await startRabbitMq(join(dir, 'node'), {
       config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins'), confD: [join(bundle, 'v1-legacy.conf')],
-    }, mqttPort);
+    }, mqttListener(mqttPort));
   });
 
   after(async () => {

@@ -9,6 +9,13 @@ export interface ServerConfig {
   brokerCertFile: string | undefined;
   brokerKeyFile: string | undefined;
   clientId: string;
+  /** RabbitMQ AMQP 0.9.1 URL: requests are consumed from a quorum queue instead of MQTT subscriptions. */
+  amqpUrl: string | undefined;
+  amqpCaFile: string | undefined;
+  amqpCertFile: string | undefined;
+  amqpKeyFile: string | undefined;
+  amqpQueue: string;
+  amqpPrefetch: number;
   /** MQTT 5 shared-subscription group of the replicas; "" subscribes without one. */
   shareGroup: string;
   sessionExpirySeconds: number;
@@ -50,6 +57,12 @@ export function serverCommand(): Command {
     .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
     .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
     .addOption(option('--broker-key <file>', 'PEM key of the client certificate', 'X3DH_BROKER_KEY'))
+    .addOption(option('--amqp-url <url>', 'RabbitMQ to serve over AMQP 0.9.1 instead of MQTT, amqps://user:password@host:5671/vhost (TLS 1.3) or amqp://...: the replicas consume one quorum queue bound to amq.topic (RabbitMQ has no MQTT shared subscriptions)', 'X3DH_AMQP_URL'))
+    .addOption(option('--amqp-ca <file>', 'PEM CA certificate the AMQP broker certificate must chain to (default: system CAs)', 'X3DH_AMQP_CA'))
+    .addOption(option('--amqp-cert <file>', 'PEM client certificate for the AMQP broker (optional)', 'X3DH_AMQP_CERT'))
+    .addOption(option('--amqp-key <file>', 'PEM key of --amqp-cert', 'X3DH_AMQP_KEY'))
+    .addOption(option('--amqp-queue <name>', 'durable quorum queue of requests, shared by the replicas', 'X3DH_AMQP_QUEUE').default('x3dh.requests'))
+    .addOption(option('--amqp-prefetch <n>', 'unacknowledged requests per replica (acknowledged after their commit)', 'X3DH_AMQP_PREFETCH').argParser(integer(1)).default(64))
     .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica (default: x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
     .addOption(option('--share-group <name>', 'shared-subscription group of the replicas; "" for none', 'X3DH_SHARE_GROUP').default('x3dh-server'))
     .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: > 0 keeps the session (and queued requests) across reconnects', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(0))
@@ -79,6 +92,12 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     brokerCaFile: o.brokerCa,
     brokerCertFile: o.brokerCert,
     brokerKeyFile: o.brokerKey,
+    amqpUrl: o.amqpUrl,
+    amqpCaFile: o.amqpCa,
+    amqpCertFile: o.amqpCert,
+    amqpKeyFile: o.amqpKey,
+    amqpQueue: o.amqpQueue,
+    amqpPrefetch: o.amqpPrefetch,
     clientId: o.clientId ?? `x3dh-server-${os.hostname()}-${randomBytes(4).toString('hex')}`,
     shareGroup: o.shareGroup,
     sessionExpirySeconds: o.sessionExpiry,

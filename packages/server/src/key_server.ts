@@ -14,7 +14,9 @@ import { PostgresDatabase } from './storage/postgres_database.js';
 import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
 import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
+import { AmqpRequestChannel } from './transport/amqp_request_channel.js';
 import { MqttRequestChannel } from './transport/mqtt_request_channel.js';
+import type { RequestChannel } from './transport/request_channel.js';
 import { V1Protocol } from './v1/v1_protocol.js';
 
 export interface KeyServer {
@@ -49,7 +51,64 @@ class Stack {
 }
 
 /**
- * Starts the key server: store (migrated), broker connection (embedded broker if no URL), HTTP
+ * Connects to the broker requests arrive through: RabbitMQ over AMQP with --amqp-url, otherwise an
+ * MQTT 5 broker (the embedded one without --broker-url). Returns the URL served, without password.
+ */
+async function openRequestChannel(
+  config: ServerConfig, filters: readonly string[], stack: Stack, log: Logger,
+): Promise<{ channel: RequestChannel; brokerUrl: string }> {
+  if (config.amqpUrl !== undefined) {
+    const channel = await AmqpRequestChannel.connect({
+      url: config.amqpUrl,
+      ca: readPem(config.amqpCaFile),
+      cert: readPem(config.amqpCertFile),
+      key: readPem(config.amqpKeyFile),
+      queue: config.amqpQueue,
+      prefetch: config.amqpPrefetch,
+    }, filters, log);
+    stack.push(() => channel.close());
+    const shown = new URL(config.amqpUrl);
+    shown.password = '';
+    log.info({ broker: shown.href, queue: config.amqpQueue }, 'connected to AMQP broker');
+    return { channel, brokerUrl: shown.href };
+  }
+
+  let brokerUrl = config.brokerUrl;
+  let shareGroup: string | undefined = config.shareGroup || undefined;
+  let ca = readPem(config.brokerCaFile);
+  if (brokerUrl === undefined) {
+    const cert = readPem(config.embeddedBrokerCertFile);
+    const key = readPem(config.embeddedBrokerKeyFile);
+    const broker: EmbeddedBroker = await startEmbeddedBroker({
+      host: config.embeddedBrokerHost,
+      port: config.embeddedBrokerPort,
+      tls: cert && key ? { cert, key } : undefined,
+    }, log);
+    stack.push(() => broker.close());
+    brokerUrl = broker.url;
+    // The embedded broker has no shared subscriptions, and this server is its only subscriber.
+    shareGroup = undefined;
+    ca ??= cert;
+  }
+
+  const client: MqttClient = await connectMqtt({
+    url: brokerUrl,
+    clientId: config.clientId,
+    ca,
+    cert: readPem(config.brokerCertFile),
+    key: readPem(config.brokerKeyFile),
+    clean: config.sessionExpirySeconds === 0,
+    sessionExpirySeconds: config.sessionExpirySeconds,
+  });
+  client.on('error', (error) => log.warn({ err: error }, 'broker connection error'));
+  client.on('offline', () => log.warn('broker connection lost; reconnecting'));
+  client.on('connect', () => log.info({ broker: brokerUrl, clientId: config.clientId, shareGroup }, 'connected to broker'));
+  stack.push(() => client.endAsync());
+  return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl };
+}
+
+/**
+ * Starts the key server: store (migrated), broker connection (AMQP, MQTT or the embedded broker), HTTP
  * endpoints, then subscribes to requests. Resolves once it serves requests.
  */
 export async function startKeyServer(config: ServerConfig, log: Logger): Promise<KeyServer> {
@@ -60,40 +119,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const applied = await migrate(database);
     log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
 
-    let brokerUrl = config.brokerUrl;
-    let shareGroup: string | undefined = config.shareGroup || undefined;
-    let ca = readPem(config.brokerCaFile);
-    if (brokerUrl === undefined) {
-      const cert = readPem(config.embeddedBrokerCertFile);
-      const key = readPem(config.embeddedBrokerKeyFile);
-      const broker: EmbeddedBroker = await startEmbeddedBroker({
-        host: config.embeddedBrokerHost,
-        port: config.embeddedBrokerPort,
-        tls: cert && key ? { cert, key } : undefined,
-      }, log);
-      stack.push(() => broker.close());
-      brokerUrl = broker.url;
-      // The embedded broker has no shared subscriptions, and this server is its only subscriber.
-      shareGroup = undefined;
-      ca ??= cert;
-    }
-
-    const client: MqttClient = await connectMqtt({
-      url: brokerUrl,
-      clientId: config.clientId,
-      ca,
-      cert: readPem(config.brokerCertFile),
-      key: readPem(config.brokerKeyFile),
-      clean: config.sessionExpirySeconds === 0,
-      sessionExpirySeconds: config.sessionExpirySeconds,
-    });
-    client.on('error', (error) => log.warn({ err: error }, 'broker connection error'));
-    client.on('offline', () => log.warn('broker connection lost; reconnecting'));
-    client.on('connect', () => log.info({ broker: brokerUrl, clientId: config.clientId }, 'connected to broker'));
-    stack.push(() => client.endAsync());
+    const protocol = new V1Protocol(config.maxPayloadBytes);
+    const { channel, brokerUrl } = await openRequestChannel(config, protocol.requestFilters, stack, log);
 
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
-    const protocol = new V1Protocol(config.maxPayloadBytes);
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
@@ -101,7 +130,6 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       failedReply: protocol.failedReply,
       onBatch: (size) => metrics.observeBatch(size),
     }, log);
-    const channel = new MqttRequestChannel(client, protocol.requestFilters, shareGroup, log);
     const dispatcher = new RequestDispatcher(protocol, executor, (request, body) => channel.reply(request, body), metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
@@ -123,7 +151,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
         log.warn('shutdown timeout: closing with requests still in flight');
       }
     });
-    log.info({ broker: brokerUrl, clientId: config.clientId, shareGroup, httpPort: http.port }, 'key server ready');
+    log.info({ broker: brokerUrl, clientId: config.clientId, httpPort: http.port }, 'key server ready');
 
     return {
       brokerUrl,

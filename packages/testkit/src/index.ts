@@ -5,3 +5,4 @@ export { createTestDatabase, testDatabaseServerUrl, type TestDatabase } from './
 export { startServer, ServerStartError, type ServerProcess, type ServerProcessOptions } from './server_process.js';
 export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';
 export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';
+export { startRabbitMq, hasRabbitMq, type RunningRabbitMq } from './rabbitmq.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServerMetrics } from '../ops/metrics.js';
-import type { InboundRequest } from '../transport/mqtt_request_channel.js';
+import type { InboundRequest } from '../transport/request_channel.js';
 import type { BatchExecutor } from './batch_executor.js';
 import { requestDigest } from './request_digest.js';
 import type { Reply, RequestProtocol } from './request_protocol.js';

@@ -1,12 +1,6 @@
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-
-export interface InboundRequest {
-  topic: string;
-  payload: Buffer;
-  responseTopic: string | undefined;
-  correlationData: Buffer | undefined;
-}
+import type { InboundRequest, RequestChannel } from './request_channel.js';
 
 /**
  * The server's side of MQTT 5 request/response: receives requests (QoS 1) on the protocol's topic
@@ -20,7 +14,7 @@ export interface InboundRequest {
  * would process one request at a time. A request lost in a crash between PUBACK and commit gets
  * no reply and is retried by its device; a redelivered one is recognised by the executor.
  */
-export class MqttRequestChannel {
+export class MqttRequestChannel implements RequestChannel {
   private readonly subscriptions: string[];
   private corked: NodeJS.WritableStream | null = null;
 
@@ -80,7 +74,6 @@ export class MqttRequestChannel {
     });
   }
 
-  /** Stops new requests from arriving (the broker gives them to other replicas); replies still go out. */
   async stopReceiving(): Promise<void> {
     if (this.client.connected) await this.client.unsubscribeAsync(this.subscriptions);
   }

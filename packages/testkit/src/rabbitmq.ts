@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { freePort, stopChild } from '@x3dh-iot/testkit';
+import { freePort } from './free_port.js';
+import { stopChild } from './mosquitto.js';
 
-export const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 export const hasRabbitMq = existsSync(RABBITMQ_SERVER);
 
 export interface RunningRabbitMq {
@@ -12,15 +13,19 @@ export interface RunningRabbitMq {
   output(): string;
 }
 
+let nodes = 0;
+
 /**
- * A private RabbitMQ node (its own name, cookie, data, ports) running a generated configuration,
- * beside any system instance. Its conf.d holds the given extra files and one that moves the metrics
- * listener to a free port.
+ * A private RabbitMQ node (its own name, cookie, data, ports) running a given configuration, beside
+ * any system instance. Its conf.d holds the given extra files and one that moves the metrics
+ * listener to a free port. Resolves once the node logged `listenerLine` (e.g. `started TCP listener
+ * on [::]:<port>`) and completed its start-up: listeners open before definitions (users,
+ * permissions) are imported.
  */
 export async function startRabbitMq(
   dir: string,
   bundle: { config: string; plugins: string; confD?: string[] },
-  waitForPort: number,
+  listenerLine: string,
 ): Promise<RunningRabbitMq> {
   for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
   await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
@@ -36,7 +41,7 @@ export async function startRabbitMq(
       RABBITMQ_MNESIA_BASE: join(dir, 'data'),
       RABBITMQ_LOG_BASE: join(dir, 'log'),
       RABBITMQ_LOGS: '-',
-      RABBITMQ_NODENAME: `x3dhops${process.pid}@localhost`,
+      RABBITMQ_NODENAME: `x3dhtest${process.pid}n${nodes++}@localhost`,
       RABBITMQ_DIST_PORT: String(await freePort()),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,11 +51,10 @@ export async function startRabbitMq(
   child.stderr.on('data', (chunk) => (log += chunk));
   const running: RunningRabbitMq = { output: () => log, stop: () => stopChild(child, 15_000) };
   const deadline = Date.now() + 60_000;
-  // The MQTT listener opens before the definitions (users, permissions) are imported: wait for both.
-  while (!(log.includes(`started MQTT TLS listener on [::]:${waitForPort}`) && log.includes('Server startup complete'))) {
+  while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await running.stop();
-      throw new Error(`RabbitMQ did not start its MQTT listener:\n${log.slice(-4000)}`);
+      throw new Error(`RabbitMQ did not start (${listenerLine}):\n${log.slice(-4000)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -1,0 +1,140 @@
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import type { Logger } from 'pino';
+import type { InboundRequest, RequestChannel } from './request_channel.js';
+
+/** The exchange RabbitMQ's MQTT plugin publishes to and delivers from. */
+const MQTT_EXCHANGE = 'amq.topic';
+
+/**
+ * RabbitMQ's MQTT topic <-> routing key mapping: the level separators `/` and `.` trade places
+ * (so a `.` inside an MQTT level survives the round trip) and the one-level wildcard `+` is `*`.
+ */
+export const mqttToRoutingKey = (topic: string): string =>
+  topic.replace(/[/.+]/g, (c) => (c === '/' ? '.' : c === '.' ? '/' : '*'));
+export const routingKeyToMqtt = (key: string): string =>
+  key.replace(/[/.]/g, (c) => (c === '.' ? '/' : '.'));
+
+export interface AmqpChannelOptions {
+  /** amqps://user:password@host:5671/vhost (TLS 1.3) or amqp://... */
+  url: string;
+  ca: Buffer | undefined;
+  cert: Buffer | undefined;
+  key: Buffer | undefined;
+  /** Durable quorum queue the replicas consume together. */
+  queue: string;
+  /** Unacknowledged requests per replica: what the group commit has to batch. */
+  prefetch: number;
+}
+
+/**
+ * The server's side of request/response on RabbitMQ, which has no MQTT shared subscriptions: the
+ * replicas are competing consumers of one durable quorum queue bound to the MQTT exchange for the
+ * protocol's request topics. RabbitMQ (4.x) turns an MQTT 5 request's Response Topic into the
+ * header `x-reply-to-topic` (as a routing key) and its Correlation Data into `correlation_id`
+ * (valid UTF-8) or the binary header `x-correlation-id`; the reply mirrors that, so RabbitMQ turns
+ * it back into an MQTT 5 message with the same Correlation Data.
+ *
+ * A delivery is acknowledged only once its reply is confirmed by the broker, and replies are sent
+ * only after the request's transaction committed: a replica that dies loses nothing, as RabbitMQ
+ * gives its unacknowledged requests to another replica, whose executor replays the recorded reply
+ * of any request that had already committed.
+ */
+export class AmqpRequestChannel implements RequestChannel {
+  private readonly deliveries = new WeakMap<InboundRequest, ConsumeMessage>();
+  private consumerTag: string | undefined;
+  private open = true;
+
+  private constructor(
+    private readonly connection: ChannelModel,
+    private readonly channel: ConfirmChannel,
+    private readonly bindings: readonly string[],
+    private readonly options: AmqpChannelOptions,
+    private readonly log: Logger,
+  ) {
+    connection.on('error', (error: Error) => log.error({ err: error }, 'AMQP connection error'));
+    connection.on('close', () => {
+      if (this.open) log.error('AMQP connection lost: not ready; its unacknowledged requests go to other replicas');
+      this.open = false;
+    });
+  }
+
+  static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
+    const connection = await amqp.connect(options.url, {
+      ca: options.ca, cert: options.cert, key: options.key,
+      minVersion: 'TLSv1.3',
+      // Replies and acknowledgements written in one event-loop turn leave in one segment.
+      noDelay: true,
+      servername: new URL(options.url).hostname,
+    });
+    try {
+      const channel = await connection.createConfirmChannel();
+      return new AmqpRequestChannel(connection, channel, filters.map(mqttToRoutingKey), options, log);
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async start(onRequest: (request: InboundRequest) => void): Promise<void> {
+    const { queue, prefetch } = this.options;
+    await this.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (const key of this.bindings) await this.channel.bindQueue(queue, MQTT_EXCHANGE, key);
+    await this.channel.prefetch(prefetch);
+    const { consumerTag } = await this.channel.consume(queue, (message) => {
+      if (message === null) return; // the queue was deleted; the connection-loss log covers the rest
+      const request = toInboundRequest(message);
+      this.deliveries.set(request, message);
+      onRequest(request);
+    });
+    this.consumerTag = consumerTag;
+    this.log.info({ queue, bindings: this.bindings, prefetch }, 'consuming requests');
+  }
+
+  reply(request: InboundRequest, body: string): void {
+    const message = this.deliveries.get(request)!;
+    const ack = () => { if (this.open) this.channel.ack(message); };
+    if (request.responseTopic === undefined) {
+      ack();
+      return;
+    }
+    const { correlationId, headers } = message.properties;
+    const binaryCorrelation = correlationId === undefined ? headers?.['x-correlation-id'] as Buffer | undefined : undefined;
+    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(request.responseTopic), Buffer.from(body), {
+      persistent: true,
+      contentType: 'application/json',
+      ...(correlationId !== undefined ? { correlationId } : {}),
+      ...(binaryCorrelation !== undefined ? { headers: { 'x-correlation-id': binaryCorrelation } } : {}),
+    }, (error) => {
+      if (!error) return ack();
+      // Requeued, the request is answered again from its recorded reply.
+      this.log.warn({ err: error, topic: request.responseTopic }, 'reply not confirmed; request requeued');
+      if (this.open) this.channel.nack(message, false, true);
+    });
+  }
+
+  async stopReceiving(): Promise<void> {
+    if (this.open && this.consumerTag !== undefined) await this.channel.cancel(this.consumerTag);
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.connection.close();
+  }
+}
+
+function toInboundRequest(message: ConsumeMessage): InboundRequest {
+  const { correlationId, headers } = message.properties;
+  const replyTo = headers?.['x-reply-to-topic'] as string | Buffer | undefined;
+  const binaryCorrelation = headers?.['x-correlation-id'] as Buffer | undefined;
+  return {
+    topic: routingKeyToMqtt(message.fields.routingKey),
+    payload: message.content,
+    responseTopic: replyTo === undefined ? undefined : routingKeyToMqtt(replyTo.toString()),
+    correlationData: correlationId !== undefined ? Buffer.from(String(correlationId), 'utf8') : binaryCorrelation,
+  };
+}

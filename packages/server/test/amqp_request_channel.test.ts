@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { wireV1 } from '@x3dh-iot/protocol';
+import {
+  createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
+  type RunningRabbitMq, type ServerProcess, type TestDatabase,
+} from '@x3dh-iot/testkit';
+import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
+import { initialMessage, registerBundle, registerIdentity, uniqueName } from './support/v1_fixtures.js';
+
+const T = wireV1.V1_TOPICS;
+
+/** Requests of `operation` a replica answered with `outcome`, from its /metrics. */
+async function served(server: ServerProcess, operation: string, outcome = 'ok'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`x3dh_requests_total{operation="${operation}",outcome="${outcome}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+/** Resolves once `count()` has not changed for `quietMs`. */
+async function settled(count: () => number, quietMs: number): Promise<number> {
+  for (let last = -1; ;) {
+    const now = count();
+    if (now === last) return now;
+    last = now;
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+  }
+}
+
+/**
+ * The key server's AMQP path on a private RabbitMQ node (3.10 here: AMQP 0.9.1 only, so requests
+ * are published as RabbitMQ 4.x publishes an MQTT 5 request), with replicas as child processes on
+ * one PostgreSQL database.
+ */
+describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed', timeout: 120_000 }, () => {
+  let dir: string;
+  let url: string;
+  let rabbit: RunningRabbitMq;
+  let database: TestDatabase;
+  const replicas: ServerProcess[] = [];
+  const requesters: Rabbit4Requester[] = [];
+
+  const startReplica = async () => {
+    const replica = await startServer({ args: ['--amqp-url', url, '--database-url', database.url, '--http-port', '0'] });
+    replicas.push(replica);
+    return replica;
+  };
+  const requester = async (responseTopic = `x3dh/resp/${uniqueName('device')}`) => {
+    const opened = await Rabbit4Requester.open(url, responseTopic);
+    requesters.push(opened);
+    return opened;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'x3dh-amqp-'));
+    const port = await freePort();
+    await writeFile(join(dir, 'rabbitmq.conf'), `listeners.tcp.default = ${port}\n`);
+    // The helper moves the Prometheus listener to a free port, so the plugin must be known.
+    await writeFile(join(dir, 'enabled_plugins'), '[rabbitmq_prometheus].\n');
+    [rabbit, database] = await Promise.all([
+      startRabbitMq(join(dir, 'node'), { config: join(dir, 'rabbitmq.conf'), plugins: join(dir, 'enabled_plugins') },
+        `started TCP listener on [::]:${port}`),
+      createTestDatabase(),
+    ]);
+    url = `amqp://guest:guest@127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await Promise.all(requesters.map((r) => r.close().catch(() => undefined)));
+    await Promise.all(replicas.map((r) => r.stop()));
+    await rabbit?.stop();
+    await database?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('v1 operations end to end: replies reach the response topic with the correlation as it came', async () => {
+    await startReplica();
+    const device = await requester();
+    const bob = uniqueName('bob');
+
+    const created = await device.request(T.registerIdentity, registerIdentity(bob));
+    assert.deepEqual(created.json, { status: 'created', username: bob });
+    assert.equal(created.routingKey, device.responseTopic.replaceAll('/', '.'));
+    assert.ok('utf8' in created.correlation);
+    assert.equal(created.contentType, 'application/json');
+
+    // Correlation Data that is not UTF-8 travels as the binary header both ways.
+    const bundle = await device.request(T.registerBundle, registerBundle(bob, [7]), { binaryCorrelation: true });
+    assert.deepEqual(bundle.json, { status: 'bundle created' });
+    assert.ok('binary' in bundle.correlation && bundle.correlation.binary[0] === 0xff);
+
+    const fetched = await device.request(wireV1.bundleTopic(bob), '{}') as { json: { opk_id: number } };
+    assert.equal(fetched.json.opk_id, 7);
+    assert.deepEqual((await device.request(T.initialMessage, initialMessage(bob, 'alice'))).json, { status: 'delivered' });
+    const inbox = await device.request(wireV1.inboxTopic(bob), '{}') as { json: { from_user: string } };
+    assert.equal(inbox.json.from_user, 'alice');
+    assert.deepEqual((await device.request(wireV1.inboxTopic(bob), '{}')).json, { error: 'Empty inbox', code: 404 });
+  });
+
+  test('two replicas on one queue: 50 requesters fetch one bundle, each one-time prekey to exactly one, one reply per request', async () => {
+    const [first] = replicas;
+    const second = await startReplica();
+    // One response topic for all, as v1 devices share one: replies are counted per correlation.
+    const device = await requester(T.response);
+    const owner = uniqueName('owner');
+    await device.request(T.registerIdentity, registerIdentity(owner));
+    const opkIds = Array.from({ length: 20 }, (_, i) => i);
+    await device.request(T.registerBundle, registerBundle(owner, opkIds));
+    const before = await Promise.all([first!, second].map((r) => served(r, 'bundle')));
+
+    const bundles = (await Promise.all(Array.from({ length: 50 }, () => device.request(wireV1.bundleTopic(owner), '{}'))))
+      .map((reply) => reply.json as { opk_id: number; opk_b64?: string });
+
+    const handedOut = bundles.filter((b) => b.opk_id !== -1);
+    assert.deepEqual(handedOut.map((b) => b.opk_id).sort((a, b) => a - b), opkIds);
+    assert.equal(new Set(handedOut.map((b) => b.opk_b64)).size, opkIds.length);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(device.replies.size, 52);
+    assert.deepEqual([...new Set([...device.replies.values()].map((r) => r.length))], [1]);
+    const perReplica = (await Promise.all([first!, second].map((r) => served(r, 'bundle')))).map((n, i) => n - before[i]!);
+    assert.equal(perReplica[0]! + perReplica[1]!, 50);
+    assert.ok(perReplica.every((n) => n > 0), `both replicas take requests (${perReplica.join(' + ')})`);
+  });
+
+  test('a replica killed with requests in flight loses none: the other answers them, each applied once', async () => {
+    const [victim, survivor] = replicas;
+    const device = await requester();
+    const recipient = uniqueName('recipient');
+    await device.request(T.registerIdentity, registerIdentity(recipient));
+    const total = 300;
+    const answered = Array.from({ length: total }, (_, i) =>
+      device.request(T.initialMessage, initialMessage(recipient, `sender${i}`, `message ${i}`)));
+    while (device.replies.size < 1 + 30) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    // Frozen, the victim keeps its unacknowledged deliveries while the survivor drains the queue:
+    // what then stays unanswered is exactly what the victim holds.
+    victim!.process.kill('SIGSTOP');
+    const beforeKill = await settled(() => device.replies.size, 1500);
+    const heldByVictim = 1 + total - beforeKill;
+    assert.ok(heldByVictim > 0, 'the killed replica held requests');
+    await victim!.kill();
+
+    const replies = await Promise.all(answered);
+    assert.ok(replies.every((r) => (r.json as { status?: string }).status === 'delivered'));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: string; distinct_n: string }>(
+        `SELECT count(*) AS n, count(DISTINCT ciphertext) AS distinct_n FROM initial_messages
+         WHERE recipient_id = (SELECT id FROM users WHERE username = $1)`, [recipient]);
+      assert.deepEqual(rows[0], { n: String(total), distinct_n: String(total) });
+    } finally {
+      await client.end();
+    }
+    // A request committed by the victim but not yet acknowledged is answered again, from its record.
+    const repeated = [...device.replies.values()].filter((r) => r.length > 1);
+    assert.ok(repeated.every((r) => r.every((reply) => JSON.stringify(reply.json) === JSON.stringify(r[0]!.json))));
+    const replayed = await served(survivor!, 'initialMessage', 'replayed');
+    console.log(`killed replica held ${heldByVictim} unanswered of ${total} requests; survivor replayed ${replayed} ` +
+      `recorded replies; ${repeated.length} requests answered twice, identically`);
+  });
+});
