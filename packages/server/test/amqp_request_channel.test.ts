@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { wireV1 } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
+  createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
   type RunningRabbitMq, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
@@ -31,6 +32,47 @@ async function settled(count: () => number, quietMs: number): Promise<number> {
   }
 }
 
+/** RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt || SHA-256(salt || password)). */
+function passwordHash(password: string): string {
+  const salt = randomBytes(4);
+  return Buffer.concat([salt, createHash('sha256').update(Buffer.concat([salt, Buffer.from(password)])).digest()]).toString('base64');
+}
+
+/**
+ * The node's configuration: replicas connect as in production, over TLS 1.3 logged in by their
+ * client certificate's CN (SASL EXTERNAL); the test's requesters as guest on plain TCP.
+ */
+async function writeRabbitMqConfig(dir: string, tcpPort: number, tlsPort: number, serverUser: string) {
+  const certificates = createTestCertificates(join(dir, 'pki'), [serverUser]);
+  const all = { configure: '.*', write: '.*', read: '.*', vhost: '/' };
+  const user = (name: string, hash: string) => ({ name, password_hash: hash, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: [] });
+  await writeFile(join(dir, 'definitions.json'), JSON.stringify({
+    vhosts: [{ name: '/' }],
+    users: [user('guest', passwordHash('guest')), user(serverUser, '')],
+    permissions: [{ user: 'guest', ...all }, { user: serverUser, ...all }],
+  }));
+  await writeFile(join(dir, 'rabbitmq.conf'), [
+    `listeners.tcp.default = ${tcpPort}`,
+    `listeners.ssl.default = ${tlsPort}`,
+    `ssl_options.cacertfile = ${certificates.caFile}`,
+    `ssl_options.certfile = ${certificates.server.certFile}`,
+    `ssl_options.keyfile = ${certificates.server.keyFile}`,
+    'ssl_options.versions.1 = tlsv1.3',
+    'ssl_options.verify = verify_peer',
+    'ssl_options.fail_if_no_peer_cert = true',
+    'auth_mechanisms.1 = PLAIN',
+    'auth_mechanisms.2 = EXTERNAL',
+    'ssl_cert_login_from = common_name',
+    `definitions.local.path = ${join(dir, 'definitions.json')}`,
+    'definitions.import_backend = local_filesystem',
+    '',
+  ].join('\n'));
+  // The helper moves the Prometheus listener to a free port, so that plugin must be enabled.
+  await writeFile(join(dir, 'enabled_plugins'), '[rabbitmq_prometheus,rabbitmq_auth_mechanism_ssl].\n');
+  const client = certificates.clients[serverUser]!;
+  return ['--amqp-ca', certificates.caFile, '--amqp-cert', client.certFile, '--amqp-key', client.keyFile];
+}
+
 /**
  * The key server's AMQP path on a private RabbitMQ node (3.10 here: AMQP 0.9.1 only, so requests
  * are published as RabbitMQ 4.x publishes an MQTT 5 request), with replicas as child processes on
@@ -39,13 +81,14 @@ async function settled(count: () => number, quietMs: number): Promise<number> {
 describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed', timeout: 120_000 }, () => {
   let dir: string;
   let url: string;
+  let serverArgs: string[];
   let rabbit: RunningRabbitMq;
   let database: TestDatabase;
   const replicas: ServerProcess[] = [];
   const requesters: Rabbit4Requester[] = [];
 
   const startReplica = async () => {
-    const replica = await startServer({ args: ['--amqp-url', url, '--database-url', database.url, '--http-port', '0'] });
+    const replica = await startServer({ args: [...serverArgs, '--database-url', database.url, '--http-port', '0'] });
     replicas.push(replica);
     return replica;
   };
@@ -57,10 +100,9 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'x3dh-amqp-'));
-    const port = await freePort();
-    await writeFile(join(dir, 'rabbitmq.conf'), `listeners.tcp.default = ${port}\n`);
-    // The helper moves the Prometheus listener to a free port, so the plugin must be known.
-    await writeFile(join(dir, 'enabled_plugins'), '[rabbitmq_prometheus].\n');
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    const tls = await writeRabbitMqConfig(dir, port, tlsPort, 'x3dh-server');
+    serverArgs = ['--amqp-url', `amqps://localhost:${tlsPort}`, ...tls];
     [rabbit, database] = await Promise.all([
       startRabbitMq(join(dir, 'node'), { config: join(dir, 'rabbitmq.conf'), plugins: join(dir, 'enabled_plugins') },
         `started TCP listener on [::]:${port}`),
@@ -79,6 +121,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
 
   test('v1 operations end to end: replies reach the response topic with the correlation as it came', async () => {
     await startReplica();
+    assert.match(rabbit.output(), /user 'x3dh-server' authenticated/, 'the replica logs in by its certificate');
     const device = await requester();
     const bob = uniqueName('bob');
 
@@ -132,16 +175,17 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     const recipient = uniqueName('recipient');
     await device.request(T.registerIdentity, registerIdentity(recipient));
     const total = 300;
+    // The survivor frozen, the victim surely takes deliveries; frozen in turn, it keeps them
+    // unacknowledged while the survivor drains the queue: what then stays unanswered is in the
+    // victim's hands, and what it committed without acknowledging comes back as a replay.
+    survivor!.process.kill('SIGSTOP');
     const answered = Array.from({ length: total }, (_, i) =>
       device.request(T.initialMessage, initialMessage(recipient, `sender${i}`, `message ${i}`)));
     while (device.replies.size < 1 + 30) await new Promise((resolve) => setTimeout(resolve, 5));
-
-    // Frozen, the victim keeps its unacknowledged deliveries while the survivor drains the queue:
-    // what then stays unanswered is exactly what the victim holds.
     victim!.process.kill('SIGSTOP');
+    survivor!.process.kill('SIGCONT');
     const beforeKill = await settled(() => device.replies.size, 1500);
     const heldByVictim = 1 + total - beforeKill;
-    assert.ok(heldByVictim > 0, 'the killed replica held requests');
     await victim!.kill();
 
     const replies = await Promise.all(answered);
@@ -160,6 +204,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     const repeated = [...device.replies.values()].filter((r) => r.length > 1);
     assert.ok(repeated.every((r) => r.every((reply) => JSON.stringify(reply.json) === JSON.stringify(r[0]!.json))));
     const replayed = await served(survivor!, 'initialMessage', 'replayed');
+    assert.ok(heldByVictim + replayed > 0, 'the killed replica held unacknowledged requests');
     console.log(`killed replica held ${heldByVictim} unanswered of ${total} requests; survivor replayed ${replayed} ` +
       `recorded replies; ${repeated.length} requests answered twice, identically`);
   });

@@ -15,7 +15,7 @@ export const routingKeyToMqtt = (key: string): string =>
   key.replace(/[/.]/g, (c) => (c === '.' ? '/' : '.'));
 
 export interface AmqpChannelOptions {
-  /** amqps://user:password@host:5671/vhost (TLS 1.3) or amqp://... */
+  /** amqps://[user:password@]host:5671/vhost (TLS 1.3) or amqp://... */
   url: string;
   ca: Buffer | undefined;
   cert: Buffer | undefined;
@@ -59,12 +59,14 @@ export class AmqpRequestChannel implements RequestChannel {
   }
 
   static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
+    // Without a user in the URL, a client certificate logs in by its CN (x.509, SASL EXTERNAL).
+    const external = new URL(options.url).username === '' && options.cert !== undefined;
     const connection = await amqp.connect(options.url, {
+      ...(external ? { credentials: amqp.credentials.external() } : {}),
       ca: options.ca, cert: options.cert, key: options.key,
       minVersion: 'TLSv1.3',
       // Replies and acknowledgements written in one event-loop turn leave in one segment.
       noDelay: true,
-      servername: new URL(options.url).hostname,
     });
     try {
       const channel = await connection.createConfirmChannel();
