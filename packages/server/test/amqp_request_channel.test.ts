@@ -8,7 +8,7 @@ import pg from 'pg';
 import { wireV1 } from '@x3dh-iot/protocol';
 import {
   createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
-  type RunningRabbitMq, type ServerProcess, type TestDatabase,
+  ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
 import { initialMessage, registerBundle, registerIdentity, uniqueName } from './support/v1_fixtures.js';
@@ -48,8 +48,10 @@ async function writeRabbitMqConfig(dir: string, tcpPort: number, tlsPort: number
   const user = (name: string, hash: string) => ({ name, password_hash: hash, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: [] });
   await writeFile(join(dir, 'definitions.json'), JSON.stringify({
     vhosts: [{ name: '/' }],
-    users: [user('guest', passwordHash('guest')), user(serverUser, '')],
-    permissions: [{ user: 'guest', ...all }, { user: serverUser, ...all }],
+    users: [user('guest', passwordHash('guest')), user(serverUser, ''), user('no-v1', passwordHash('no-v1'))],
+    permissions: [{ user: 'guest', ...all }, { user: serverUser, ...all }, { user: 'no-v1', ...all }],
+    // A server user without the v1 request topics, as the generated permissions are without v1.
+    topic_permissions: [{ user: 'no-v1', vhost: '/', exchange: 'amq.topic', write: '.*', read: '^$' }],
   }));
   await writeFile(join(dir, 'rabbitmq.conf'), [
     `listeners.tcp.default = ${tcpPort}`,
@@ -69,8 +71,7 @@ async function writeRabbitMqConfig(dir: string, tcpPort: number, tlsPort: number
   ].join('\n'));
   // The helper moves the Prometheus listener to a free port, so that plugin must be enabled.
   await writeFile(join(dir, 'enabled_plugins'), '[rabbitmq_prometheus,rabbitmq_auth_mechanism_ssl].\n');
-  const client = certificates.clients[serverUser]!;
-  return ['--amqp-ca', certificates.caFile, '--amqp-cert', client.certFile, '--amqp-key', client.keyFile];
+  return { caFile: certificates.caFile, client: certificates.clients[serverUser]! };
 }
 
 /**
@@ -102,7 +103,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     dir = await mkdtemp(join(tmpdir(), 'x3dh-amqp-'));
     const [port, tlsPort] = [await freePort(), await freePort()];
     const tls = await writeRabbitMqConfig(dir, port, tlsPort, 'x3dh-server');
-    serverArgs = ['--amqp-url', `amqps://localhost:${tlsPort}`, ...tls];
+    serverArgs = ['--amqp-url', `amqps://localhost:${tlsPort}`, '--amqp-ca', tls.caFile, '--amqp-cert', tls.client.certFile, '--amqp-key', tls.client.keyFile];
     [rabbit, database] = await Promise.all([
       startRabbitMq(join(dir, 'node'), { config: join(dir, 'rabbitmq.conf'), plugins: join(dir, 'enabled_plugins') },
         `started TCP listener on [::]:${port}`),
@@ -117,6 +118,12 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     await rabbit?.stop();
     await database?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a replica whose permissions refuse the request bindings does not start, and says why', async () => {
+    const noV1 = url.replace('guest:guest@', 'no-v1:no-v1@');
+    await assert.rejects(startServer({ args: ['--amqp-url', noV1, '--database-url', database.url, '--http-port', '0'] }),
+      (error: ServerStartError) => /ACCESS_REFUSED/.test(error.output) && error.exitCode !== null);
   });
 
   test('v1 operations end to end: replies reach the response topic with the correlation as it came', async () => {

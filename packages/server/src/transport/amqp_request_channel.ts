@@ -52,10 +52,21 @@ export class AmqpRequestChannel implements RequestChannel {
     private readonly log: Logger,
   ) {
     connection.on('error', (error: Error) => log.error({ err: error }, 'AMQP connection error'));
-    connection.on('close', () => {
-      if (this.open) log.error('AMQP connection lost: not ready; its unacknowledged requests go to other replicas');
-      this.open = false;
-    });
+    // The broker closes the channel on a refused operation (e.g. a binding its permissions deny).
+    channel.on('error', (error: Error) => log.error({ err: error }, 'AMQP channel error'));
+    connection.on('close', () => this.lost());
+    channel.on('close', () => this.lost());
+  }
+
+  /**
+   * Without its channel a replica can neither answer nor acknowledge: it closes the connection so
+   * that RabbitMQ hands its unacknowledged requests to the other replicas, and reports not ready.
+   */
+  private lost(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.log.error('AMQP channel lost: not ready; its unacknowledged requests go to other replicas');
+    this.connection.close().catch(() => undefined);
   }
 
   static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
@@ -93,6 +104,8 @@ export class AmqpRequestChannel implements RequestChannel {
   }
 
   reply(request: InboundRequest, body: string): void {
+    // Once the channel is gone, the broker gives the request to another replica.
+    if (!this.open) return;
     const message = this.deliveries.get(request)!;
     const ack = () => { if (this.open) this.channel.ack(message); };
     if (request.responseTopic === undefined) {
