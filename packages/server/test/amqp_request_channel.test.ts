@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import amqp from 'amqplib';
 import pg from 'pg';
 import { wireV1 } from '@x3dh-iot/protocol';
 import {
@@ -214,5 +215,21 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     assert.ok(heldByVictim + replayed > 0, 'the killed replica held unacknowledged requests');
     console.log(`killed replica held ${heldByVictim} unanswered of ${total} requests; survivor replayed ${replayed} ` +
       `recorded replies; ${repeated.length} requests answered twice, identically`);
+  });
+
+  test('a replica whose queue is deleted under it reports not ready', async () => {
+    const survivor = replicas[1]!;
+    const readyz = async () => (await fetch(`http://127.0.0.1:${survivor.httpPort}/readyz`)).status;
+    assert.equal(await readyz(), 200);
+    const connection = await amqp.connect(url);
+    try {
+      await (await connection.createChannel()).deleteQueue('x3dh-server.requests');
+    } finally {
+      await connection.close();
+    }
+    for (const deadline = Date.now() + 5000; await readyz() !== 503;) {
+      assert.ok(Date.now() < deadline, 'still ready');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 });

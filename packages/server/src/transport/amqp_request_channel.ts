@@ -54,18 +54,18 @@ export class AmqpRequestChannel implements RequestChannel {
     connection.on('error', (error: Error) => log.error({ err: error }, 'AMQP connection error'));
     // The broker closes the channel on a refused operation (e.g. a binding its permissions deny).
     channel.on('error', (error: Error) => log.error({ err: error }, 'AMQP channel error'));
-    connection.on('close', () => this.lost());
-    channel.on('close', () => this.lost());
+    connection.on('close', () => this.lost('AMQP connection closed'));
+    channel.on('close', () => this.lost('AMQP channel closed'));
   }
 
   /**
    * Without its channel a replica can neither answer nor acknowledge: it closes the connection so
    * that RabbitMQ hands its unacknowledged requests to the other replicas, and reports not ready.
    */
-  private lost(): void {
+  private lost(reason: string): void {
     if (!this.open) return;
     this.open = false;
-    this.log.error('AMQP channel lost: not ready; its unacknowledged requests go to other replicas');
+    this.log.error(`${reason}: not ready; the unacknowledged requests go to other replicas`);
     this.connection.close().catch(() => undefined);
   }
 
@@ -94,7 +94,7 @@ export class AmqpRequestChannel implements RequestChannel {
     for (const key of this.bindings) await this.channel.bindQueue(queue, MQTT_EXCHANGE, key);
     await this.channel.prefetch(prefetch);
     const { consumerTag } = await this.channel.consume(queue, (message) => {
-      if (message === null) return; // the queue was deleted; the connection-loss log covers the rest
+      if (message === null) return this.lost('request consumer cancelled by the broker (queue deleted?)');
       const request = toInboundRequest(message);
       this.deliveries.set(request, message);
       onRequest(request);
