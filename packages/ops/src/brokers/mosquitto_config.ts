@@ -46,7 +46,7 @@ export function mosquittoDeviceAcl(options: Pick<MosquittoOptions, 'devices' | '
 }
 
 export function mosquittoServerAcl(options: Pick<MosquittoOptions, 'serverIdentity' | 'v1Port'>): string {
-  return `${HEADER}\n\n${userBlock(options.serverIdentity, serverGrants({ v1: options.v1Port !== undefined }))}\n`;
+  return `${HEADER}\n\n${userBlock(options.serverIdentity, serverGrants())}\n`;
 }
 
 /** ACL of the v1 listener: topic lines before any `user` line apply to anonymous clients. */

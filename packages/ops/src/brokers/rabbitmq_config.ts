@@ -142,7 +142,7 @@ export function rabbitMqDefinitions(options: RabbitMqOptions): string {
     ...options.devices.map((device) => ({ user: device, vhost, ...mqttClient })),
   ];
   const topicPermissions = [
-    topicPermission(options.serverIdentity, vhost, serverGrants({ v1 })),
+    topicPermission(options.serverIdentity, vhost, serverGrants()),
     ...options.devices.map((device) => topicPermission(device, vhost, deviceGrants(device, { v1 }))),
   ];
   if (options.v1Password !== undefined) {

@@ -50,14 +50,18 @@ export function deviceGrants(device: string, options: RuleOptions): TopicGrant[]
   ];
 }
 
-/** The key server reads every device's requests and answers or pushes to every device. */
-export function serverGrants(options: RuleOptions): TopicGrant[] {
+/**
+ * The key server reads every device's requests and answers or pushes to every device. Its v1 grants
+ * do not depend on the v1 switch: no device may publish v1 requests while v1 is off, so they open
+ * nothing, and the server binds its request queue to the v1 topics whatever the switch (RabbitMQ
+ * checks topic permissions on queue bindings and would refuse the server's start otherwise).
+ */
+export function serverGrants(): TopicGrant[] {
   return [
     { access: 'read', filter: `${V2_ROOT}/req/#` },
     { access: 'write', filter: `${V2_ROOT}/resp/#` },
     { access: 'write', filter: `${V2_ROOT}/push/#` },
-    ...(options.v1
-      ? [...V1_REQUEST_FILTERS.map((filter) => ({ access: 'read' as const, filter })), { access: 'write' as const, filter: V1_RESPONSE_FILTER }]
-      : []),
+    ...V1_REQUEST_FILTERS.map((filter) => ({ access: 'read' as const, filter })),
+    { access: 'write', filter: V1_RESPONSE_FILTER },
   ];
 }
