@@ -133,7 +133,8 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const dispatcher = new RequestDispatcher(protocol, executor, (request, body) => channel.reply(request, body), metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
-      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
+      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false),
+    () => channel.recoverable);
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

@@ -217,10 +217,12 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
       `recorded replies; ${repeated.length} requests answered twice, identically`);
   });
 
-  test('a replica whose queue is deleted under it reports not ready', async () => {
+  test('a replica whose queue is deleted under it reports not ready, and asks to be restarted', async () => {
     const survivor = replicas[1]!;
     const readyz = async () => (await fetch(`http://127.0.0.1:${survivor.httpPort}/readyz`)).status;
+    const healthz = async () => (await fetch(`http://127.0.0.1:${survivor.httpPort}/healthz`)).status;
     assert.equal(await readyz(), 200);
+    assert.equal(await healthz(), 200);
     const connection = await amqp.connect(url);
     try {
       await (await connection.createChannel()).deleteQueue('x3dh-server.requests');
@@ -231,5 +233,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
       assert.ok(Date.now() < deadline, 'still ready');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    // The AMQP path does not reconnect by itself: the liveness probe must fail so the pod restarts.
+    assert.equal(await healthz(), 503);
   });
 });

@@ -135,6 +135,10 @@ export class AmqpRequestChannel implements RequestChannel {
     return this.open;
   }
 
+  get recoverable(): boolean {
+    return this.open;
+  }
+
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;

@@ -81,4 +81,7 @@ export class MqttRequestChannel implements RequestChannel {
   get connected(): boolean {
     return this.client.connected;
   }
+
+  /** mqtt.js reconnects and resubscribes by itself. */
+  readonly recoverable = true;
 }

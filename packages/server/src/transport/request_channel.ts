@@ -14,4 +14,9 @@ export interface RequestChannel {
   /** Stops new requests from arriving (the broker gives them to other replicas); replies still go out. */
   stopReceiving(): Promise<void>;
   readonly connected: boolean;
+  /**
+   * False once the channel is lost for good and will not come back by itself (the AMQP path does
+   * not reconnect): `/healthz` then fails, so that the orchestrator restarts the replica.
+   */
+  readonly recoverable: boolean;
 }
