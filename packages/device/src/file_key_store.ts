@@ -7,7 +7,8 @@ import { DeviceError } from './errors.js';
 import type { KeyStore } from './key_store.js';
 import { kdfSchema, PassphraseSeal, WrongPassphraseError, type ScryptParams } from './passphrase_seal.js';
 import { stateFromJson, stateToJson } from './state_codec.js';
-import { StoreLock } from './store_lock.js';
+import { lockStore } from './store_lock.js';
+import type { PidLock } from '@x3dh-iot/process-lock';
 
 const FORMAT = 'x3dh-iot-device-store';
 const VERSION = 1;
@@ -39,11 +40,11 @@ export interface FileKeyStoreOptions {
 export class FileKeyStore implements KeyStore {
   private seal: PassphraseSeal | null = null;
 
-  private constructor(readonly path: string, private readonly lock: StoreLock, private readonly options: FileKeyStoreOptions) {}
+  private constructor(readonly path: string, private readonly lock: PidLock, private readonly options: FileKeyStoreOptions) {}
 
   static async open(path: string, options: FileKeyStoreOptions = {}): Promise<FileKeyStore> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const store = new FileKeyStore(path, StoreLock.acquire(`${path}.lock`), options);
+    const store = new FileKeyStore(path, lockStore(`${path}.lock`), options);
     await store.removeAbandonedTemporaries();
     return store;
   }

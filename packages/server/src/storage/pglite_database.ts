@@ -1,23 +1,24 @@
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Database, Sql } from './database.js';
-import { DataDirLock } from './data_dir_lock.js';
+import type { PidLock } from '@x3dh-iot/process-lock';
+import { lockDataDir } from './data_dir_lock.js';
 
 /**
  * Embedded PostgreSQL (PGlite, WASM) in a data directory on disk: the store when no database URL
  * is given. It runs the same SQL as PostgreSQL. It has a single connection, so transactions run
  * one at a time (PGlite queues them), and no lock of its own against a second process, hence
- * DataDirLock. Its writes reach the operating system when a transaction commits, so they survive a
+ * lockDataDir. Its writes reach the operating system when a transaction commits, so they survive a
  * kill of the server process (not a power loss: PGlite runs with fsync off).
  */
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite';
   readonly maxConcurrency = 1;
 
-  private constructor(private readonly db: PGlite, private readonly lock: DataDirLock) {}
+  private constructor(private readonly db: PGlite, private readonly lock: PidLock) {}
 
   static async open(dataDir: string): Promise<PgliteDatabase> {
-    const lock = DataDirLock.acquire(dataDir);
+    const lock = lockDataDir(dataDir);
     try {
       const db = await PGlite.create({ dataDir: path.join(dataDir, 'pglite') });
       return new PgliteDatabase(db, lock);

@@ -1,0 +1,1 @@
+export { LockHeldError, PidLock } from './pid_lock.js';
