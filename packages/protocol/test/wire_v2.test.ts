@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { generateKeyPair, InvalidLengthError, InvalidMessageError, wireV2 } from '../src/index.js';
+import {
+  DecryptionError, generateKeyPair, InvalidLengthError, InvalidMessageError, SignatureError, utf8, wireV2, xeddsaSign,
+} from '../src/index.js';
 
 const fields = (): wireV2.SignedRequestFields => ({
   operation: 'bundle.fetch',
@@ -83,5 +85,74 @@ describe('safety numbers', () => {
     assert.equal(wireV2.safetyNumber(bob, alice), number);
     assert.notEqual(wireV2.safetyNumber(alice, { ...bob, identityKey: generateKeyPair().publicKey }), number);
     assert.match(wireV2.formatSafetyNumber(number), /^(\d{5} ){11}\d{5}$/);
+  });
+});
+
+describe('v2 envelopes', () => {
+  const alice = generateKeyPair();
+  const bob = generateKeyPair();
+  const spk = generateKeyPair();
+  const opk = generateKeyPair();
+  const bundle = {
+    identityKey: bob.publicKey, signedPreKey: spk.publicKey, signedPreKeyId: 7,
+    signedPreKeySignature: xeddsaSign(bob.privateKey, spk.publicKey), oneTimePreKey: { id: 101, publicKey: opk.publicKey },
+  };
+  const responder = { identity: bob, signedPreKey: spk.privateKey, oneTimePreKey: opk.privateKey };
+
+  test('an initial envelope survives encoding and opens with the responder keys', () => {
+    const { sharedKey, envelope } = wireV2.sealInitialEnvelope(alice, bundle, utf8.encode('hello'));
+    const decoded = wireV2.decodeInitialEnvelope(wireV2.encodeInitialEnvelope(envelope));
+    assert.ok(decoded.ok);
+    assert.equal(decoded.value.signedPreKeyId, 7);
+    assert.equal(decoded.value.oneTimePreKeyId, 101);
+    const opened = wireV2.openInitialEnvelope(responder, decoded.value);
+    assert.equal(utf8.decode(opened.plaintext), 'hello');
+    assert.deepEqual(opened.sharedKey, sharedKey);
+  });
+
+  test('the AD binds the prekey ids and the ephemeral key: changing any fails decryption', () => {
+    const { envelope } = wireV2.sealInitialEnvelope(alice, bundle, utf8.encode('hello'));
+    assert.equal(wireV2.initialAssociatedData(alice.publicKey, bob.publicKey, 7, null, envelope.ephemeralKey).length, 104);
+    for (const changed of [{ signedPreKeyId: 8 }, { oneTimePreKeyId: 102 }, { oneTimePreKeyId: null }]) {
+      assert.throws(() => wireV2.openInitialEnvelope(responder, { ...envelope, ...changed }), DecryptionError);
+    }
+  });
+
+  test('a bad signed-prekey signature aborts the initiator', () => {
+    const forged = { ...bundle, signedPreKeySignature: xeddsaSign(alice.privateKey, spk.publicKey) };
+    assert.throws(() => wireV2.sealInitialEnvelope(alice, forged, utf8.encode('x')), SignatureError);
+  });
+
+  test('session envelopes bind the direction and the message number', () => {
+    const key = new Uint8Array(32).fill(3);
+    const sealed = wireV2.sealSessionEnvelope(key, alice.publicKey, bob.publicKey, 4, utf8.encode('hi'));
+    const opened = wireV2.openSessionEnvelope(key, alice.publicKey, bob.publicKey, sealed);
+    assert.equal(opened.n, 4);
+    assert.equal(utf8.decode(opened.plaintext), 'hi');
+    assert.throws(() => wireV2.openSessionEnvelope(key, bob.publicKey, alice.publicKey, sealed), DecryptionError);
+    const renumbered = JSON.stringify({ ...JSON.parse(utf8.decode(sealed)), n: 5 });
+    assert.throws(() => wireV2.openSessionEnvelope(key, alice.publicKey, bob.publicKey, utf8.encode(renumbered)), DecryptionError);
+    assert.throws(() => wireV2.openSessionEnvelope(key, alice.publicKey, bob.publicKey, utf8.encode('{"v":1}')), InvalidMessageError);
+  });
+
+  test('an identity rotation proof verifies only for the new key, device and old key', () => {
+    const next = generateKeyPair();
+    const proof = wireV2.signRotationProof(next.privateKey, 'alice', alice.publicKey);
+    assert.ok(wireV2.verifyRotationProof(next.publicKey, 'alice', alice.publicKey, proof));
+    assert.ok(!wireV2.verifyRotationProof(next.publicKey, 'alice2', alice.publicKey, proof));
+    assert.ok(!wireV2.verifyRotationProof(next.publicKey, 'alice', bob.publicKey, proof));
+    assert.ok(!wireV2.verifyRotationProof(alice.publicKey, 'alice', alice.publicKey, proof));
+  });
+});
+
+describe('v2 request bodies', () => {
+  test('bodies are strict: unknown members, bad names and oversize lists are refused with the field named', () => {
+    const parse = (op: wireV2.V2Operation, body: unknown) => wireV2.parsePayload(wireV2.requestBodies[op], JSON.stringify(body));
+    assert.deepEqual(parse('bundle.fetch', { device: 'bob' }), { ok: true, value: { device: 'bob' } });
+    assert.match((parse('bundle.fetch', { device: 'bo/b' }) as { error: string }).error, /^device: /);
+    assert.match((parse('bundle.fetch', { device: 'bob', extra: 1 }) as { error: string }).error, /extra/);
+    const keys = Array.from({ length: 101 }, (_, id) => ({ id, key: 'A'.repeat(43) }));
+    assert.match((parse('prekeys.upload', { one_time_prekeys: keys }) as { error: string }).error, /^one_time_prekeys: /);
+    assert.match((parse('mailbox.ack', { ids: ['01'] }) as { error: string }).error, /^ids\.0: /);
   });
 });

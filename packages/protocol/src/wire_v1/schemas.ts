@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { decodeBase64url } from '../base64url.js';
-import { utf8 } from '../bytes.js';
-import { EncodingError } from '../errors.js';
-import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from '../sizes.js';
+import { AEAD_TAG_BYTES, X25519_KEY_BYTES } from '../sizes.js';
+import { base64Bytes, exactly, keySchema, nonceSchema, parsePayload, signatureSchema } from '../wire_common/schema_parts.js';
+
+export { keySchema, nonceSchema, signatureSchema, type Parsed as V1Parsed } from '../wire_common/schema_parts.js';
 
 /** Longest username accepted, in characters. The firmware's own buffers are smaller. */
 export const MAX_USERNAME_LENGTH = 64;
@@ -24,26 +24,6 @@ export const usernameSchema = z
   .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), { error: 'must not contain control characters' })
   .refine((name) => name.trim() === name, { error: 'must not start or end with blanks' });
 
-function base64Bytes(what: string, check: (length: number) => string | null) {
-  return z.string({ error: 'must be a base64url string' }).transform((text, ctx) => {
-    try {
-      const bytes = decodeBase64url(text, what);
-      const problem = check(bytes.length);
-      if (problem === null) return bytes;
-      ctx.issues.push({ code: 'custom', message: problem, input: text });
-    } catch (error) {
-      ctx.issues.push({ code: 'custom', message: (error as EncodingError).message, input: text });
-    }
-    return z.NEVER;
-  });
-}
-
-const exactly = (what: string, n: number) =>
-  base64Bytes(what, (len) => (len === n ? null : `${what} must be ${n} bytes, got ${len}`));
-
-export const keySchema = exactly('key', X25519_KEY_BYTES);
-export const signatureSchema = exactly('signature', SIGNATURE_BYTES);
-export const nonceSchema = exactly('nonce', AEAD_NONCE_BYTES);
 export const adSchema = exactly('associated data', 2 * X25519_KEY_BYTES);
 export const ciphertextSchema = base64Bytes('ciphertext', (len) =>
   len < AEAD_TAG_BYTES ? `ciphertext must be at least ${AEAD_TAG_BYTES} bytes, got ${len}`
@@ -108,22 +88,6 @@ export const chatFetchResponse = z.array(z.object({ ciphertext_b64: ciphertextSc
 export const usersResponse = z.object({ users: z.array(z.string()) });
 export const errorResponse = z.object({ error: z.string(), code: z.number().optional() });
 
-export type V1Parsed<S extends z.ZodType> = { ok: true; value: z.output<S> } | { ok: false; error: string };
 
-/**
- * Parses a v1 payload (bytes or text) against a schema. Failures come back as one readable line
- * naming the field, never as an exception.
- */
-export function parseV1<S extends z.ZodType>(schema: S, payload: Uint8Array | string): V1Parsed<S> {
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof payload === 'string' ? payload : utf8.decode(payload));
-  } catch {
-    return { ok: false, error: 'payload is not valid UTF-8 JSON' };
-  }
-  const result = schema.safeParse(json);
-  if (result.success) return { ok: true, value: result.data };
-  const issue = result.error.issues[0]!;
-  const field = issue.path.length > 0 ? issue.path.join('.') : 'payload';
-  return { ok: false, error: `${field}: ${issue.message}` };
-}
+/** Parses a v1 payload against a schema (see parsePayload). */
+export const parseV1 = parsePayload;

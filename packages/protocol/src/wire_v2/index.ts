@@ -1,3 +1,6 @@
 export * from './topics.js';
+export * from './schemas.js';
 export * from './request_signature.js';
+export * from './identity_rotation.js';
+export * from './envelopes.js';
 export * from './safety_number.js';

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { base64Bytes, exactly, keySchema, signatureSchema } from '../wire_common/schema_parts.js';
+import { DEVICE_NAME_PATTERN, type V2Operation } from './topics.js';
+
+/** Payloads of wire protocol v2 (docs/protocol-v2.md sections 4 to 6), validated at both ends. */
+
+export const MAX_REQUEST_BYTES = 64 * 1024;
+export const MAX_ENVELOPE_BYTES = 48 * 1024;
+export const MAX_ONE_TIME_PREKEYS_PER_UPLOAD = 100;
+export const MAX_MAILBOX_FETCH = 100;
+export const MAX_ACK_IDS = 100;
+export const MESSAGE_ID_BYTES = 16;
+/** Prekey ids are unsigned 31-bit integers; -1 in an envelope means "no one-time prekey". */
+export const MAX_PREKEY_ID = 0x7fffffff;
+
+export const deviceNameSchema = z.string({ error: 'must be a string' })
+  .regex(DEVICE_NAME_PATTERN, { error: 'must be 1 to 64 of A-Z a-z 0-9 . _ -' });
+export const preKeyIdSchema = z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' })
+  .min(0).max(MAX_PREKEY_ID);
+/** Mailbox message ids are decimal strings (a bigint on the server). */
+export const mailboxIdSchema = z.string({ error: 'must be a decimal string' }).regex(/^[1-9][0-9]{0,18}$/, { error: 'must be a decimal id' });
+export const clientMessageIdSchema = exactly('message id', MESSAGE_ID_BYTES);
+export const envelopeSchema = base64Bytes('envelope', (len) =>
+  len === 0 ? 'envelope must not be empty'
+    : len > MAX_ENVELOPE_BYTES ? `envelope must be at most ${MAX_ENVELOPE_BYTES} bytes, got ${len}` : null);
+export const messageTypeSchema = z.enum(['x3dh.initial', 'session'], { error: 'must be x3dh.initial or session' });
+export type MessageType = z.output<typeof messageTypeSchema>;
+
+const signedPreKeySchema = z.strictObject({ id: preKeyIdSchema, key: keySchema, signature: signatureSchema });
+const oneTimePreKeySchema = z.strictObject({ id: preKeyIdSchema, key: keySchema });
+
+/** Request bodies by operation. Unknown members are refused, so a typo is an error, not a silent default. */
+export const requestBodies = {
+  'enroll': z.strictObject({ identity_key: keySchema, token: z.string().min(1).max(256).optional() }),
+  'identity.rotate': z.strictObject({ new_identity_key: keySchema, proof: signatureSchema }),
+  'prekeys.upload': z.strictObject({
+    signed_prekey: signedPreKeySchema.optional(),
+    one_time_prekeys: z.array(oneTimePreKeySchema).max(MAX_ONE_TIME_PREKEYS_PER_UPLOAD)
+      .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { error: 'one-time prekey ids must be unique' })
+      .optional(),
+  }),
+  'prekeys.status': z.strictObject({}),
+  'bundle.fetch': z.strictObject({ device: deviceNameSchema }),
+  'directory.list': z.strictObject({}),
+  'directory.lookup': z.strictObject({ device: deviceNameSchema }),
+  'message.send': z.strictObject({ to: deviceNameSchema, id: clientMessageIdSchema, type: messageTypeSchema, envelope: envelopeSchema }),
+  'mailbox.fetch': z.strictObject({
+    after: mailboxIdSchema.optional(),
+    limit: z.number().int().min(1).max(MAX_MAILBOX_FETCH).optional(),
+  }),
+  'mailbox.ack': z.strictObject({ ids: z.array(mailboxIdSchema).min(1).max(MAX_ACK_IDS) }),
+  'device.delete': z.strictObject({}),
+} satisfies Record<V2Operation, z.ZodType>;
+export type RequestBody<O extends V2Operation> = z.output<(typeof requestBodies)[O]>;
+/** What a client writes (keys as base64url text) for each operation. */
+export type RequestBodyInput<O extends V2Operation> = z.input<(typeof requestBodies)[O]>;
+
+const mailboxMessageSchema = z.object({
+  id: mailboxIdSchema,
+  from: deviceNameSchema,
+  type: messageTypeSchema,
+  envelope: envelopeSchema,
+  client_id: clientMessageIdSchema,
+  queued_at: z.number().int(),
+});
+export type MailboxMessage = z.output<typeof mailboxMessageSchema>;
+
+const prekeyCountSchema = z.number().int().min(0);
+
+/** Results by operation, inside `{"ok": true, "result": ...}`. */
+export const results = {
+  'enroll': z.object({ device: deviceNameSchema, identity_key: keySchema }),
+  'identity.rotate': z.object({ device: deviceNameSchema, identity_key: keySchema }),
+  'prekeys.upload': z.object({ one_time_prekeys: prekeyCountSchema, signed_prekey_id: preKeyIdSchema.nullable() }),
+  'prekeys.status': z.object({
+    one_time_prekeys: prekeyCountSchema,
+    signed_prekey_id: preKeyIdSchema.nullable(),
+    signed_prekey_uploaded_at: z.number().int().nullable(),
+    max_one_time_prekey_id: preKeyIdSchema.nullable(),
+  }),
+  'bundle.fetch': z.object({
+    device: deviceNameSchema,
+    identity_key: keySchema,
+    signed_prekey: signedPreKeySchema,
+    one_time_prekey: oneTimePreKeySchema.optional(),
+  }),
+  'directory.list': z.object({ devices: z.array(deviceNameSchema) }),
+  'directory.lookup': z.object({ device: deviceNameSchema, identity_key: keySchema }),
+  'message.send': z.object({ message_id: mailboxIdSchema, queued_at: z.number().int() }),
+  'mailbox.fetch': z.object({ messages: z.array(mailboxMessageSchema) }),
+  'mailbox.ack': z.object({ acknowledged: z.number().int().min(0) }),
+  'device.delete': z.object({ deleted: z.literal(true) }),
+} satisfies Record<V2Operation, z.ZodType>;
+export type RequestResult<O extends V2Operation> = z.output<(typeof results)[O]>;
+export type RequestResultJson<O extends V2Operation> = z.input<(typeof results)[O]>;
+
+export const ERROR_CODES = [
+  'bad_request', 'payload_too_large', 'unknown_device', 'stale_request', 'bad_signature', 'replayed_request',
+  'enrolment_required', 'name_taken', 'not_found', 'bad_prekey_signature', 'prekey_id_reused', 'prekey_cap',
+  'rate_limited', 'mailbox_full', 'unavailable', 'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+/** Codes after which the same request (same request id) may be sent again. */
+export const RETRYABLE_ERROR_CODES: readonly ErrorCode[] = ['unavailable', 'internal'];
+
+export const errorSchema = z.object({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  retry_after_ms: z.number().int().min(0).optional(),
+});
+export type ErrorBody = z.output<typeof errorSchema>;
+
+/** Every response: `{"ok": true, "result": ...}` or `{"ok": false, "error": ...}`; the result is checked per operation. */
+export const responseSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: errorSchema }),
+]);
+
+export const pushSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message'), message: mailboxMessageSchema }),
+  z.object({ type: z.literal('prekeys_low'), one_time_prekeys: prekeyCountSchema }),
+]);
+export type Push = z.output<typeof pushSchema>;
+
+/** MQTT 5 user property names carrying the request time and signature. */
+export const TIMESTAMP_PROPERTY = 'x3dh-ts';
+export const SIGNATURE_PROPERTY = 'x3dh-sig';
+export { parsePayload, type Parsed } from '../wire_common/schema_parts.js';
