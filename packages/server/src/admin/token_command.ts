@@ -1,0 +1,97 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { wireV2 } from '@x3dh-iot/protocol';
+import { enrolmentTokenDigest, newEnrolmentToken } from '../domain/enrolment_token.js';
+import {
+  findEnrolmentToken, insertEnrolmentToken, listEnrolmentTokens, revokeEnrolmentToken, type EnrolmentTokenRow,
+} from '../storage/queries/enrolment_token_queries.js';
+import { withStore, withStoreOptions, type StoreOptions } from './admin_store.js';
+import { parseDuration } from './duration.js';
+import { OperatorError } from './operator_error.js';
+import { formatTime, printJson, printTable } from './output.js';
+
+function deviceName(text: string): string {
+  if (!wireV2.isDeviceName(text)) throw new InvalidArgumentError('a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
+  return text;
+}
+
+function tokenId(text: string): string {
+  if (!/^[1-9][0-9]{0,17}$/.test(text)) throw new InvalidArgumentError('a token id is a positive integer (see token list)');
+  return text;
+}
+
+/** A token as the operator sees it: everything but the token and its digest. */
+function describe(row: EnrolmentTokenRow) {
+  return {
+    id: row.id, device: row.device, note: row.note, state: row.state,
+    created: formatTime(row.created_at), expires: formatTime(row.expires_at),
+    used: formatTime(row.used_at), used_by: row.used_by, revoked: formatTime(row.revoked_at),
+  };
+}
+
+function issueCommand(): Command {
+  return withStoreOptions(new Command('issue'))
+    .description('Issue a single-use enrolment token and print it. It is shown only this once: the store keeps its SHA-256 digest.')
+    .option('--device <name>', 'only this device name may enrol with the token', deviceName)
+    .option('--expires-in <duration>', 'lifetime such as 7d, 24h or 30m (default: no expiry)', parseDuration)
+    .option('--note <text>', 'free text for the operator, shown by token list')
+    .option('--json', 'print {"token": ..., "id": ..., ...} instead of text')
+    .action(async (options: StoreOptions & { device?: string; expiresIn?: number; note?: string; json?: boolean }) => {
+      const token = newEnrolmentToken();
+      const row = await withStore(options, (database) => database.transaction((sql) => insertEnrolmentToken(sql, {
+        digest: enrolmentTokenDigest(token), device: options.device ?? null, note: options.note ?? null,
+        expiresInSeconds: options.expiresIn ?? null,
+      })));
+      if (options.json) {
+        printJson({ token, ...describe(row) });
+        return;
+      }
+      // The token alone on stdout, so that `TOKEN=$(x3dh-server token issue)` captures it.
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(`enrolment token ${row.id} issued${row.device ? ` for device ${row.device}` : ' for any device name'}, ` +
+        `${row.expires_at ? `expires ${formatTime(row.expires_at)}` : 'does not expire'}; it is not shown again\n`);
+    });
+}
+
+function listCommand(): Command {
+  return withStoreOptions(new Command('list'))
+    .description('List enrolment tokens with their state: issued, used, revoked or expired (never the tokens themselves)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: StoreOptions & { json?: boolean }) => {
+      const rows = await withStore(options, (database) => database.transaction(listEnrolmentTokens));
+      if (options.json) {
+        printJson(rows.map(describe));
+        return;
+      }
+      printTable(['ID', 'STATE', 'DEVICE', 'CREATED', 'EXPIRES', 'USED BY', 'NOTE'], rows.map((row) => [
+        row.id, row.state, row.device, formatTime(row.created_at), formatTime(row.expires_at), row.used_by, row.note,
+      ]));
+    });
+}
+
+function revokeCommand(): Command {
+  return withStoreOptions(new Command('revoke'))
+    .description('Revoke an enrolment token that has not been used, so nobody can enrol with it')
+    .argument('<id>', 'the token id shown by token issue and token list', tokenId)
+    .option('--json', 'print the revoked token as JSON')
+    .action(async (id: string, options: StoreOptions & { json?: boolean }) => {
+      const row = await withStore(options, (database) => database.transaction(async (sql) => {
+        const revoked = await revokeEnrolmentToken(sql, id);
+        if (revoked) return revoked;
+        const existing = await findEnrolmentToken(sql, id);
+        if (!existing) throw new OperatorError(`no enrolment token ${id}`);
+        throw new OperatorError(`enrolment token ${id} is already ${existing.state === 'used'
+          ? `used (by ${existing.used_by ?? '?'} at ${formatTime(existing.used_at)})` : existing.state}`);
+      }));
+      if (options.json) printJson(describe(row));
+      else process.stdout.write(`enrolment token ${row.id} revoked\n`);
+    });
+}
+
+/** `x3dh-server token ...`: enrolment tokens of new devices (docs/protocol-v2.md section 6.1). */
+export function tokenCommand(): Command {
+  return new Command('token')
+    .description('Enrolment tokens: a new device needs one to enrol, unless open enrolment is on')
+    .addCommand(issueCommand())
+    .addCommand(listCommand())
+    .addCommand(revokeCommand());
+}

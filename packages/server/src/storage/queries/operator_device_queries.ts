@@ -1,0 +1,35 @@
+import type { Sql } from '../database.js';
+
+/** One function per SQL statement behind the operator's device commands. */
+
+export interface DeviceRow {
+  username: string;
+  identity_key: Uint8Array;
+  created_at: Date;
+  deleted_at: Date | null;
+  signed_prekey_id: number | null;
+  one_time_prekeys: number;
+  mailbox_messages: number;
+}
+
+export async function listDevices(sql: Sql): Promise<DeviceRow[]> {
+  return sql.query<DeviceRow>(
+    `SELECT u.username, u.identity_key, u.created_at, u.deleted_at, u.signed_prekey_id,
+       (SELECT count(*)::integer FROM one_time_prekeys o WHERE o.user_id = u.id) AS one_time_prekeys,
+       (SELECT count(*)::integer FROM mailbox_messages m WHERE m.recipient_id = u.id) AS mailbox_messages
+     FROM users u ORDER BY u.id`);
+}
+
+/**
+ * Replaces the device's identity key and forgets its signed prekey, which the old key signed (the
+ * highest prekey ids stay, so no id is reused). Returns the device's id, or null for an unknown
+ * name. The one-time prekeys go with directory_queries' deleteOneTimePreKeys in the same transaction.
+ */
+export async function replaceIdentityKey(sql: Sql, username: string, identityKey: Uint8Array): Promise<string | null> {
+  const rows = await sql.query<{ id: string }>(
+    `UPDATE users SET identity_key = $2, signed_prekey = NULL, signed_prekey_signature = NULL,
+       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL
+     WHERE username = $1 RETURNING id::text AS id`,
+    [username, identityKey]);
+  return rows[0]?.id ?? null;
+}
