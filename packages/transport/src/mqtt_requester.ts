@@ -18,6 +18,15 @@ export interface RequesterOptions {
   newCorrelation?: () => Buffer;
 }
 
+/** Per-request fields for protocols that choose their own Correlation Data and sign their requests. */
+export interface RequestFields {
+  timeoutMs?: number;
+  /** Correlation Data to send instead of a fresh one, e.g. to resend the same request after a timeout. */
+  correlationData?: Buffer;
+  /** MQTT 5 User Properties published with the request. */
+  userProperties?: Record<string, string>;
+}
+
 export interface MqttResponse {
   payload: Buffer;
   topic: string;
@@ -64,8 +73,20 @@ export class MqttRequester {
     return requester;
   }
 
-  async request(topic: string, payload: string | Buffer, timeoutMs = this.timeoutMs): Promise<MqttResponse> {
-    let correlation = this.newCorrelation();
+  request(topic: string, payload: string | Buffer, timeoutMs = this.timeoutMs): Promise<MqttResponse> {
+    return this.requestWith(topic, payload, { timeoutMs });
+  }
+
+  /**
+   * A request with caller-chosen Correlation Data and User Properties. A late response to an
+   * earlier attempt with the same Correlation Data answers this one, which is what a resend wants.
+   */
+  async requestWith(topic: string, payload: string | Buffer, fields: RequestFields): Promise<MqttResponse> {
+    const timeoutMs = fields.timeoutMs ?? this.timeoutMs;
+    let correlation = fields.correlationData ?? this.newCorrelation();
+    if (fields.correlationData && this.pending.has(correlation.toString('base64'))) {
+      throw new Error('a request with this Correlation Data is already waiting for its response');
+    }
     while (this.pending.has(correlation.toString('base64'))) correlation = this.newCorrelation();
     const key = correlation.toString('base64');
     const response = new Promise<MqttResponse>((resolve, reject) => {
@@ -84,6 +105,7 @@ export class MqttRequester {
         correlationData: correlation,
         payloadFormatIndicator: true,
         contentType: 'application/json',
+        ...(fields.userProperties ? { userProperties: fields.userProperties } : {}),
       },
     }).catch((error: Error) => {
       const entry = this.pending.get(key);
