@@ -1,4 +1,5 @@
 import type { KeyPair } from '@x3dh-iot/protocol';
+import { emptyV2State, type V2State } from './v2/v2_state.js';
 
 /**
  * Everything a device keeps between runs. Signed and one-time prekeys carry ids that only ever grow,
@@ -16,6 +17,8 @@ export interface DeviceState {
   nextOneTimePreKeyId: number;
   /** By peer username. */
   sessions: Map<string, Session>;
+  /** What only wire protocol v2 uses: pins, v2 sessions, replay and duplicate memory, outbox, unread texts. */
+  v2: V2State;
 }
 
 export interface SignedPreKey {
@@ -44,5 +47,6 @@ export function emptyDeviceState(): DeviceState {
     nextSignedPreKeyId: 1,
     nextOneTimePreKeyId: 0,
     sessions: new Map(),
+    v2: emptyV2State(),
   };
 }

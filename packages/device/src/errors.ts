@@ -13,6 +13,11 @@ export type DeviceErrorKind =
   | 'UNREACHABLE'
   /** Cryptographic check failed: bad signature, failed decryption, mismatched associated data. */
   | 'SECURITY'
+  /**
+   * A peer's identity key is not the one this device pinned for it. Refused until the user checks
+   * the safety number and accepts the new key explicitly.
+   */
+  | 'IDENTITY_CHANGED'
   /** The key store cannot be used: wrong passphrase, corrupt file, in use by another process. */
   | 'KEY_STORE'
   /** An argument or a setting is not acceptable. */

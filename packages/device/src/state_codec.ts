@@ -1,10 +1,30 @@
-import { encodeBase64url, keyPairFromPrivateKey, wireV1 } from '@x3dh-iot/protocol';
+import { encodeBase64url, keyPairFromPrivateKey, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import { z } from 'zod';
 import type { DeviceState } from './device_state.js';
+import { emptyV2State, type V2State } from './v2/v2_state.js';
 
 const { keySchema: key, signatureSchema: signature } = wireV1;
 const id = z.number().int().min(0).max(0x7fffffff);
 const date = z.iso.datetime().transform((text) => new Date(text));
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const peer = wireV2.deviceNameSchema;
+
+/** The v2 part; stores written before v2 existed have none and load with an empty one. */
+const v2Schema = z.object({
+  pins: z.array(z.object({ peer, identityKey: key, pinnedAt: date })),
+  sessions: z.array(z.object({
+    peer, sharedKey: key, peerIdentityKey: key, role: z.enum(['initiator', 'responder']), establishedAt: date,
+    sendNext: counter, receivedFloor: counter, receivedAbove: z.array(counter),
+  })),
+  acceptedHandshakes: z.array(z.object({ signedPreKeyId: id, ephemeralKey: key })),
+  handledMailboxIds: z.array(wireV2.mailboxIdSchema),
+  outbox: z.array(z.object({
+    id: wireV2.clientMessageIdSchema, to: peer, type: wireV2.messageTypeSchema, envelope: wireV2.envelopeSchema, createdAt: date,
+  })),
+  unread: z.array(z.object({
+    mailboxId: wireV2.mailboxIdSchema, peer, kind: z.enum(['handshake', 'message']), text: z.string(), receivedAt: date,
+  })),
+});
 
 /**
  * The JSON form of a device's state. Only private keys are written: public keys are derived on
@@ -24,6 +44,7 @@ const stateSchema = z.object({
     role: z.enum(['initiator', 'responder']),
     establishedAt: date,
   })),
+  v2: v2Schema.optional(),
 });
 
 export type StateJson = z.input<typeof stateSchema>;
@@ -43,6 +64,34 @@ export function stateToJson(state: DeviceState): StateJson {
       peer: s.peer, sharedKey: b64(s.sharedKey), peerIdentityKey: b64(s.peerIdentityKey), role: s.role,
       establishedAt: s.establishedAt.toISOString(),
     })),
+    v2: v2ToJson(state.v2),
+  };
+}
+
+function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
+  const b64 = encodeBase64url;
+  return {
+    pins: [...v2.pins].map(([name, pin]) => ({ peer: name, identityKey: b64(pin.identityKey), pinnedAt: pin.pinnedAt.toISOString() })),
+    sessions: [...v2.sessions.values()].map((s) => ({
+      peer: s.peer, sharedKey: b64(s.sharedKey), peerIdentityKey: b64(s.peerIdentityKey), role: s.role,
+      establishedAt: s.establishedAt.toISOString(), sendNext: s.sendNext, receivedFloor: s.receivedFloor, receivedAbove: s.receivedAbove,
+    })),
+    acceptedHandshakes: v2.acceptedHandshakes.map((h) => ({ signedPreKeyId: h.signedPreKeyId, ephemeralKey: b64(h.ephemeralKey) })),
+    handledMailboxIds: v2.handledMailboxIds,
+    outbox: v2.outbox.map((m) => ({ id: b64(m.id), to: m.to, type: m.type, envelope: b64(m.envelope), createdAt: m.createdAt.toISOString() })),
+    unread: v2.unread.map((u) => ({ ...u, receivedAt: u.receivedAt.toISOString() })),
+  };
+}
+
+function v2FromJson(json: z.output<typeof v2Schema> | undefined): V2State {
+  if (json === undefined) return emptyV2State();
+  return {
+    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: pin.identityKey, pinnedAt: pin.pinnedAt }])),
+    sessions: new Map(json.sessions.map((session) => [session.peer, session])),
+    acceptedHandshakes: json.acceptedHandshakes,
+    handledMailboxIds: json.handledMailboxIds,
+    outbox: json.outbox,
+    unread: json.unread,
   };
 }
 
@@ -64,5 +113,6 @@ export function stateFromJson(json: unknown): DeviceState {
     nextSignedPreKeyId: s.nextSignedPreKeyId,
     nextOneTimePreKeyId: s.nextOneTimePreKeyId,
     sessions: new Map(s.sessions.map((session) => [session.peer, session])),
+    v2: v2FromJson(s.v2),
   };
 }

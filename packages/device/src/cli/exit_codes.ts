@@ -9,7 +9,7 @@ export const EXIT = {
   USAGE: 2,
   /** A local precondition is missing: no username, no identity, no session with that peer. */
   NOT_READY: 3,
-  /** The server refused the request or answered in a form v1 does not allow. */
+  /** The server refused the request or answered in a form the protocol does not allow. */
   SERVER: 4,
   /** The broker is unreachable or the server did not answer in time. */
   UNREACHABLE: 5,
@@ -17,6 +17,8 @@ export const EXIT = {
   SECURITY: 6,
   /** The key store cannot be used: wrong passphrase, corrupt, in use by another process. */
   KEY_STORE: 7,
+  /** A peer's identity key changed since it was pinned: compare safety numbers, then `trust <peer>`. */
+  IDENTITY_CHANGED: 8,
 } as const;
 
 export const exitCodeFor: Record<DeviceErrorKind, number> = {
@@ -26,6 +28,7 @@ export const exitCodeFor: Record<DeviceErrorKind, number> = {
   UNREACHABLE: EXIT.UNREACHABLE,
   SECURITY: EXIT.SECURITY,
   KEY_STORE: EXIT.KEY_STORE,
+  IDENTITY_CHANGED: EXIT.IDENTITY_CHANGED,
   INVALID_INPUT: EXIT.USAGE,
 };
 
@@ -37,4 +40,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   4  the server refused the request or answered malformed
   5  unreachable: no broker connection or no answer in time
   6  security check failed: signature, decryption or associated data
-  7  key store unusable: wrong passphrase, corrupt file, or in use by another process`;
+  7  key store unusable: wrong passphrase, corrupt file, or in use by another process
+  8  a peer's identity key changed since it was pinned (v2): compare safety numbers, then trust <peer>`;

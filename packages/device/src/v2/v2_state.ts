@@ -1,0 +1,69 @@
+/**
+ * What a v2 device keeps besides the keys it shares with v1 (identity, signed and one-time
+ * prekeys). Everything here is saved in the same atomic write as the keys it goes with, so a
+ * crash never separates a session from the deletion of the one-time prekey that opened it, or a
+ * received text from the mailbox acknowledgement that follows it.
+ */
+export interface V2State {
+  /** Peers' identity keys, first seen (trust on first use) or explicitly accepted, by peer name. */
+  pins: Map<string, PinnedIdentity>;
+  /** By peer name: one session per peer, the newest handshake wins. */
+  sessions: Map<string, V2Session>;
+  /**
+   * (signed prekey id, ephemeral key) of every initial message accepted, kept as long as that
+   * signed prekey is, so a replayed initial message is refused.
+   */
+  acceptedHandshakes: AcceptedHandshake[];
+  /** Mailbox ids already handled (newest last, bounded), so a redelivered message is dropped. */
+  handledMailboxIds: string[];
+  /** Messages saved before they are sent, so a resend carries the same client id and is queued once. */
+  outbox: OutgoingMessage[];
+  /** Received texts not shown yet: the mailbox copy is acknowledged once they are saved here. */
+  unread: UnreadText[];
+}
+
+export interface PinnedIdentity {
+  identityKey: Uint8Array;
+  pinnedAt: Date;
+}
+
+export interface V2Session {
+  peer: string;
+  sharedKey: Uint8Array;
+  peerIdentityKey: Uint8Array;
+  role: 'initiator' | 'responder';
+  establishedAt: Date;
+  /** The next message number this device sends. */
+  sendNext: number;
+  /** Every received number below this one is refused. */
+  receivedFloor: number;
+  /** Received numbers at or above the floor that were accepted (ascending). */
+  receivedAbove: number[];
+}
+
+export interface AcceptedHandshake {
+  signedPreKeyId: number;
+  ephemeralKey: Uint8Array;
+}
+
+export interface OutgoingMessage {
+  /** The client message id (16 random bytes). */
+  id: Uint8Array;
+  to: string;
+  type: 'x3dh.initial' | 'session';
+  envelope: Uint8Array;
+  createdAt: Date;
+}
+
+export interface UnreadText {
+  mailboxId: string;
+  peer: string;
+  /** The first text of a handshake, or a later message. */
+  kind: 'handshake' | 'message';
+  text: string;
+  receivedAt: Date;
+}
+
+export function emptyV2State(): V2State {
+  return { pins: new Map(), sessions: new Map(), acceptedHandshakes: [], handledMailboxIds: [], outbox: [], unread: [] };
+}

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  DeviceError, emptyDeviceState, FileKeyStore, MemoryKeyStore, SecureDevice, V2RequestError, type KeyStore, type SecureDeviceOptions,
+} from '../src/index.js';
+import { FakeV2Server } from './support/fake_v2_server.js';
+import { tempDir } from './support/temp_dir.js';
+
+/** Short timeouts and backoff: the fake answers at once unless a test makes it lose a response. */
+export const FAST = { timeoutMs: 50, retryBackoffMs: 1 };
+
+export async function openV2(server: FakeV2Server, name: string | null, store: KeyStore = new MemoryKeyStore(), options: SecureDeviceOptions = {}) {
+  const device = await SecureDevice.open(store, (n) => server.link(n), { client: FAST, ...options });
+  if (name !== null) await device.setUsername(name);
+  return device;
+}
+
+export async function enrolled(server: FakeV2Server, name: string, store: KeyStore = new MemoryKeyStore(), options: SecureDeviceOptions = {}) {
+  const device = await openV2(server, name, store, options);
+  await device.registerIdentity();
+  await device.publishBundle();
+  return device;
+}
+
+export async function rejects(promise: Promise<unknown>, kind: DeviceError['kind'], pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof DeviceError, String(error));
+    assert.equal(error.kind, kind, error.message);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+test('enrol, publish, handshake and chat both ways over signed v2 requests', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  assert.deepEqual((await alice.listUsers()).sort(), ['alice', 'bob']);
+  assert.equal(server.devices.get('bob')!.oneTimePreKeys.length, 50, 'publish fills the stock to the target');
+
+  const started = await alice.startSession('bob', 'hello bob');
+  assert.equal(started.oneTimePreKeyId, 0);
+  assert.deepEqual(await bob.checkInbox(), { peer: 'alice', text: 'hello bob', identityChanged: false });
+  assert.equal(await bob.checkInbox(), null);
+  assert.equal(server.mailbox('bob').length, 0, 'accepted messages are acknowledged');
+
+  await bob.send('alice', 'hi alice, über 🙂');
+  await alice.send('bob', 'one');
+  await alice.send('bob', 'two');
+  assert.deepEqual(await alice.read('bob'), { messages: ['hi alice, über 🙂'], undecryptable: 0, problems: [] });
+  assert.deepEqual((await bob.read('alice')).messages, ['one', 'two']);
+  assert.deepEqual((await bob.read('alice')).messages, []);
+  for (const r of server.requests) assert.ok(r.requestId.length > 0 && Number.isSafeInteger(r.timestamp));
+});
+
+test('every request carries a fresh 16-byte id, the time and a signature the server verifies', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  await alice.listUsers();
+  const ids = server.requests.map((r) => r.requestId);
+  assert.equal(new Set(ids).size, ids.length);
+  for (const id of ids) assert.equal(Buffer.from(id, 'base64url').length, 16);
+  // The fake refuses a bad signature: a device whose key the server does not know is refused.
+  server.devices.get('alice')!.identityKey = new Uint8Array(32).fill(9);
+  await rejects(alice.listUsers(), 'SERVER_REFUSED', /bad_signature/);
+});
+
+test('a lost response is answered by resending the same request (same id, time and signature); it runs once', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const before = server.executed.length;
+  server.loseResponses = 2;
+  assert.deepEqual(await alice.listUsers(), ['alice']);
+  const attempts = server.requests.slice(-3);
+  assert.equal(attempts.length, 3);
+  assert.ok(attempts.every((r) => r.requestId === attempts[0]!.requestId && r.timestamp === attempts[0]!.timestamp));
+  assert.equal(server.executed.length - before, 1, 'executed once, answered three times');
+
+  server.loseResponses = 3;
+  await rejects(alice.listUsers(), 'UNREACHABLE', /no answer from the server to directory\.list .*3 attempts/);
+});
+
+test('unavailable and internal are retried with the same request id; other codes become typed errors', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  server.failNext.push('unavailable', 'internal');
+  assert.deepEqual(await alice.listUsers(), ['alice']);
+  const attempts = server.requests.slice(-3);
+  assert.ok(attempts.every((r) => r.requestId === attempts[0]!.requestId));
+
+  server.failNext.push('unavailable', 'unavailable', 'unavailable');
+  await assert.rejects(alice.listUsers(), (error: unknown) => error instanceof V2RequestError && error.code === 'unavailable');
+  await assert.rejects(alice.startSession('nobody', 'x'), (error: unknown) =>
+    error instanceof V2RequestError && error.code === 'unknown_device' && error.kind === 'SERVER_REFUSED');
+});
+
+test('enrolment: a token when the server wants one, the same key again is harmless, another key gets name_taken', async () => {
+  const server = new FakeV2Server();
+  server.openEnrolment = false;
+  server.tokens.add('t-123');
+  const alice = await openV2(server, 'alice');
+  await assert.rejects(alice.registerIdentity(), (error: unknown) => error instanceof V2RequestError && error.code === 'enrolment_required'
+    && /enrolment token/.test(error.message));
+  assert.deepEqual(await alice.registerIdentity({ token: 't-123' }), { username: 'alice', renamedFrom: null, newIdentity: false });
+  assert.deepEqual(await alice.registerIdentity(), { username: 'alice', renamedFrom: null, newIdentity: false });
+  const impostor = await openV2(server, 'alice');
+  server.openEnrolment = true;
+  await assert.rejects(impostor.registerIdentity(), (error: unknown) => error instanceof V2RequestError && error.code === 'name_taken');
+  await rejects(openV2(server, 'not/a/name'), 'INVALID_INPUT', /A-Z a-z 0-9/);
+});
+
+test('one-time prekey ids only grow, uploads append, and the signed prekey has an id and a creation time', async () => {
+  const server = new FakeV2Server();
+  const bob = await enrolled(server, 'bob');
+  const first = server.devices.get('bob')!;
+  assert.deepEqual(first.oneTimePreKeys.map((k) => k.id), Array.from({ length: 50 }, (_, i) => i));
+  assert.equal(first.signedPreKey!.id, 1);
+  const more = await bob.publishBundle(5);
+  assert.deepEqual(more.oneTimePreKeyIds, [50, 51, 52, 53, 54]);
+  assert.equal(more.signedPreKeyId, 2);
+  assert.equal(server.devices.get('bob')!.oneTimePreKeys.length, 55, 'appended, not replaced');
+  const status = bob.localStatus;
+  assert.equal(status.signedPreKey!.id, 2);
+  assert.ok(Date.parse(status.signedPreKey!.createdAt) > 0);
+  assert.equal(status.oneTimePreKeysHeld, 55);
+});
+
+test('the state is saved in the file key store and old stores without v2 data still load', async (t) => {
+  const dir = tempDir(t);
+  const server = new FakeV2Server();
+  const path = join(dir, 'bob.json');
+  const bob = await enrolled(server, 'bob', await FileKeyStore.open(path));
+  const alice = await enrolled(server, 'alice');
+  await alice.startSession('bob', 'persisted');
+  await bob.syncMailbox();
+  await bob.close();
+  const reopened = await SecureDevice.open(await FileKeyStore.open(path), (n) => server.link(n), { client: FAST });
+  assert.deepEqual(reopened.peers, ['alice']);
+  assert.deepEqual(await reopened.checkInbox(), { peer: 'alice', text: 'persisted', identityChanged: false });
+  await reopened.close();
+
+  const oldPath = join(dir, 'old.json');
+  const store = await FileKeyStore.open(oldPath);
+  await store.save({ ...emptyDeviceState(), username: 'legacy' });
+  await store.close();
+  const document = JSON.parse(await readFile(oldPath, 'utf8'));
+  delete document.state.v2;
+  await writeFile(oldPath, JSON.stringify(document));
+  const legacy = await FileKeyStore.open(oldPath);
+  const state = await legacy.load();
+  assert.equal(state.username, 'legacy');
+  assert.equal(state.v2.sessions.size, 0);
+  await legacy.close();
+});
+
+test('a send whose answer never comes is kept and resent with the same client message id: queued once', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  await alice.startSession('bob', 'hello');
+  await bob.checkInbox();
+  server.loseResponses = 3;
+  await rejects(alice.send('bob', 'kept'), 'UNREACHABLE', /saved and will be sent again/);
+  assert.equal(alice.localStatus.outbox, 1);
+  await alice.send('bob', 'after');
+  assert.equal(alice.localStatus.outbox, 0);
+  const sends = server.requests.filter((r) => r.operation === 'message.send' && r.body.type === 'session');
+  assert.equal(new Set(sends.map((r) => r.body.id)).size, 2, 'two client ids for two messages');
+  assert.deepEqual((await bob.read('alice')).messages, ['kept', 'after']);
+});
+
+test('pushes: a pushed message is accepted without polling', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  bob.listen();
+  const arrived = new Promise((resolve) => bob.on('session', resolve));
+  await alice.startSession('bob', 'pushed');
+  for (let i = 0; i < 200 && bob.localStatus.unread === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(await bob.takeUnread(), [{ kind: 'handshake', peer: 'alice', text: 'pushed' }]);
+  assert.deepEqual(await arrived, { peer: 'alice', text: 'pushed', identityChanged: false });
+  assert.equal(server.mailbox('bob').length, 0);
+});
+
+test('device.delete removes the prekeys; enrolling again with the same key restores the device', async () => {
+  const server = new FakeV2Server();
+  const bob = await enrolled(server, 'bob');
+  await bob.deleteDevice();
+  assert.deepEqual(bob.preKeyIds, { signed: [], oneTime: [] });
+  assert.ok(server.devices.get('bob')!.deleted);
+  await bob.registerIdentity();
+  await bob.publishBundle();
+  assert.equal(server.devices.get('bob')!.signedPreKey!.id, 2, 'ids continue above the deleted ones');
+});
