@@ -23,6 +23,8 @@ export interface ServerConfig {
   embeddedBrokerPort: number;
   embeddedBrokerCertFile: string | undefined;
   embeddedBrokerKeyFile: string | undefined;
+  /** PEM CA: the embedded broker then requires client certificates from it, naming the devices. */
+  embeddedBrokerCaFile: string | undefined;
   /** PostgreSQL URL; undefined uses embedded PGlite in dataDir. */
   databaseUrl: string | undefined;
   dataDir: string;
@@ -70,6 +72,7 @@ export function serverCommand(): Command {
     .addOption(option('--embedded-broker-port <port>', 'port of the embedded broker (0: any free port)', 'X3DH_EMBEDDED_BROKER_PORT').argParser(integer(0)).default(1884))
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
     .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
+    .addOption(option('--embedded-broker-ca <file>', 'PEM CA certificate: with --embedded-broker-cert, every client must present a certificate from this CA whose CN is its device name and its client id (the server then needs --broker-cert from it too); without it, the client id names the device (loopback only)', 'X3DH_EMBEDDED_BROKER_CA'))
     .addOption(option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
     .addOption(option('--data-dir <dir>', 'data directory of the embedded store', 'X3DH_DATA_DIR').default('.x3dh/data'))
     .addOption(option('--db-pool-size <n>', 'PostgreSQL connections', 'X3DH_DB_POOL_SIZE').argParser(integer(1)).default(8))
@@ -105,6 +108,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     embeddedBrokerPort: o.embeddedBrokerPort,
     embeddedBrokerCertFile: o.embeddedBrokerCert,
     embeddedBrokerKeyFile: o.embeddedBrokerKey,
+    embeddedBrokerCaFile: o.embeddedBrokerCa,
     databaseUrl: o.databaseUrl,
     dataDir: o.dataDir,
     dbPoolSize: o.dbPoolSize,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { connectMqtt } from '@x3dh-iot/transport';
 import type { MqttClient } from 'mqtt';
@@ -14,6 +15,7 @@ import { PostgresDatabase } from './storage/postgres_database.js';
 import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
 import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
+import type { ServerCredentials } from './transport/embedded_broker_access.js';
 import { AmqpRequestChannel } from './transport/amqp_request_channel.js';
 import { MqttRequestChannel } from './transport/mqtt_request_channel.js';
 import type { RequestChannel } from './transport/request_channel.js';
@@ -76,13 +78,25 @@ async function openRequestChannel(
   let brokerUrl = config.brokerUrl;
   let shareGroup: string | undefined = config.shareGroup || undefined;
   let ca = readPem(config.brokerCaFile);
+  let login: ServerCredentials | undefined;
   if (brokerUrl === undefined) {
     const cert = readPem(config.embeddedBrokerCertFile);
     const key = readPem(config.embeddedBrokerKeyFile);
+    const clientCa = readPem(config.embeddedBrokerCaFile);
+    if (clientCa && !(cert && key)) throw new Error('--embedded-broker-ca needs --embedded-broker-cert and --embedded-broker-key');
+    if (clientCa && config.brokerCertFile === undefined) {
+      throw new Error('with --embedded-broker-ca every client of the embedded broker presents a certificate, this ' +
+        'server too: give it one from that CA with --broker-cert and --broker-key');
+    }
+    // A login made afresh at every start, known only to this process: no device can act as the server.
+    login = { username: `x3dh-server-${randomBytes(8).toString('hex')}`, password: randomBytes(32).toString('base64url'), clientId: config.clientId };
     const broker: EmbeddedBroker = await startEmbeddedBroker({
       host: config.embeddedBrokerHost,
       port: config.embeddedBrokerPort,
-      tls: cert && key ? { cert, key } : undefined,
+      tls: cert && key ? { cert, key, ca: clientCa } : undefined,
+      server: login,
+      // The v1 switch; a configuration without one serves v1 only, so v1 stays open.
+      allowV1: (config as Partial<{ enableV1: boolean }>).enableV1 ?? true,
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
@@ -97,6 +111,8 @@ async function openRequestChannel(
     ca,
     cert: readPem(config.brokerCertFile),
     key: readPem(config.brokerKeyFile),
+    username: login?.username,
+    password: login?.password,
     clean: config.sessionExpirySeconds === 0,
     sessionExpirySeconds: config.sessionExpirySeconds,
   });

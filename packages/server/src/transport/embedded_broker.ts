@@ -3,12 +3,20 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import { embeddedBrokerAccess, type ServerCredentials } from './embedded_broker_access.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
-  /** PEM certificate and key: when given, the broker accepts TLS 1.3 only. */
-  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /**
+   * PEM certificate and key: when given, the broker accepts TLS 1.3 only. With a CA as well, every
+   * client must present a certificate from that CA, whose CN names the device.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer | undefined } | undefined;
+  /** The key server's own login: the only client that may read requests and answer devices. */
+  server: ServerCredentials;
+  /** Wire protocol v1 enabled: devices may use the v1 topics. */
+  allowV1: boolean;
 }
 
 export interface EmbeddedBroker {
@@ -21,14 +29,19 @@ export interface EmbeddedBroker {
 /**
  * An in-process MQTT 5 broker (aedes 2.0.0-beta.1: the first aedes that speaks MQTT 5, passing
  * Response Topic and Correlation Data through), so that one server process is a complete system.
- * It has no shared subscriptions: run one server per embedded broker.
+ * It has no shared subscriptions: run one server per embedded broker. It enforces the per-device
+ * topic rules of docs/protocol-v2.md section 2 (embedded_broker_access).
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
-  const broker = await Aedes.createBroker();
+  const clientCertificates = options.tls?.ca !== undefined;
+  const broker = await Aedes.createBroker(embeddedBrokerAccess({ server: options.server, clientCertificates, v1: options.allowV1 }, log));
   broker.on('clientError', (client, error) => log.debug({ client: client.id, err: error }, 'embedded broker client error'));
   const handle = (socket: net.Socket) => broker.handle(socket);
   const server = options.tls
-    ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3' }, handle)
+    ? tls.createServer({
+      cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3',
+      ...(clientCertificates ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+    }, handle)
     : net.createServer(handle);
   // Nagle's algorithm would hold each small reply back ~40 ms waiting for a delayed ACK.
   server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
@@ -39,7 +52,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: L
   const port = (server.address() as AddressInfo).port;
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const url = `${options.tls ? 'mqtts' : 'mqtt'}://${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-  log.info({ url, tls: Boolean(options.tls) }, 'embedded MQTT broker listening');
+  log.info({ url, tls: Boolean(options.tls), clientCertificates, v1: options.allowV1 }, 'embedded MQTT broker listening');
+  if (!clientCertificates && !['127.0.0.1', '::1', 'localhost'].includes(options.host)) {
+    log.warn({ host: options.host }, 'embedded broker reachable beyond loopback without client certificates: ' +
+      'a device is whoever claims its client id; give --embedded-broker-ca');
+  }
   return {
     url,
     port,
