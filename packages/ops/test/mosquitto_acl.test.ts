@@ -114,7 +114,7 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
   });
   after(async () => broker?.close());
 
-  it('delivers a device request to the server and only its own responses to the device', async () => {
+  it("security-v2 item 2: a device cannot publish as another device, nor receive another device's responses or pushes (Mosquitto)", async () => {
     const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-1');
     const serverInbox = inbox(server);
     await server.subscribeAsync('$share/x3dh-server/x3dh/v2/req/#', { qos: 1 });
@@ -138,7 +138,7 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     assert.deepEqual(aliceInbox.topics, ['x3dh/v2/push/alice', 'x3dh/v2/resp/alice']);
   });
 
-  it("binds the client id to the certificate, so a device cannot take over another device's session", async () => {
+  it("security-v2 item 2: the client id is the certificate's name, so a device cannot take over another device's session (Mosquitto)", async () => {
     const bob = await broker.connect(await broker.identity('bob'), broker.port, 'bob');
     let bobClosed = 0;
     bob.on('close', () => (bobClosed += 1));
@@ -172,13 +172,13 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     assert.equal(delivered, 'queued while offline');
   });
 
-  it("gives a device certificate nothing on the key server's listener", async () => {
+  it("security-v2 item 2: a device certificate gets nothing on the key server's listener (Mosquitto)", async () => {
     const alice = await broker.connect(await broker.identity('alice'), broker.serverPort);
     assert.equal(await publishReason(alice, 'x3dh/v2/resp/bob'), NOT_AUTHORIZED);
     assert.equal(await publishReason(alice, 'x3dh/v2/req/alice/x'), NOT_AUTHORIZED);
   });
 
-  it('refuses TLS 1.2, clients without a certificate and certificates of another CA', async () => {
+  it('security-v2 item 17: Mosquitto refuses TLS 1.2, clients without a certificate and certificates of another CA', async () => {
     const alice = await broker.identity('alice');
     await tlsConnect(broker.port, { ca: broker.ca, ...alice });
     await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...alice, maxVersion: 'TLSv1.2' }), /protocol version|alert|closed/i);
@@ -189,6 +189,39 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     const foreign = { cert: await readFile(join(other, 'pki', 'devices', 'alice.crt'), 'utf8'), key: await readFile(join(other, 'pki', 'devices', 'alice.key'), 'utf8') };
     await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...foreign }));
   });
+
+  it('security-v2 item 17: a device connection refuses a Mosquitto broker whose certificate does not chain to its CA', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'x3dh-ops-mosq-other-ca-'));
+    await cli('pki', 'init', '-d', other);
+    const otherCa = await readFile(join(other, 'pki', 'ca.crt'), 'utf8');
+    // connectMqtt is the connection of the device client (packages/device) and of the key server.
+    await assert.rejects(connectMqtt({ url: `mqtts://127.0.0.1:${broker.port}`, ...(await broker.identity('alice')), ca: otherCa, connectTimeoutMs: 3000, reconnectPeriodMs: 0 }), /certificate/i);
+  });
+
+  it('security-v2 item 2: a device cannot read the requests of others, nor another device\'s topics through wildcards (Mosquitto)', async () => {
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-3');
+    const serverInbox = inbox(server);
+    await server.subscribeAsync('$share/x3dh-server/x3dh/v2/req/#', { qos: 1 });
+    const alice = await broker.connect(await broker.identity('alice'), broker.port);
+    const aliceInbox = inbox(alice);
+    // Mosquitto 2.0 grants such subscriptions (SUBACK success) and then delivers nothing the ACL does not allow.
+    await alice.subscribeAsync(['x3dh/v2/req/#', 'x3dh/v2/req/+/bundle.fetch', 'x3dh/v2/resp/+', 'x3dh/v2/push/#', '#'], { qos: 1 }).catch(() => undefined);
+    await alice.subscribeAsync('x3dh/v2/resp/alice', { qos: 1 });
+    const bob = await broker.connect(await broker.identity('bob'), broker.port);
+    assert.equal(await publishReason(bob, 'x3dh/v2/req/bob/bundle.fetch'), 0);
+    await serverInbox.next('x3dh/v2/req/bob/bundle.fetch');
+    assert.equal(await publishReason(server, 'x3dh/v2/push/bob'), 0);
+    assert.equal(await publishReason(server, 'x3dh/v2/resp/alice'), 0);
+    await aliceInbox.next('x3dh/v2/resp/alice');
+    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/resp/alice']);
+  });
+
+  it('security-v2 item 2: v1 topics are refused while v1 is off (Mosquitto)', async () => {
+    const alice = await broker.connect(await broker.identity('alice'), broker.port);
+    assert.equal(await publishReason(alice, 'x3dh/req/users'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/register/ik', '{}'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/msg/chat', '{}'), NOT_AUTHORIZED);
+  });
 });
 
 describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
@@ -198,7 +231,7 @@ describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
   });
   after(async () => broker?.close());
 
-  it('lets firmware without a client certificate use v1 topics only, over TLS 1.3', async () => {
+  it('security-v2 item 2: with v1 on, firmware without a client certificate gets the v1 topics only, over TLS 1.3 (Mosquitto)', async () => {
     const server = await broker.connect(await broker.identity('server'), broker.serverPort);
     const serverInbox = inbox(server);
     await server.subscribeAsync(['$share/x3dh-server/x3dh/req/#', '$share/x3dh-server/x3dh/register/#', '$share/x3dh-server/x3dh/msg/#', '$share/x3dh-server/x3dh/v2/req/#'], { qos: 1 });
