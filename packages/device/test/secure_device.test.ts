@@ -2,36 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  DeviceError, emptyDeviceState, FileKeyStore, MemoryKeyStore, SecureDevice, V2RequestError, type KeyStore, type SecureDeviceOptions,
-} from '../src/index.js';
+import { emptyDeviceState, FileKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
+import { enrolled, FAST, openV2, rejects } from './support/v2_devices.js';
 import { tempDir } from './support/temp_dir.js';
-
-/** Short timeouts and backoff: the fake answers at once unless a test makes it lose a response. */
-export const FAST = { timeoutMs: 50, retryBackoffMs: 1 };
-
-export async function openV2(server: FakeV2Server, name: string | null, store: KeyStore = new MemoryKeyStore(), options: SecureDeviceOptions = {}) {
-  const device = await SecureDevice.open(store, (n) => server.link(n), { client: FAST, ...options });
-  if (name !== null) await device.setUsername(name);
-  return device;
-}
-
-export async function enrolled(server: FakeV2Server, name: string, store: KeyStore = new MemoryKeyStore(), options: SecureDeviceOptions = {}) {
-  const device = await openV2(server, name, store, options);
-  await device.registerIdentity();
-  await device.publishBundle();
-  return device;
-}
-
-export async function rejects(promise: Promise<unknown>, kind: DeviceError['kind'], pattern: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof DeviceError, String(error));
-    assert.equal(error.kind, kind, error.message);
-    assert.match(error.message, pattern);
-    return true;
-  });
-}
 
 test('enrol, publish, handshake and chat both ways over signed v2 requests', async () => {
   const server = new FakeV2Server();

@@ -41,6 +41,8 @@ export class FakeV2Server {
   loseResponses = 0;
   /** Errors to answer instead of executing, in order. */
   readonly failNext: wireV2.ErrorCode[] = [];
+  /** One error to answer instead of executing the next request of an operation. */
+  readonly failOnce = new Map<Operation, wireV2.ErrorCode>();
   /** Changes a bundle on its way to the requester. */
   tamperBundle: ((bundle: Json) => Json) | null = null;
   /** Whether pushes are delivered. */
@@ -112,7 +114,8 @@ export class FakeV2Server {
         if (previous.signed !== signed) throw new Refusal('replayed_request', 'request id reused');
         return previous.response;
       }
-      const failure = this.failNext.shift();
+      const failure = this.failOnce.get(operation) ?? this.failNext.shift();
+      this.failOnce.delete(operation);
       if (failure) return { ok: false, error: { code: failure, message: 'injected failure' } };
       this.executed.push(operation);
       let response: Json;

@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate, xeddsaSign,
+} from '@x3dh-iot/protocol';
+import { type DeviceState, MemoryKeyStore, type SecureDevice, type V2Link } from '../src/index.js';
+import { FakeV2Server } from './support/fake_v2_server.js';
+import { enrolled, openV2, rejects } from './support/v2_devices.js';
+
+/**
+ * The client side of docs/security-v2 guarantees, each by the attack its line forbids, against the
+ * in-process fake server (the end-to-end tests run the real one).
+ */
+
+const DAY_MS = 24 * 3600 * 1000;
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), `timed out waiting for ${what}`);
+}
+
+async function identityOf(store: MemoryKeyStore): Promise<KeyPair> {
+  return (await store.load()).identity!;
+}
+
+/** What a test compares to prove that a refused message changed nothing. */
+async function snapshot(store: MemoryKeyStore): Promise<DeviceState> {
+  return store.load();
+}
+
+/** An initial message to `to` sealed by `identity` (not a device's own code path: an attacker's or a tampered one). */
+function forgedInitial(server: FakeV2Server, to: string, identity: KeyPair, text: string): Uint8Array {
+  const target = server.devices.get(to)!;
+  const opk = target.oneTimePreKeys.shift();
+  const spk = target.signedPreKey!;
+  const sealed = wireV2.sealInitialEnvelope(identity, {
+    identityKey: target.identityKey, signedPreKey: decodeBase64url(spk.key), signedPreKeySignature: decodeBase64url(spk.signature),
+    signedPreKeyId: spk.id, oneTimePreKey: opk && { id: opk.id, publicKey: decodeBase64url(opk.key) },
+  }, utf8.encode(text));
+  return wireV2.encodeInitialEnvelope(sealed.envelope);
+}
+
+function insert(server: FakeV2Server, to: string, from: string, type: wireV2.MessageType, envelope: Uint8Array): wireV2.MailboxMessage {
+  return server.replay(to, { id: '1', from, type, envelope, client_id: new Uint8Array(16), queued_at: Date.now() });
+}
+
+async function pair(server: FakeV2Server): Promise<{ alice: SecureDevice; bob: SecureDevice; bobStore: MemoryKeyStore }> {
+  const alice = await enrolled(server, 'alice');
+  const bobStore = new MemoryKeyStore();
+  const bob = await enrolled(server, 'bob', bobStore);
+  return { alice, bob, bobStore };
+}
+
+test('security-v2 item 6: a prekeys_low push makes the client refill its one-time prekeys, and so does a low count in prekeys.status', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob', new MemoryKeyStore(), { oneTimePreKeyTarget: 20, oneTimePreKeyLow: 10 });
+  bob.listen();
+  const stock = () => server.devices.get('bob')!.oneTimePreKeys;
+  assert.equal(stock().length, 20);
+  stock().splice(0, 10);
+  await alice.startSession('bob', 'drains one more'); // 9 left: the server pushes prekeys_low
+  await until(() => stock().length === 20, 'the refill after prekeys_low');
+  const ids = stock().map((k) => k.id);
+  assert.ok(ids.slice(9).every((id) => id >= 20), `refilled ids continue above every earlier id: ${ids.join(',')}`);
+
+  server.pushes = false;
+  stock().splice(0, 15);
+  await bob.checkInbox(); // reads prekeys.status, sees 5
+  assert.equal(stock().length, 20);
+  await bob.close();
+});
+
+test('security-v2 item 7: the signed prekey rotates every 7 days; replaced keys open delayed initial messages for 30 days, then are deleted', async () => {
+  const server = new FakeV2Server();
+  let now = Date.now();
+  const clock = { now: () => new Date(now) };
+  const alice = await enrolled(server, 'alice');
+  const carol = await enrolled(server, 'carol');
+  const bobStore = new MemoryKeyStore();
+  const bob = await enrolled(server, 'bob', bobStore, clock);
+  assert.equal(server.devices.get('bob')!.signedPreKey!.id, 1);
+
+  await alice.startSession('bob', 'sent to signed prekey 1, read late');
+  now += 3 * DAY_MS;
+  assert.deepEqual(await bob.maintain(), { rotated: false, uploadedOneTimePreKeys: 0 });
+  now += 4 * DAY_MS;
+  assert.equal((await bob.maintain()).rotated, true);
+  assert.equal(server.devices.get('bob')!.signedPreKey!.id, 2);
+  assert.deepEqual(bob.preKeyIds.signed, [1, 2], 'the replaced key is kept');
+  assert.deepEqual(await bob.checkInbox(), { peer: 'alice', text: 'sent to signed prekey 1, read late', identityChanged: false });
+
+  await carol.startSession('bob', 'sent to signed prekey 2, read too late');
+  now += 7 * DAY_MS;
+  assert.equal((await bob.maintain()).rotated, true); // 3 replaces 2 on day 14
+  now += 31 * DAY_MS;
+  await bob.maintain(); // day 45: 2 was replaced 31 days ago
+  assert.ok(!bob.preKeyIds.signed.includes(2), `signed prekey 2 deleted after its grace period: ${bob.preKeyIds.signed.join(',')}`);
+  assert.ok(!bob.preKeyIds.signed.includes(1));
+  const state = await bobStore.load();
+  assert.ok(state.v2.acceptedHandshakes.every((h) => h.signedPreKeyId !== 1), 'replay records go with their signed prekey');
+  await rejects(bob.checkInbox(), 'SECURITY', /names signed prekey 2, which this device does not hold/);
+});
+
+test('security-v2 item 9: the initiator aborts on a bad signed-prekey signature and on an all-zero DH output, sending and saving nothing', async () => {
+  const server = new FakeV2Server();
+  const aliceStore = new MemoryKeyStore();
+  const alice = await enrolled(server, 'alice', aliceStore);
+  const bobStore = new MemoryKeyStore();
+  await enrolled(server, 'bob', bobStore);
+  const before = await snapshot(aliceStore);
+  const sends = () => server.requests.filter((r) => r.operation === 'message.send').length;
+
+  server.tamperBundle = (bundle) => {
+    const spk = bundle.signed_prekey as { signature: string };
+    const signature = decodeBase64url(spk.signature);
+    signature[10]! ^= 1;
+    return { ...bundle, signed_prekey: { ...spk, signature: encodeBase64url(signature) } };
+  };
+  await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob: .*signature/i);
+
+  const zero = encodeBase64url(new Uint8Array(32));
+  server.tamperBundle = (bundle) => ({ ...bundle, one_time_prekey: { id: 7, key: zero } });
+  await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob/);
+
+  const bobIdentity = await identityOf(bobStore);
+  server.tamperBundle = (bundle) => ({
+    ...bundle, signed_prekey: { id: 1, key: zero, signature: encodeBase64url(xeddsaSign(bobIdentity.privateKey, new Uint8Array(32))) },
+  });
+  await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob/);
+
+  assert.equal(sends(), 0);
+  const after = await snapshot(aliceStore);
+  assert.deepEqual(after.v2, before.v2, 'no session, pin or outgoing message saved');
+});
+
+test('security-v2 item 10: the initial message names the signed-prekey and one-time-prekey ids, and the responder uses exactly those', async () => {
+  const server = new FakeV2Server();
+  const { alice, bob } = await pair(server);
+  const carol = await enrolled(server, 'carol');
+  await alice.startSession('bob', 'first');
+  await bob.publishBundle(0); // signed prekey 2 becomes current; 1 stays for the message above
+  await carol.startSession('bob', 'second');
+  const named = server.mailbox('bob').map((m) => {
+    const decoded = wireV2.decodeInitialEnvelope(m.envelope);
+    assert.ok(decoded.ok);
+    return { spk: decoded.value.signedPreKeyId, opk: decoded.value.oneTimePreKeyId };
+  });
+  assert.deepEqual(named, [{ spk: 1, opk: 0 }, { spk: 2, opk: 1 }]);
+  assert.deepEqual(JSON.parse(Buffer.from(server.mailbox('bob')[0]!.envelope).toString()).spk_id, 1, 'spk_id is on the wire');
+
+  const { accepted } = await bob.syncMailbox();
+  assert.equal(accepted, 2);
+  assert.deepEqual(bob.preKeyIds.oneTime.slice(0, 3), [2, 3, 4], 'one-time prekeys 0 and 1, and no other, were used and deleted');
+});
+
+test('security-v2 item 11: the responder builds AD itself, refuses a sender key other than the pinned or directory one, and a failure stores nothing, deletes nothing and acknowledges nothing', async () => {
+  const server = new FakeV2Server();
+  const { alice, bob, bobStore } = await pair(server);
+  const acks = () => server.requests.filter((r) => r.operation === 'mailbox.ack').length;
+
+  // Decryption failure: one flipped ciphertext byte.
+  await alice.startSession('bob', 'hello bob');
+  const original = server.mailbox('bob')[0]!;
+  const json = JSON.parse(Buffer.from(original.envelope).toString());
+  const ciphertext = decodeBase64url(json.ciphertext);
+  ciphertext[0]! ^= 1;
+  original.envelope = utf8.encode(JSON.stringify({ ...json, ciphertext: encodeBase64url(ciphertext) }));
+  const before = await snapshot(bobStore);
+  await rejects(bob.checkInbox(), 'SECURITY', /initial message \d+ from alice refused: it cannot be decrypted/);
+  assert.deepEqual(await snapshot(bobStore), before, 'nothing stored, nothing deleted (one-time prekey 0 is still held)');
+  assert.ok(before.oneTimePreKeys.has(0));
+  assert.equal(acks(), 0, 'not acknowledged');
+  assert.equal(server.mailbox('bob').length, 1, 'still in the mailbox');
+  server.mailboxes.set('bob', []);
+
+  // AD from the responder's own identity key: a message sealed under AD naming another responder fails.
+  const target = server.devices.get('bob')!;
+  const opk = target.oneTimePreKeys.shift()!;
+  const initiator = generateKeyPair();
+  const x3dh = x3dhInitiate(initiator, {
+    identityKey: target.identityKey, signedPreKey: decodeBase64url(target.signedPreKey!.key),
+    signedPreKeySignature: decodeBase64url(target.signedPreKey!.signature), oneTimePreKey: { id: opk.id, publicKey: decodeBase64url(opk.key) },
+  }, { info: wireV2.X3DH_V2_INFO });
+  const wrongAd = wireV2.initialAssociatedData(initiator.publicKey, generateKeyPair().publicKey, target.signedPreKey!.id, opk.id, x3dh.ephemeralPublicKey);
+  const nonce = randomAeadNonce();
+  server.devices.set('mallory', { ...target, identityKey: initiator.publicKey });
+  insert(server, 'bob', 'mallory', 'x3dh.initial', wireV2.encodeInitialEnvelope({
+    identityKey: initiator.publicKey, ephemeralKey: x3dh.ephemeralPublicKey, signedPreKeyId: target.signedPreKey!.id,
+    oneTimePreKeyId: opk.id, nonce, ciphertext: aeadEncrypt(x3dh.sharedKey, nonce, utf8.encode('sealed for someone else'), wrongAd),
+  }));
+  await rejects(bob.checkInbox(), 'SECURITY', /from mallory refused: it cannot be decrypted/);
+  assert.ok(bob.preKeyIds.oneTime.includes(opk.id));
+  server.mailboxes.set('bob', []);
+
+  // First contact: the message's identity key is not the one the directory holds for its sender.
+  const impostor = generateKeyPair();
+  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'I am alice'));
+  await rejects(bob.checkInbox(), 'SECURITY', /not the one the directory holds for alice/);
+  server.mailboxes.set('bob', []);
+
+  // After pinning: a key other than the pinned one is refused loudly, even if the directory now agrees.
+  await alice.startSession('bob', 'the real alice');
+  assert.equal((await bob.checkInbox())!.text, 'the real alice');
+  server.devices.get('alice')!.identityKey = impostor.publicKey;
+  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'new key, same name'));
+  const pinned = await snapshot(bobStore);
+  await rejects(bob.checkInbox(), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED .* Refused/);
+  assert.deepEqual(await snapshot(bobStore), pinned);
+  assert.equal(server.mailbox('bob').length, 1, 'kept in the mailbox until the user decides');
+});
+
+test('security-v2 item 12: a replayed initial message is refused, with or without a one-time prekey; a replayed session message too', async () => {
+  const server = new FakeV2Server();
+  const { alice, bob, bobStore } = await pair(server);
+  await alice.startSession('bob', 'once');
+  const withOpk = { ...server.mailbox('bob')[0]! };
+  assert.equal((await bob.checkInbox())!.text, 'once');
+  const accepted = await snapshot(bobStore);
+  server.replay('bob', withOpk);
+  await rejects(bob.checkInbox(), 'SECURITY', /one-time prekey 0, which this device does not hold/);
+  assert.deepEqual(await snapshot(bobStore), accepted, 'the replay changed nothing (the session stays)');
+  server.mailboxes.set('bob', []);
+
+  server.devices.get('bob')!.oneTimePreKeys = [];
+  await alice.startSession('bob', 'no one-time prekey');
+  const withoutOpk = { ...server.mailbox('bob')[0]! };
+  assert.equal((await bob.checkInbox())!.text, 'no one-time prekey');
+  server.replay('bob', withoutOpk);
+  await rejects(bob.checkInbox(), 'SECURITY', /replay of a handshake accepted before/);
+  server.mailboxes.set('bob', []);
+
+  await alice.send('bob', 'message 0');
+  const session = { ...server.mailbox('bob')[0]! };
+  assert.deepEqual((await bob.read('alice')).messages, ['message 0']);
+  server.replay('bob', session);
+  const read = await bob.read('alice');
+  assert.deepEqual(read.messages, []);
+  assert.equal(read.undecryptable, 1);
+  assert.match(read.problems[0]!.error.message, /message number 0 was accepted before/);
+});
+
+test('security-v2 item 13: both sides show the same safety number; a changed key gives another number and a loud warning', async () => {
+  const server = new FakeV2Server();
+  const { alice, bob } = await pair(server);
+  await alice.startSession('bob', 'hi');
+  await bob.checkInbox();
+  const seenByAlice = await alice.safetyNumber('bob');
+  const seenByBob = await bob.safetyNumber('alice');
+  assert.match(seenByAlice.safetyNumber, /^\d{60}$/);
+  assert.equal(seenByAlice.safetyNumber, seenByBob.safetyNumber);
+  assert.deepEqual([seenByBob.pinned, seenByBob.changed], [true, false]);
+
+  server.devices.get('alice')!.identityKey = generateKeyPair().publicKey; // e.g. an operator set another key
+  const changed = await bob.safetyNumber('alice');
+  assert.equal(changed.changed, true);
+  assert.equal(changed.safetyNumber, seenByBob.safetyNumber, 'the pinned number stays');
+  assert.notEqual(changed.directorySafetyNumber, seenByBob.safetyNumber);
+  await rejects(bob.startSession('alice', 'x'), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED.*safety-number alice.*trust alice/);
+
+  const trusted = await bob.trust('alice');
+  assert.equal(trusted.safetyNumber, changed.directorySafetyNumber);
+  assert.equal((await bob.safetyNumber('alice')).changed, false);
+  // Accepted: what stops the handshake now is only that the stale signed prekey was signed by the old key.
+  await rejects(bob.startSession('alice', 'x'), 'SECURITY', /signature/);
+});
+
+test('security-v2 item 15 (client side): a redelivered message is dropped by its mailbox id, and the acknowledgement follows the save', async () => {
+  const server = new FakeV2Server();
+  const events: string[] = [];
+  const bobStore = new (class extends MemoryKeyStore {
+    failing = false;
+    override async save(state: DeviceState): Promise<void> {
+      if (this.failing) throw new Error('disk full');
+      events.push(`save unread=${state.v2.unread.length}`);
+      await super.save(state);
+    }
+  })();
+  const alice = await enrolled(server, 'alice');
+  const bob = await openV2(server, 'bob', bobStore);
+  const spy = bob as unknown as { linkFactory: (name: string) => V2Link };
+  spy.linkFactory = (name) => {
+    const link = server.link(name);
+    return { ...link, request: (request) => { events.push(wireV2.parseRequestTopic(request.topic)!.operation); return link.request(request); } };
+  };
+  await bob.registerIdentity();
+  await bob.publishBundle();
+
+  await alice.startSession('bob', 'hello');
+  bobStore.failing = true;
+  await assert.rejects(bob.syncMailbox(), /disk full/);
+  assert.ok(!events.includes('mailbox.ack'), 'no acknowledgement without a save');
+  assert.equal(server.mailbox('bob').length, 1);
+  bobStore.failing = false;
+
+  events.length = 0;
+  await bob.syncMailbox();
+  assert.deepEqual(events.filter((e) => e === 'mailbox.ack' || e.startsWith('save unread=1')), ['save unread=1', 'mailbox.ack']);
+
+  // The acknowledgement is lost: the message comes again and is dropped by id (and acknowledged again).
+  await alice.send('bob', 'only once');
+  server.failOnce.set('mailbox.ack', 'not_found');
+  await assert.rejects(bob.syncMailbox());
+  assert.equal(server.mailbox('bob').length, 1);
+  const copy = { ...server.mailbox('bob')[0]! };
+  server.mailbox('bob').push(copy); // and a second copy with the same id in the same batch
+  await bob.syncMailbox();
+  assert.equal(server.mailbox('bob').length, 0);
+  assert.deepEqual((await bob.read('alice')).messages, ['hello', 'only once'], 'each shown once');
+  assert.deepEqual(await bob.takeUnread(), []);
+});
