@@ -25,11 +25,13 @@ CREATE TABLE enrolment_tokens (
 );
 
 -- Request ids seen per device, with a digest of the signed request, kept for twice the allowed
--- clock skew: the same id with a different request is a replay.
+-- clock skew: the same id with a different request is a replay. reply_digest names the request's
+-- entry in processed_requests, so that the same signed request sent again gets its first reply.
 CREATE TABLE request_ids (
   device text NOT NULL,
   request_id bytea NOT NULL,
   signed_digest bytea NOT NULL,
+  reply_digest text NOT NULL,
   received_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (device, request_id)
 );

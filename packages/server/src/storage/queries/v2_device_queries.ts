@@ -1,0 +1,77 @@
+import type { Sql } from '../database.js';
+
+/** One function per SQL statement on the users table as wire protocol v2 sees it (devices). */
+
+export interface DeviceRow {
+  id: string;
+  identity_key: Uint8Array;
+  deleted: boolean;
+  signed_prekey_id: number | null;
+  signed_prekey_uploaded_at: number | null;
+  max_signed_prekey_id: number | null;
+  max_one_time_prekey_id: number | null;
+}
+
+const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id,
+  (extract(epoch FROM signed_prekey_uploaded_at) * 1000)::float8 AS signed_prekey_uploaded_at,
+  max_signed_prekey_id, max_one_time_prekey_id`;
+
+/** The device by name, deleted or not; null when the name was never registered. */
+export async function findDevice(sql: Sql, name: string): Promise<DeviceRow | null> {
+  const rows = await sql.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM users WHERE username = $1`, [name]);
+  return rows[0] ?? null;
+}
+
+/**
+ * The device's row, locked until the transaction ends (and read after any concurrent change to it
+ * committed): serializes the read-check-write steps of prekey uploads and mailbox inserts per
+ * device across replicas. NO KEY UPDATE still lets other transactions insert rows referencing it.
+ */
+export async function lockDevice(sql: Sql, id: string): Promise<DeviceRow> {
+  const rows = await sql.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM users WHERE id = $1::bigint FOR NO KEY UPDATE`, [id]);
+  return rows[0]!;
+}
+
+/** Creates the device unless the name is taken; its id, or null when the name is taken. */
+export async function insertDevice(sql: Sql, name: string, identityKey: Uint8Array): Promise<string | null> {
+  const rows = await sql.query<{ id: string }>(
+    'INSERT INTO users (username, identity_key) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING RETURNING id::text AS id',
+    [name, identityKey]);
+  return rows[0]?.id ?? null;
+}
+
+/** Undoes a soft delete (an enrolment with the same key). */
+export async function restoreDevice(sql: Sql, id: string): Promise<void> {
+  await sql.query('UPDATE users SET deleted_at = NULL WHERE id = $1::bigint', [id]);
+}
+
+/**
+ * Replaces the identity key and forgets the signed prekey, which the old key signed; the highest
+ * prekey ids stay, so no id is reused after a rotation.
+ */
+export async function setIdentityKey(sql: Sql, id: string, identityKey: Uint8Array): Promise<void> {
+  await sql.query(
+    `UPDATE users SET identity_key = $2, signed_prekey = NULL, signed_prekey_signature = NULL,
+       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL
+     WHERE id = $1::bigint`,
+    [id, identityKey]);
+}
+
+/** Soft delete: the row (name and identity key) stays, so nobody else can take the name. */
+export async function markDeviceDeleted(sql: Sql, id: string): Promise<void> {
+  await sql.query(
+    `UPDATE users SET deleted_at = now(), signed_prekey = NULL, signed_prekey_signature = NULL,
+       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL
+     WHERE id = $1::bigint`,
+    [id]);
+}
+
+/**
+ * Device names in the directory: not deleted, and usable by v2 (a v1 name outside the v2 alphabet
+ * cannot appear in a v2 topic).
+ */
+export async function listDeviceNames(sql: Sql): Promise<string[]> {
+  const rows = await sql.query<{ username: string }>(
+    `SELECT username FROM users WHERE deleted_at IS NULL AND username ~ '^[A-Za-z0-9._-]{1,64}$' ORDER BY username`);
+  return rows.map((row) => row.username);
+}
