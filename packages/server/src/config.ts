@@ -38,6 +38,20 @@ export interface ServerConfig {
   httpPort: number;
   logLevel: string;
   shutdownTimeoutMs: number;
+  /** Serve wire protocol v1 too (its topics are not even subscribed otherwise). */
+  enableV1: boolean;
+  /** v2 enrolment without an operator's token. */
+  openEnrolment: boolean;
+  /** v2: largest |server time - request time|, seconds. */
+  clockSkewSeconds: number;
+  /** v2 bundle fetches per (requester, target): burst, then one more per interval. */
+  fetchBurst: number;
+  fetchIntervalSeconds: number;
+  preKeyCap: number;
+  preKeyLowThreshold: number;
+  mailboxMaxMessages: number;
+  mailboxMaxBytes: number;
+  messageRetentionSeconds: number;
 }
 
 function integer(min: number) {
@@ -50,9 +64,22 @@ function integer(min: number) {
 
 const option = (flags: string, description: string, env: string) => new Option(flags, description).env(env);
 
+/** yes/no, true/false, on/off, 1/0: an environment variable set to "false" must not switch a flag on. */
+function yesNo(text: string | boolean): boolean {
+  if (typeof text === 'boolean') return text;
+  const value = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new InvalidArgumentError('must be yes or no (true/false, on/off, 1/0)');
+}
+
+const switchOption = (flags: string, description: string, env: string) =>
+  option(`${flags} [yes|no]`, description, env).argParser(yesNo).preset(true);
+
 export function serverCommand(): Command {
   return new Command('x3dh-server')
-    .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5 (wire protocol v1). ' +
+    .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5, wire protocol v2 (signed ' +
+      'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
       'embedded PGlite under --data-dir. Every flag can also be set by the environment variable shown.')
     .addOption(option('--broker-url <url>', 'MQTT 5 broker to serve, mqtts://host:port (TLS 1.3) or mqtt://host:port; default: start the embedded broker', 'X3DH_BROKER_URL'))
@@ -84,7 +111,18 @@ export function serverCommand(): Command {
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'X3DH_LOG_LEVEL').default('info'))
-    .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000));
+    .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000))
+    .addOption(switchOption('--enable-v1', 'also serve wire protocol v1 (unauthenticated, for unmodified firmware); off: v1 topics are not subscribed', 'X3DH_ENABLE_V1').default(false))
+    .addOption(switchOption('--open-enrolment', 'v2 devices may enrol without an enrolment token (default: on without --database-url, the single-machine setup; off with PostgreSQL)', 'X3DH_OPEN_ENROLMENT'))
+    .addOption(new Option('--no-open-enrolment', 'enrolment needs a token from `x3dh-server token issue` (same as --open-enrolment no; env: X3DH_OPEN_ENROLMENT)'))
+    .addOption(option('--clock-skew <seconds>', 'v2: largest difference between a request\'s time and the server clock; request ids are kept twice as long', 'X3DH_CLOCK_SKEW').argParser(integer(1)).default(300))
+    .addOption(option('--fetch-burst <n>', 'v2: bundle fetches per (requester, target) allowed at once', 'X3DH_FETCH_BURST').argParser(integer(1)).default(5))
+    .addOption(option('--fetch-interval <seconds>', 'v2: one more bundle fetch per (requester, target) allowed every so many seconds', 'X3DH_FETCH_INTERVAL').argParser(integer(1)).default(600))
+    .addOption(option('--prekey-cap <n>', 'v2: most one-time prekeys in stock per device', 'X3DH_PREKEY_CAP').argParser(integer(1)).default(200))
+    .addOption(option('--prekey-low-threshold <n>', 'v2: a bundle fetch leaving fewer one-time prekeys pushes prekeys_low to the device', 'X3DH_PREKEY_LOW_THRESHOLD').argParser(integer(0)).default(10))
+    .addOption(option('--mailbox-max-messages <n>', 'v2: most messages waiting per recipient', 'X3DH_MAILBOX_MAX_MESSAGES').argParser(integer(1)).default(1000))
+    .addOption(option('--mailbox-max-bytes <bytes>', 'v2: most envelope bytes waiting per recipient', 'X3DH_MAILBOX_MAX_BYTES').argParser(integer(1)).default(4 * 1024 * 1024))
+    .addOption(option('--message-retention <seconds>', 'v2: how long an unacknowledged message waits before it is deleted', 'X3DH_MESSAGE_RETENTION').argParser(integer(1)).default(14 * 24 * 3600));
 }
 
 /** Reads the configuration from command-line flags (argv without node and script) and the environment. */
@@ -121,5 +159,16 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     httpPort: o.httpPort,
     logLevel: o.logLevel,
     shutdownTimeoutMs: o.shutdownTimeout,
+    enableV1: o.enableV1,
+    // The embedded single-machine setup is open by default; a PostgreSQL deployment is not.
+    openEnrolment: o.openEnrolment ?? o.databaseUrl === undefined,
+    clockSkewSeconds: o.clockSkew,
+    fetchBurst: o.fetchBurst,
+    fetchIntervalSeconds: o.fetchInterval,
+    preKeyCap: o.prekeyCap,
+    preKeyLowThreshold: o.prekeyLowThreshold,
+    mailboxMaxMessages: o.mailboxMaxMessages,
+    mailboxMaxBytes: o.mailboxMaxBytes,
+    messageRetentionSeconds: o.messageRetention,
   };
 }

@@ -20,6 +20,9 @@ import { AmqpRequestChannel } from './transport/amqp_request_channel.js';
 import { MqttRequestChannel } from './transport/mqtt_request_channel.js';
 import type { RequestChannel } from './transport/request_channel.js';
 import { V1Protocol } from './v1/v1_protocol.js';
+import type { RequestProtocol } from './processing/request_protocol.js';
+import { MAX_V2_PAYLOAD_BYTES, V2Protocol } from './v2/v2_protocol.js';
+import { purgeV2 } from './v2/v2_purge.js';
 
 export interface KeyServer {
   /** The broker served: the external one, or the embedded broker's own URL. */
@@ -135,18 +138,21 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const applied = await migrate(database);
     log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
 
-    const protocol = new V1Protocol(config.maxPayloadBytes);
-    const { channel, brokerUrl } = await openRequestChannel(config, protocol.requestFilters, stack, log);
+    const protocols: RequestProtocol[] = [new V2Protocol({
+      ...config, maxPayloadBytes: Math.min(config.maxPayloadBytes, MAX_V2_PAYLOAD_BYTES),
+    })];
+    if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes));
+    if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
+    // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
+    const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
 
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
-      unavailableReply: protocol.unavailableReply,
-      failedReply: protocol.failedReply,
       onBatch: (size) => metrics.observeBatch(size),
     }, log);
-    const dispatcher = new RequestDispatcher(protocol, executor, (request, body) => channel.reply(request, body), metrics, log);
+    const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
       channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false),
@@ -154,8 +160,11 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     stack.push(() => http.close());
 
     const purge = setInterval(() => {
-      database.transaction((sql) => purgeProcessedReplies(sql, config.dedupeRetentionSeconds))
+      // Recorded replies outlive the v2 request ids that point at them.
+      database.transaction((sql) => purgeProcessedReplies(sql, Math.max(config.dedupeRetentionSeconds, 2 * config.clockSkewSeconds)))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
+      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds))
+        .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'));
     }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));
     purge.unref();
     stack.push(async () => clearInterval(purge));

@@ -15,6 +15,7 @@ test('after the broker restarts, the server reconnects and subscribes again by i
   const ca = broker.certificates!.ca;
   const server = await startKeyServer(parseServerConfig([
     '--database-url', database.url, '--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile, '--http-port', '0',
+    '--enable-v1',
   ]), createLogger('fatal'));
   try {
     const name = uniqueName('steady');

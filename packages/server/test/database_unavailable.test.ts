@@ -29,7 +29,7 @@ before(async () => {
   broker = await startMosquitto({ tls: true });
   server = await startKeyServer(parseServerConfig([
     '--database-url', url.toString(), '--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile,
-    '--http-port', '0', '--db-connect-timeout', '500',
+    '--http-port', '0', '--db-connect-timeout', '500', '--enable-v1',
   ]), createLogger('fatal'));
   device = await connectV1Device(broker.url, { ca: broker.certificates!.ca });
 });

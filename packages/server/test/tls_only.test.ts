@@ -32,7 +32,7 @@ test('the embedded broker with a certificate serves TLS 1.3 only', { timeout: 60
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-embedded-tls-'));
   const certificates = createTestCertificates(path.join(dir, 'certs'));
   const server = await startKeyServer(parseServerConfig([
-    '--data-dir', path.join(dir, 'data'), '--embedded-broker-port', '0', '--http-port', '0',
+    '--data-dir', path.join(dir, 'data'), '--embedded-broker-port', '0', '--http-port', '0', '--enable-v1',
     '--embedded-broker-cert', certificates.server.certFile, '--embedded-broker-key', certificates.server.keyFile,
     '--broker-ca', certificates.caFile,
   ]), createLogger('warn'));

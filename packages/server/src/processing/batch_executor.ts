@@ -4,12 +4,16 @@ import { DatabaseUnavailableError, isTransactionConflict } from '../storage/data
 import {
   findProcessedReplies, insertProcessedReplies, isAlreadyRecorded,
 } from '../storage/queries/processed_request_queries.js';
+import { RequestRaceError } from './request_race.js';
 import type { Reply } from './request_protocol.js';
 
 export interface Job {
   /** Identifies one request across redeliveries; null for requests that cannot be told apart (no Correlation Data). */
   digest: string | null;
   execute: (sql: Sql) => Promise<Reply>;
+  /** Replies of the request's protocol for failures outside the request itself. */
+  unavailableReply: Reply;
+  failedReply: Reply;
 }
 
 interface Queued {
@@ -22,9 +26,6 @@ export interface BatchExecutorOptions {
   maxBatchSize: number;
   /** Most transactions in flight at once. */
   maxConcurrentBatches: number;
-  /** Replies for failures outside any one request. */
-  unavailableReply: Reply;
-  failedReply: Reply;
   /** Observes the size of each transaction's batch (a metric). */
   onBatch?: (size: number) => void;
 }
@@ -110,14 +111,15 @@ export class BatchExecutor {
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         this.log.warn({ err: error, requests: batch.length }, 'database unavailable; requests answered with a retryable error');
-        for (const item of batch) item.resolve(this.options.unavailableReply);
+        for (const item of batch) item.resolve(item.job.unavailableReply);
       } else if (batch.length > 1) {
         for (const item of batch) await this.process([item], 2);
-      } else if ((isAlreadyRecorded(error) || isTransactionConflict(error)) && attempt < MAX_ATTEMPTS) {
+      } else if ((isAlreadyRecorded(error) || error instanceof RequestRaceError || isTransactionConflict(error)) &&
+        attempt < MAX_ATTEMPTS) {
         await this.process(batch, attempt + 1);
       } else {
         this.log.error({ err: error }, 'request failed');
-        batch[0]!.resolve(this.options.failedReply);
+        batch[0]!.resolve(batch[0]!.job.failedReply);
       }
       return;
     }
@@ -136,7 +138,7 @@ export class BatchExecutor {
     const running = new Map<string, Promise<Reply>>();
     const runs = jobs.map((job): Promise<Reply> => {
       const earlier = job.digest === null ? undefined : recorded.get(job.digest);
-      if (earlier !== undefined) return Promise.resolve({ body: earlier, outcome: 'replayed' });
+      if (earlier !== undefined) return Promise.resolve<Reply>({ body: earlier, outcome: 'replayed' });
       const first = job.digest === null ? undefined : running.get(job.digest);
       if (first) return first.then((reply) => ({ body: reply.body, outcome: 'replayed' }));
       const run = job.execute(sql);
@@ -148,10 +150,11 @@ export class BatchExecutor {
     if (failure) throw failure.reason;
     const replies = settled.map((result) => (result as PromiseFulfilledResult<Reply>).value);
     if (running.size > 0) {
-      const entries = await Promise.all([...running].map(async ([digest, run]) => ({ digest, reply: (await run).body })));
+      const entries = (await Promise.all([...running].map(async ([digest, run]) => ({ digest, reply: await run }))))
+        .filter(({ reply }) => !reply.unrecorded).map(({ digest, reply }) => ({ digest, reply: reply.body }));
       // Not awaited: on PostgreSQL it travels with the COMMIT. If a request was processed before, it
       // fails and the whole transaction rolls back (see Database.transaction).
-      void insertProcessedReplies(sql, entries).catch(() => {});
+      if (entries.length > 0) void insertProcessedReplies(sql, entries).catch(() => {});
     }
     return replies;
   }

@@ -1,26 +1,33 @@
 import type { Logger } from 'pino';
 import type { ServerMetrics } from '../ops/metrics.js';
-import type { InboundRequest } from '../transport/request_channel.js';
+import type { InboundRequest, RequestChannel } from '../transport/request_channel.js';
 import type { BatchExecutor } from './batch_executor.js';
 import { requestDigest } from './request_digest.js';
 import type { Reply, RequestProtocol } from './request_protocol.js';
+import { topicMatches } from './topic_filter.js';
 
 /**
- * Takes each request from the transport to its reply: validation by the protocol (bad input is
- * answered at once, without touching the database), execution in a batched transaction, then the
- * reply, with a metric and a debug log line per request.
+ * Takes each request from the transport to its reply: routing to the protocol whose topic filters
+ * match, validation by that protocol (bad input is answered at once, without touching the
+ * database), execution in a batched transaction, then the reply and any pushes, with a metric and a
+ * debug log line per request.
  */
 export class RequestDispatcher {
   private inFlight = 0;
   private idle: (() => void)[] = [];
 
   constructor(
-    private readonly protocol: RequestProtocol,
+    private readonly protocols: readonly RequestProtocol[],
     private readonly executor: BatchExecutor,
-    private readonly sendReply: (request: InboundRequest, body: string) => void,
+    private readonly channel: Pick<RequestChannel, 'reply' | 'publish'>,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
   ) {}
+
+  /** Every topic filter of every protocol served, for the subscriptions. */
+  get requestFilters(): string[] {
+    return this.protocols.flatMap((protocol) => protocol.requestFilters);
+  }
 
   handle(request: InboundRequest): void {
     this.inFlight += 1;
@@ -38,15 +45,28 @@ export class RequestDispatcher {
 
   private async dispatch(request: InboundRequest): Promise<void> {
     const started = performance.now();
-    const prepared = this.protocol.prepare(request.topic, request.payload);
+    const protocol = this.protocols.find((candidate) =>
+      candidate.requestFilters.some((filter) => topicMatches(filter, request.topic)));
+    if (protocol === undefined) {
+      // Only reachable through a broker delivering beyond the subscriptions.
+      this.channel.reply(request, JSON.stringify({ error: 'Unknown topic' }));
+      this.log.warn({ topic: request.topic }, 'request on a topic no protocol serves');
+      return;
+    }
+    const prepared = protocol.prepare(request);
     let reply: Reply;
     if ('reply' in prepared) {
       reply = prepared.reply;
     } else {
-      const digest = requestDigest(request.topic, request.correlationData, request.payload);
-      reply = await this.executor.run({ digest, execute: prepared.execute });
+      const digest = prepared.digest !== undefined ? prepared.digest
+        : requestDigest(request.topic, request.correlationData, request.payload);
+      reply = await this.executor.run({
+        digest, execute: prepared.execute, unavailableReply: protocol.unavailableReply, failedReply: protocol.failedReply,
+      });
     }
-    this.sendReply(request, reply.body);
+    this.channel.reply(request, reply.body, prepared.responseTopic);
+    // After the reply, which the executor released only after the commit.
+    for (const push of reply.pushes ?? []) this.channel.publish(push.topic, push.body);
     const seconds = (performance.now() - started) / 1000;
     this.metrics.observeRequest(prepared.operation, reply.outcome, seconds);
     this.log.debug({ topic: request.topic, operation: prepared.operation, outcome: reply.outcome, ms: seconds * 1000 }, 'request');

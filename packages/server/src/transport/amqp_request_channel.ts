@@ -1,6 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
-import type { InboundRequest, RequestChannel } from './request_channel.js';
+import type { InboundRequest, RequestChannel, UserProperties } from './request_channel.js';
 
 /** The exchange RabbitMQ's MQTT plugin publishes to and delivers from. */
 const MQTT_EXCHANGE = 'amq.topic';
@@ -103,18 +103,19 @@ export class AmqpRequestChannel implements RequestChannel {
     this.log.info({ queue, bindings: this.bindings, prefetch }, 'consuming requests');
   }
 
-  reply(request: InboundRequest, body: string): void {
+  reply(request: InboundRequest, body: string, topic?: string | null): void {
+    const responseTopic = topic === undefined ? request.responseTopic : topic ?? undefined;
     // Once the channel is gone, the broker gives the request to another replica.
     if (!this.open) return;
     const message = this.deliveries.get(request)!;
     const ack = () => { if (this.open) this.channel.ack(message); };
-    if (request.responseTopic === undefined) {
+    if (responseTopic === undefined) {
       ack();
       return;
     }
     const { correlationId, headers } = message.properties;
     const binaryCorrelation = correlationId === undefined ? headers?.['x-correlation-id'] as Buffer | undefined : undefined;
-    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(request.responseTopic), Buffer.from(body), {
+    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(responseTopic), Buffer.from(body), {
       persistent: true,
       contentType: 'application/json',
       ...(correlationId !== undefined ? { correlationId } : {}),
@@ -122,8 +123,22 @@ export class AmqpRequestChannel implements RequestChannel {
     }, (error) => {
       if (!error) return ack();
       // Requeued, the request is answered again from its recorded reply.
-      this.log.warn({ err: error, topic: request.responseTopic }, 'reply not confirmed; request requeued');
+      this.log.warn({ err: error, topic: responseTopic }, 'reply not confirmed; request requeued');
       if (this.open) this.channel.nack(message, false, true);
+    });
+  }
+
+  /**
+   * A push is published after its request's commit but does not hold up the request's
+   * acknowledgement: pushes are hints, the mailbox stays authoritative.
+   */
+  publish(topic: string, body: string): void {
+    if (!this.open) return;
+    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(topic), Buffer.from(body), {
+      persistent: true,
+      contentType: 'application/json',
+    }, (error) => {
+      if (error) this.log.warn({ err: error, topic }, 'push not confirmed');
     });
   }
 
@@ -155,5 +170,25 @@ function toInboundRequest(message: ConsumeMessage): InboundRequest {
     payload: message.content,
     responseTopic: replyTo === undefined ? undefined : routingKeyToMqtt(replyTo.toString()),
     correlationData: correlationId !== undefined ? Buffer.from(String(correlationId), 'utf8') : binaryCorrelation,
+    userProperties: userPropertiesOf(headers),
   };
+}
+
+/**
+ * RabbitMQ turns MQTT 5 user properties into headers of the same names. Its own headers (`x-...`)
+ * are not user properties; text and byte-string values pass as text, anything else is not one.
+ */
+function userPropertiesOf(headers: Record<string, unknown> | undefined): UserProperties {
+  const properties: UserProperties = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.startsWith('x-')) continue;
+    const text = (item: unknown) => (typeof item === 'string' ? item : Buffer.isBuffer(item) ? item.toString('utf8') : undefined);
+    if (Array.isArray(value)) {
+      const items = value.map(text).filter((item): item is string => item !== undefined);
+      if (items.length > 0) properties[name] = items;
+    } else if (text(value) !== undefined) {
+      properties[name] = text(value)!;
+    }
+  }
+  return properties;
 }

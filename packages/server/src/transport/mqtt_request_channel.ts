@@ -36,6 +36,7 @@ export class MqttRequestChannel implements RequestChannel {
         payload,
         responseTopic: packet.properties?.responseTopic,
         correlationData: packet.properties?.correlationData,
+        userProperties: packet.properties?.userProperties ?? {},
       });
     });
     await this.client.subscribeAsync(this.subscriptions, { qos: 1 });
@@ -43,10 +44,11 @@ export class MqttRequestChannel implements RequestChannel {
   }
 
   /** Publishes a reply; requests without a Response Topic get none, as v1 specifies. */
-  reply(request: InboundRequest, body: string): void {
-    if (request.responseTopic === undefined) return;
+  reply(request: InboundRequest, body: string, topic?: string | null): void {
+    const responseTopic = topic === undefined ? request.responseTopic : topic ?? undefined;
+    if (responseTopic === undefined) return;
     this.coalesceWrites();
-    this.client.publish(request.responseTopic, body, {
+    this.client.publish(responseTopic, body, {
       qos: 1,
       properties: {
         ...(request.correlationData ? { correlationData: request.correlationData } : {}),
@@ -54,7 +56,17 @@ export class MqttRequestChannel implements RequestChannel {
         contentType: 'application/json',
       },
     }, (error) => {
-      if (error) this.log.warn({ err: error, topic: request.responseTopic }, 'reply not published');
+      if (error) this.log.warn({ err: error, topic: responseTopic }, 'reply not published');
+    });
+  }
+
+  publish(topic: string, body: string): void {
+    this.coalesceWrites();
+    this.client.publish(topic, body, {
+      qos: 1,
+      properties: { payloadFormatIndicator: true, contentType: 'application/json' },
+    }, (error) => {
+      if (error) this.log.warn({ err: error, topic }, 'push not published');
     });
   }
 

@@ -5,6 +5,7 @@ import {
   takeInitialMessage,
 } from '../domain/index.js';
 import type { PreparedRequest, Reply, RequestProtocol } from '../processing/request_protocol.js';
+import type { InboundRequest } from '../transport/request_channel.js';
 import {
   bundleCreatedReply, bundleReply, chatMessagesReply, createdReply, deliveredReply, errorReply, inboxReply, usersReply,
 } from './v1_replies.js';
@@ -48,7 +49,7 @@ export class V1Protocol implements RequestProtocol {
 
   constructor(private readonly maxPayloadBytes: number) {}
 
-  prepare(topic: string, payload: Buffer): PreparedRequest {
+  prepare({ topic, payload }: InboundRequest): PreparedRequest {
     const route = wireV1.parseV1Topic(topic);
     if (route === null) return { operation: 'unknown', reply: errorReply('Unknown topic', 'invalid') };
     const { operation } = route;

@@ -29,7 +29,7 @@ export async function startPostgresEnvironment(): Promise<Environment> {
   try {
     broker = await startMosquitto({ tls: true });
     const args = ['--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile,
-      '--database-url', database.url, '--http-port', '0'];
+      '--database-url', database.url, '--http-port', '0', '--enable-v1'];
     const startReplica = async () => {
       const server = await startKeyServer(parseServerConfig([...args, '--client-id', `test-server-${servers.length}`]), quiet());
       servers.push(server);
@@ -67,7 +67,7 @@ export async function startEmbeddedEnvironment(): Promise<Environment> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-embedded-'));
   const devices: MqttRequester[] = [];
   const server = await startKeyServer(parseServerConfig([
-    '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0',
+    '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', '--enable-v1',
   ]), quiet());
   return {
     brokerUrl: server.brokerUrl,

@@ -1,0 +1,114 @@
+import { encodeBase64url as b64, wireV2 } from '@x3dh-iot/protocol';
+import { handOutBundle } from '../domain/bundle_handout.js';
+import { deleteDevice, rotateIdentity } from '../domain/device_lifecycle.js';
+import { enrolDevice } from '../domain/enrolment.js';
+import { acknowledgeMessages, fetchMailbox, sendMessage } from '../domain/mailbox_delivery.js';
+import { preKeyStatus, uploadPreKeys } from '../domain/prekey_stock.js';
+import type { Push, Reply } from '../processing/request_protocol.js';
+import type { Sql } from '../storage/database.js';
+import type { MailboxMessageRow } from '../storage/queries/mailbox_message_queries.js';
+import { findDevice, listDeviceNames, type DeviceRow } from '../storage/queries/v2_device_queries.js';
+import type { V2Settings } from './v2_settings.js';
+import { errorReply, okReply, pushTo, refusalReply } from './v2_replies.js';
+
+/** A validated, authenticated request: its operation with its parsed body. */
+export type V2Call = { [O in wireV2.V2Operation]: { operation: O; body: wireV2.RequestBody<O> } }[wireV2.V2Operation];
+
+const messageJson = (m: MailboxMessageRow) => ({
+  id: m.id, from: m.sender, type: m.type as wireV2.MessageType, envelope: b64(m.envelope), client_id: b64(m.client_id),
+  queued_at: Math.round(m.queued_at),
+});
+
+/**
+ * Runs one v2 operation for an authenticated device (null only for an enrolment of a new name) and
+ * words its result, refusal and pushes (docs/protocol-v2.md section 6).
+ */
+export async function runOperation(
+  sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings,
+): Promise<Reply> {
+  switch (call.operation) {
+    case 'enroll': {
+      const { identity_key: key, token } = call.body;
+      const result = await enrolDevice(sql, name, key, token, settings.openEnrolment);
+      return result.ok ? okReply('enroll', { device: name, identity_key: b64(key) }) : refusalReply(result);
+    }
+  }
+  const self = device!;
+  switch (call.operation) {
+    case 'identity.rotate': {
+      const { new_identity_key: newKey, proof } = call.body;
+      if (!wireV2.verifyRotationProof(newKey, name, self.identity_key, proof)) {
+        return errorReply('bad_signature', 'proof does not verify under new_identity_key');
+      }
+      await rotateIdentity(sql, self.id, newKey);
+      return okReply('identity.rotate', { device: name, identity_key: b64(newKey) });
+    }
+
+    case 'prekeys.upload': {
+      const { signed_prekey: signedPreKey, one_time_prekeys: oneTimePreKeys } = call.body;
+      const result = await uploadPreKeys(sql, self, { signedPreKey, oneTimePreKeys }, settings.preKeyCap);
+      if (!result.ok) return refusalReply(result);
+      return okReply('prekeys.upload', { one_time_prekeys: result.value.oneTimePreKeys, signed_prekey_id: result.value.signedPreKeyId });
+    }
+
+    case 'prekeys.status': {
+      const status = await preKeyStatus(sql, self);
+      return okReply('prekeys.status', {
+        one_time_prekeys: status.oneTimePreKeys,
+        signed_prekey_id: status.signedPreKeyId,
+        signed_prekey_uploaded_at: status.signedPreKeyUploadedAt === null ? null : Math.round(status.signedPreKeyUploadedAt),
+        max_one_time_prekey_id: status.maxOneTimePreKeyId,
+      });
+    }
+
+    case 'bundle.fetch': {
+      const target = call.body.device;
+      const result = await handOutBundle(sql, self.id, target, {
+        burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000,
+      });
+      if (!result.ok) return refusalReply(result);
+      const bundle = result.value;
+      const pushes: Push[] = bundle.stockLeft < settings.preKeyLowThreshold
+        ? [pushTo(target, { type: 'prekeys_low', one_time_prekeys: bundle.stockLeft })] : [];
+      return okReply('bundle.fetch', {
+        device: target,
+        identity_key: b64(bundle.identityKey),
+        signed_prekey: { id: bundle.signedPreKey.id, key: b64(bundle.signedPreKey.key), signature: b64(bundle.signedPreKey.signature) },
+        ...(bundle.oneTimePreKey ? { one_time_prekey: { id: bundle.oneTimePreKey.id, key: b64(bundle.oneTimePreKey.key) } } : {}),
+      }, pushes);
+    }
+
+    case 'directory.list':
+      return okReply('directory.list', { devices: await listDeviceNames(sql) });
+
+    case 'directory.lookup': {
+      const target = await findDevice(sql, call.body.device);
+      if (target === null || target.deleted) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
+      return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
+    }
+
+    case 'message.send': {
+      const { to, id, type, envelope } = call.body;
+      const result = await sendMessage(sql, self.id, name, { to, clientId: id, type, envelope }, {
+        maxMessages: settings.mailboxMaxMessages, maxBytes: settings.mailboxMaxBytes,
+        retentionSeconds: settings.messageRetentionSeconds,
+      });
+      if (!result.ok) return refusalReply(result);
+      const queued = result.value;
+      const pushes = queued.message ? [pushTo(to, { type: 'message', message: messageJson(queued.message) })] : [];
+      return okReply('message.send', { message_id: queued.messageId, queued_at: Math.round(queued.queuedAt) }, pushes);
+    }
+
+    case 'mailbox.fetch': {
+      const messages = await fetchMailbox(sql, self.id, call.body.after, call.body.limit ?? 50);
+      return okReply('mailbox.fetch', { messages: messages.map(messageJson) });
+    }
+
+    case 'mailbox.ack':
+      return okReply('mailbox.ack', { acknowledged: await acknowledgeMessages(sql, self.id, call.body.ids) });
+
+    case 'device.delete':
+      await deleteDevice(sql, self.id);
+      return okReply('device.delete', { deleted: true });
+  }
+}

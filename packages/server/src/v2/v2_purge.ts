@@ -1,0 +1,14 @@
+import type { Sql } from '../storage/database.js';
+import { purgeExpiredMessages, purgeSentMessages } from '../storage/queries/mailbox_message_queries.js';
+import { purgeRequestIds } from '../storage/queries/request_id_queries.js';
+
+/**
+ * Deletes what v2 no longer needs: messages past their retention, send records whose message could
+ * no longer be waiting, and request ids older than twice the clock skew (a request that old is
+ * refused as stale anyway).
+ */
+export async function purgeV2(sql: Sql, clockSkewSeconds: number): Promise<void> {
+  await purgeExpiredMessages(sql);
+  await purgeSentMessages(sql);
+  await purgeRequestIds(sql, 2 * clockSkewSeconds);
+}
