@@ -6,3 +6,7 @@ export { startServer, ServerStartError, type ServerProcess, type ServerProcessOp
 export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';
 export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';
 export { startRabbitMq, hasRabbitMq, type RunningRabbitMq } from './rabbitmq.js';
+export {
+  V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
+  type PreKeyBatch,
+} from './v2_device.js';

@@ -12,6 +12,8 @@ export interface ServerProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for "key server ready" (default 60 s: a first PGlite start takes several seconds). */
   readyTimeoutMs?: number;
+  /** Serve wire protocol v1 too (default true: passes --enable-v1, so v1 tests keep working). */
+  v1?: boolean;
 }
 
 export interface ServerProcess {
@@ -43,7 +45,7 @@ export class ServerStartError extends Error {
  * it exits first.
  */
 export function startServer(options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...(options.v1 === false ? [] : ['--enable-v1']), ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, X3DH_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,255 @@
+import { randomBytes } from 'node:crypto';
+import { encodeBase64url as b64, generateKeyPair, wireV2, xeddsaSign, type KeyPair } from '@x3dh-iot/protocol';
+import { connectMqtt } from '@x3dh-iot/transport';
+
+type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
+
+export interface V2DeviceOptions {
+  /** The device name: topic level, directory name (and the client certificate's CN when there is one). */
+  name: string;
+  brokerUrl: string;
+  /** PEM CA of a TLS broker, and a client certificate and key when the broker asks for one. */
+  ca?: string | Buffer | undefined;
+  cert?: string | Buffer | undefined;
+  key?: string | Buffer | undefined;
+  /** The identity key pair; a fresh one by default. */
+  identity?: KeyPair;
+  clientId?: string;
+  /** How long a request waits for its response (default 15 s). */
+  timeoutMs?: number;
+}
+
+/** Ways to get a request wrong on purpose, for attack tests. */
+export interface Forgery {
+  /** Sign with this private key instead of the device's identity key. */
+  signingKey?: Uint8Array;
+  /** Request time (ms) put in `x3dh-ts` and signed. */
+  timestamp?: number;
+  /** Request id (Correlation Data), e.g. one used before. */
+  requestId?: Uint8Array;
+  /** Changes the payload after it was signed. */
+  tamper?: (payload: string) => string;
+  /** The raw payload to sign and send instead of the JSON of the body. */
+  rawPayload?: string | Buffer;
+  /** Publish to the request topic of this device (signed as the device it names unless `signAs`). */
+  topicDevice?: string;
+  /** The device name that goes into the signed string. */
+  signAs?: string;
+  /** Replace the signature property with this text, or drop it (null). */
+  signatureText?: string | null;
+  /** Replace the time property with this text, or drop it (null). */
+  timestampText?: string | null;
+  /** Publish to exactly this topic. */
+  topic?: string;
+  /** Response Topic to name in the request (the server must answer on the device's own anyway). */
+  responseTopic?: string;
+}
+
+/** What a request published: enough to send the very same request again. */
+export interface SentRequest {
+  topic: string;
+  payload: Buffer;
+  requestId: Uint8Array;
+  userProperties: Record<string, string>;
+  responseTopic: string;
+}
+
+export type V2Response = { ok: true; result: Record<string, unknown> } | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
+
+interface Waiter {
+  resolve: (response: V2Response) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A raw v2 device for tests: connects with mqtt.js (optionally with a TLS client certificate),
+ * subscribes to its response and push topics, and signs requests as docs/protocol-v2.md section 3
+ * says, or forges them (wrong key, stale or future time, reused request id, payload tampered after
+ * signing, another device's topic) for attack tests. It keeps every response and push it receives.
+ */
+export class V2TestDevice {
+  /** Every response received, in order, with its Correlation Data in hex. */
+  readonly responses: { requestId: string; response: V2Response }[] = [];
+  /** Every push received, in order. */
+  readonly pushes: Record<string, unknown>[] = [];
+  private readonly waiters = new Map<string, Waiter>();
+  private pushWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly name: string,
+    public identity: KeyPair,
+    readonly client: MqttClient,
+    private readonly timeoutMs: number,
+  ) {
+    client.on('message', (topic, payload, packet) => {
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (topic === wireV2.pushTopic(name)) {
+        this.pushes.push(json);
+        for (const wake of this.pushWaiters.splice(0)) wake();
+        return;
+      }
+      const id = packet.properties?.correlationData?.toString('hex') ?? '';
+      this.responses.push({ requestId: id, response: json as V2Response });
+      const waiter = this.waiters.get(id);
+      if (waiter) {
+        this.waiters.delete(id);
+        clearTimeout(waiter.timer);
+        waiter.resolve(json as V2Response);
+      }
+    });
+  }
+
+  static async connect(options: V2DeviceOptions): Promise<V2TestDevice> {
+    const client = await connectMqtt({
+      url: options.brokerUrl, ca: options.ca, cert: options.cert, key: options.key,
+      clientId: options.clientId ?? options.name,
+    });
+    client.on('error', () => {});
+    const device = new V2TestDevice(options.name, options.identity ?? generateKeyPair(), client, options.timeoutMs ?? 15_000);
+    await client.subscribeAsync([wireV2.responseTopic(options.name), wireV2.pushTopic(options.name)], { qos: 1 });
+    return device;
+  }
+
+  /** Signs and sends one request; resolves with its response (rejects after the timeout). */
+  async request(operation: string, body: unknown = {}, forgery: Forgery = {}): Promise<V2Response> {
+    return this.send(this.sign(operation, body, forgery));
+  }
+
+  /** Like request, but resolves with null when no response comes within `waitMs`. */
+  async requestOrSilence(operation: string, body: unknown = {}, forgery: Forgery = {}, waitMs = 3000): Promise<V2Response | null> {
+    return this.send(this.sign(operation, body, forgery), waitMs).catch(() => null);
+  }
+
+  /** Builds a signed (or forged) request without sending it. */
+  sign(operation: string, body: unknown = {}, forgery: Forgery = {}): SentRequest {
+    const requestId = forgery.requestId ?? new Uint8Array(randomBytes(wireV2.REQUEST_ID_BYTES));
+    const timestamp = forgery.timestamp ?? Date.now();
+    const payloadText = forgery.rawPayload ?? JSON.stringify(body);
+    const payload = Buffer.isBuffer(payloadText) ? payloadText : Buffer.from(payloadText, 'utf8');
+    const topicDevice = forgery.topicDevice ?? this.name;
+    const signedDevice = forgery.signAs ?? topicDevice;
+    let signature = '';
+    try {
+      signature = b64(wireV2.signRequest(forgery.signingKey ?? this.identity.privateKey, {
+        operation: operation as wireV2.V2Operation, device: signedDevice, requestId, timestamp, payload,
+      }));
+    } catch {
+      // Not signable (unknown operation, invalid name): sent with a signature over nothing useful.
+      signature = b64(new Uint8Array(64));
+    }
+    const sent = forgery.tamper ? Buffer.from(forgery.tamper(payload.toString('utf8')), 'utf8') : payload;
+    const userProperties: Record<string, string> = {};
+    const time = forgery.timestampText === undefined ? String(timestamp) : forgery.timestampText;
+    if (time !== null) userProperties[wireV2.TIMESTAMP_PROPERTY] = time;
+    const sig = forgery.signatureText === undefined ? signature : forgery.signatureText;
+    if (sig !== null) userProperties[wireV2.SIGNATURE_PROPERTY] = sig;
+    return {
+      topic: forgery.topic ?? `${wireV2.V2_TOPIC_PREFIX}/req/${topicDevice}/${operation}`,
+      payload: sent,
+      requestId,
+      userProperties,
+      responseTopic: forgery.responseTopic ?? wireV2.responseTopic(this.name),
+    };
+  }
+
+  /** Publishes a built request (again, for a resend) and waits for the response with its request id. */
+  send(request: SentRequest, timeoutMs = this.timeoutMs): Promise<V2Response> {
+    const id = Buffer.from(request.requestId).toString('hex');
+    const response = new Promise<V2Response>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new Error(`no response to ${request.topic} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(id, { resolve, timer });
+    });
+    this.client.publish(request.topic, request.payload, {
+      qos: 1,
+      properties: {
+        responseTopic: request.responseTopic,
+        correlationData: Buffer.from(request.requestId),
+        userProperties: request.userProperties,
+        payloadFormatIndicator: true,
+        contentType: 'application/json',
+      },
+    });
+    return response;
+  }
+
+  /** Resolves with the first push (received so far or later) that matches. */
+  async waitForPush(match: (push: Record<string, unknown>) => boolean, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.pushes.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching push within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.pushWaiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+  }
+
+  /** Enrols this device's identity key (with a token unless the server has open enrolment). */
+  enroll(token?: string): Promise<V2Response> {
+    return this.request('enroll', { identity_key: b64(this.identity.publicKey), ...(token !== undefined ? { token } : {}) });
+  }
+
+  async close(): Promise<void> {
+    for (const waiter of this.waiters.values()) clearTimeout(waiter.timer);
+    await this.client.endAsync();
+  }
+}
+
+/** A prekey upload body with fresh keys: the private keys stay here for tests that need them. */
+export interface PreKeyBatch {
+  body: { signed_prekey?: { id: number; key: string; signature: string }; one_time_prekeys?: { id: number; key: string }[] };
+  signedPreKey?: KeyPair;
+  oneTimePreKeys: { id: number; pair: KeyPair }[];
+}
+
+/**
+ * Builds a `prekeys.upload` body: a signed prekey with id `signedPreKeyId` (signed by `identity`,
+ * or by `signWith` to forge it) and one-time prekeys with ids firstId, firstId + 1, ...
+ */
+export function preKeyBatch(identity: KeyPair, options: {
+  signedPreKeyId?: number; firstOneTimePreKeyId?: number; count?: number; signWith?: Uint8Array;
+} = {}): PreKeyBatch {
+  const body: PreKeyBatch['body'] = {};
+  let signedPreKey: KeyPair | undefined;
+  if (options.signedPreKeyId !== undefined) {
+    signedPreKey = generateKeyPair();
+    body.signed_prekey = {
+      id: options.signedPreKeyId,
+      key: b64(signedPreKey.publicKey),
+      signature: b64(xeddsaSign(options.signWith ?? identity.privateKey, signedPreKey.publicKey)),
+    };
+  }
+  const oneTimePreKeys = Array.from({ length: options.count ?? 0 }, (_, i) => ({
+    id: (options.firstOneTimePreKeyId ?? 1) + i, pair: generateKeyPair(),
+  }));
+  if (oneTimePreKeys.length > 0) body.one_time_prekeys = oneTimePreKeys.map((k) => ({ id: k.id, key: b64(k.pair.publicKey) }));
+  return { body, signedPreKey, oneTimePreKeys };
+}
+
+/** Connects a device, enrols it and uploads a signed prekey (id 1) and `oneTimePreKeys` one-time prekeys (ids 1...). */
+export async function enrolV2Device(options: V2DeviceOptions & { token?: string; oneTimePreKeys?: number }): Promise<V2TestDevice> {
+  const device = await V2TestDevice.connect(options);
+  try {
+    const enrolled = await device.enroll(options.token);
+    if (!enrolled.ok) throw new Error(`enrolment of ${options.name} refused: ${enrolled.error.code} ${enrolled.error.message}`);
+    const upload = await device.request('prekeys.upload', preKeyBatch(device.identity, {
+      signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: options.oneTimePreKeys ?? 10,
+    }).body);
+    if (!upload.ok) throw new Error(`prekey upload of ${options.name} refused: ${upload.error.code} ${upload.error.message}`);
+    return device;
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
+}
