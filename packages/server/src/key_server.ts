@@ -98,8 +98,7 @@ async function openRequestChannel(
       port: config.embeddedBrokerPort,
       tls: cert && key ? { cert, key, ca: clientCa } : undefined,
       server: login,
-      // The v1 switch; a configuration without one serves v1 only, so v1 stays open.
-      allowV1: (config as Partial<{ enableV1: boolean }>).enableV1 ?? true,
+      allowV1: config.enableV1,
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
