@@ -104,7 +104,9 @@ async function openRequestChannel(
     brokerUrl = broker.url;
     // The embedded broker has no shared subscriptions, and this server is its only subscriber.
     shareGroup = undefined;
-    ca ??= cert;
+    // The embedded broker's certificate is checked against --broker-ca, else the CA of the client
+    // certificates (one PKI issues both), else taken as its own CA (self-signed).
+    ca ??= clientCa ?? cert;
   }
 
   const client: MqttClient = await connectMqtt({

@@ -1,38 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { encodeBase64url } from '@x3dh-iot/protocol';
 import { createTestDatabase, type TestDatabase } from '@x3dh-iot/testkit';
 import { lockDataDir } from '../src/storage/data_dir_lock.js';
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-interface Result { code: number; stdout: string; stderr: string }
-
-/** Runs `x3dh-server ...` as an operator would, in a child process, with the store flags given. */
-function run(store: readonly string[], ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, ...args, ...store],
-      { timeout: 120_000, env: ENV }, (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      });
-  });
-}
-
-async function ok(store: readonly string[], ...args: string[]): Promise<string> {
-  const result = await run(store, ...args);
-  assert.equal(result.code, 0, `x3dh-server ${args.join(' ')}:\n${result.stdout}${result.stderr}`);
-  return result.stdout;
-}
-
-/** The environment without the store variables, so that only the flags given choose the store. */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'X3DH_DATABASE_URL' && name !== 'X3DH_DATA_DIR'));
+import { admin, runAdmin } from './support/admin_cli.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
@@ -51,7 +27,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
   });
 
   it('issues a token shown once and stores only its SHA-256 digest', async () => {
-    const token = (await ok(store, 'token', 'issue', '--device', 'alice', '--expires-in', '7d', '--note', 'shelf 3')).trim();
+    const token = (await admin(store, 'token', 'issue', '--device', 'alice', '--expires-in', '7d', '--note', 'shelf 3')).trim();
     assert.match(token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
     await client.connect();
     const { rows } = await client.query('SELECT * FROM enrolment_tokens');
@@ -62,7 +38,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
     assert.ok(rows[0].expires_at > new Date(Date.now() + 6 * 86_400_000));
     assert.doesNotMatch(JSON.stringify(rows), new RegExp(token.replace(/[-]/g, '\\-')), 'the token itself is nowhere in the row');
 
-    const issued = JSON.parse(await ok(store, 'token', 'issue', '--json')) as Record<string, unknown>;
+    const issued = JSON.parse(await admin(store, 'token', 'issue', '--json')) as Record<string, unknown>;
     assert.equal(typeof issued.token, 'string');
     assert.equal(issued.state, 'issued');
     assert.equal(issued.expires, null);
@@ -70,37 +46,37 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
   });
 
   it('lists tokens with their state and never the token; revokes unused ones', async () => {
-    const token = JSON.parse(await ok(store, 'token', 'issue', '--json', '--note', 'to revoke')) as { id: string; token: string };
+    const token = JSON.parse(await admin(store, 'token', 'issue', '--json', '--note', 'to revoke')) as { id: string; token: string };
     await client.query("INSERT INTO enrolment_tokens (token_digest, expires_at) VALUES ($1, now() - interval '1 hour')", [randomBytes(32)]);
     await client.query("INSERT INTO enrolment_tokens (token_digest, used_at, used_by) VALUES ($1, now(), 'bob')", [randomBytes(32)]);
-    assert.match(await ok(store, 'token', 'revoke', token.id), /revoked/);
+    assert.match(await admin(store, 'token', 'revoke', token.id), /revoked/);
 
-    const list = await ok(store, 'token', 'list', '--json');
+    const list = await admin(store, 'token', 'list', '--json');
     assert.ok(!list.includes(token.token), 'no token in the list');
     const states = (JSON.parse(list) as { state: string; note: string | null; used_by: string | null }[]);
     assert.deepEqual(states.map((row) => row.state), ['issued', 'issued', 'revoked', 'expired', 'used']);
     assert.equal(states[4]!.used_by, 'bob');
-    const table = await ok(store, 'token', 'list');
+    const table = await admin(store, 'token', 'list');
     assert.match(table, /^ID\s+STATE\s+DEVICE/);
     assert.match(table, /revoked\s+-\s+\S+\s+-\s+-\s+to revoke/);
 
-    const again = await run(store, 'token', 'revoke', token.id);
+    const again = await runAdmin(store, 'token', 'revoke', token.id);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already revoked/);
-    const used = await run(store, 'token', 'revoke', '5');
+    const used = await runAdmin(store, 'token', 'revoke', '5');
     assert.equal(used.code, 1);
     assert.match(used.stderr, /already used \(by bob/);
-    const unknown = await run(store, 'token', 'revoke', '999');
+    const unknown = await runAdmin(store, 'token', 'revoke', '999');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no enrolment token 999/);
   });
 
   it('refuses wrong usage with exit code 2 and a reason', async () => {
     const results = await Promise.all([
-      run(store, 'token', 'issue', '--expires-in', '3w'),
-      run(store, 'token', 'issue', '--device', 'a/b'),
-      run(store, 'token', 'revoke', 'x'),
-      run(store, 'device', 'set-identity', 'alice', 'not-a-key'),
+      runAdmin(store, 'token', 'issue', '--expires-in', '3w'),
+      runAdmin(store, 'token', 'issue', '--device', 'a/b'),
+      runAdmin(store, 'token', 'revoke', 'x'),
+      runAdmin(store, 'device', 'set-identity', 'alice', 'not-a-key'),
     ]);
     for (const result of results) assert.equal(result.code, 2, result.stderr);
     assert.match(results[0]!.stderr, /7d, 24h or 30m/);
@@ -120,11 +96,11 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
     await client.query(`INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
       VALUES ($1, $2, $3, 'session', $4, now() + interval '1 day')`, [alice.id, bob.id, randomBytes(16), randomBytes(40)]);
 
-    const devices = JSON.parse(await ok(store, 'device', 'list', '--json')) as Record<string, unknown>[];
+    const devices = JSON.parse(await admin(store, 'device', 'list', '--json')) as Record<string, unknown>[];
     assert.deepEqual(devices.map((d) => [d.device, d.identity_key, d.one_time_prekeys, d.mailbox_messages, d.signed_prekey_id]),
       [['alice', encodeBase64url(oldKey), 2, 1, 4], ['bob', devices[1]!.identity_key, 1, 0, null]]);
 
-    assert.match(await ok(store, 'device', 'set-identity', 'alice', encodeBase64url(newKey)), /replaced/);
+    assert.match(await admin(store, 'device', 'set-identity', 'alice', encodeBase64url(newKey)), /replaced/);
     const { rows: [after] } = await client.query('SELECT * FROM users WHERE username = $1', ['alice']);
     assert.deepEqual(after.identity_key, newKey);
     assert.equal(after.signed_prekey, null);
@@ -137,7 +113,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
       (SELECT count(*)::int FROM mailbox_messages WHERE recipient_id = $1) AS alice_mailbox`, [alice.id, bob.id]);
     assert.deepEqual(counts.rows[0], { alice_prekeys: 0, bob_prekeys: 1, alice_mailbox: 1 });
 
-    const unknown = await run(store, 'device', 'set-identity', 'carol', encodeBase64url(newKey));
+    const unknown = await runAdmin(store, 'device', 'set-identity', 'carol', encodeBase64url(newKey));
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no device named carol/);
   });
@@ -152,11 +128,11 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
 
   it('issues, lists and revokes tokens in the data directory', async () => {
     const store = ['--data-dir', dataDir];
-    const token = (await ok(store, 'token', 'issue', '--expires-in', '30m')).trim();
-    const listed = JSON.parse(await ok(store, 'token', 'list', '--json')) as { id: string; state: string }[];
+    const token = (await admin(store, 'token', 'issue', '--expires-in', '30m')).trim();
+    const listed = JSON.parse(await admin(store, 'token', 'list', '--json')) as { id: string; state: string }[];
     assert.deepEqual(listed.map((row) => [row.id, row.state]), [['1', 'issued']]);
-    await ok(store, 'token', 'revoke', '1');
-    const list = await ok(store, 'token', 'list');
+    await admin(store, 'token', 'revoke', '1');
+    const list = await admin(store, 'token', 'list');
     assert.match(list, /^1\s+revoked/m);
     assert.ok(!list.includes(token));
   });
@@ -165,7 +141,7 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
     // The lock a running key server holds on its embedded store.
     const lock = lockDataDir(dataDir);
     try {
-      const result = await run(['--data-dir', dataDir], 'token', 'issue');
+      const result = await runAdmin(['--data-dir', dataDir], 'token', 'issue');
       assert.equal(result.code, 1);
       assert.equal(result.stdout, '', 'no token printed');
       assert.match(result.stderr, new RegExp(`in use by a running key server \\(pid ${process.pid}\\): stop the server first, or run it on PostgreSQL`));
@@ -178,7 +154,7 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
 describe('operator command help', () => {
   it('answers --help for every command', { timeout: 120_000 }, async () => {
     const commands = [['token'], ['token', 'issue'], ['token', 'list'], ['token', 'revoke'], ['device'], ['device', 'set-identity'], ['device', 'list']];
-    const results = await Promise.all(commands.map((command) => run([], ...command, '--help')));
+    const results = await Promise.all(commands.map((command) => runAdmin([], ...command, '--help')));
     for (const [index, result] of results.entries()) {
       const command = commands[index]!;
       assert.equal(result.code, 0, command.join(' '));
