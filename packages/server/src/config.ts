@@ -81,7 +81,8 @@ export function serverCommand(): Command {
     .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5, wire protocol v2 (signed ' +
       'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
-      'embedded PGlite under --data-dir. Every flag can also be set by the environment variable shown.')
+      'embedded PGlite under --data-dir. Every flag can also be set by the environment variable shown. ' +
+      'Operator commands on the same store: x3dh-server token --help, x3dh-server device --help.')
     .addOption(option('--broker-url <url>', 'MQTT 5 broker to serve, mqtts://host:port (TLS 1.3) or mqtt://host:port; default: start the embedded broker', 'X3DH_BROKER_URL'))
     .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
     .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
