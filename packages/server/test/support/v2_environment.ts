@@ -168,6 +168,6 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
 }
 
 export const v2Environments = [
-  { name: 'postgresql + mosquitto (TLS 1.3, client certificates)', start: startV2Postgres },
-  { name: 'embedded pglite + embedded broker', start: startV2Embedded },
+  { name: 'postgresql + mosquitto (TLS 1.3, client certificates)', kind: 'postgresql', start: startV2Postgres },
+  { name: 'embedded pglite + embedded broker', kind: 'embedded', start: startV2Embedded },
 ] as const;
