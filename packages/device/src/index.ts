@@ -17,3 +17,4 @@ export { MqttV2Link } from './v2/mqtt_v2_link.js';
 export { V2Client, V2RequestError, type V2ClientOptions } from './v2/v2_client.js';
 export * from './v2/secure_device.js';
 export * from './v2/open_secure_device.js';
+export { MailboxWatcher, type MailboxWatcherEvents } from './v2/mailbox_watcher.js';

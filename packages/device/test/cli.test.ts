@@ -16,13 +16,15 @@ test('--help lists every subcommand, setting and environment variable, and the e
   assert.equal(code, 0);
   for (const word of ['register', 'publish', 'users', 'init <peer> <text>', 'inbox', 'send <peer> <text>', 'read <peer>', 'reset',
     'X3DH_STORE', 'X3DH_BROKER_URL', 'X3DH_CA_FILE', 'X3DH_CERT_FILE', 'X3DH_KEY_FILE', 'X3DH_CONFIG', 'X3DH_TIMEOUT_MS', 'X3DH_PASSPHRASE',
-    'Exit codes']) {
+    'X3DH_PROTOCOL', 'safety-number <peer>', 'trust <peer>', 'watch', 'Exit codes', '8  a peer\'s identity key changed']) {
     assert.ok(stdout.includes(word), `--help does not mention ${word}`);
   }
   const sub = await runCli(['send', '--help']);
   assert.equal(sub.code, 0);
   assert.match(sub.stdout, /Usage: x3dh-device send \[options\] <peer> <text>/);
   assert.match(sub.stdout, /--store <path>/);
+  const enroll = await runCli(['enroll', '--help']);
+  assert.match(enroll.stdout, /--token <token> .*X3DH_ENROLMENT_TOKEN/s);
 });
 
 test('usage errors exit with 2 and no stack trace', async () => {
@@ -33,9 +35,9 @@ test('usage errors exit with 2 and no stack trace', async () => {
   }
 });
 
-test('local steps work without a broker; network steps report the broker as unreachable (exit 5)', async (t) => {
+test('v1: local steps work without a broker; network steps report the broker as unreachable (exit 5)', async (t) => {
   const store = join(tempDir(t), 'device.json');
-  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000', X3DH_PROTOCOL: 'v1' };
   assert.deepEqual(await runCliJson(['status'], env), {
     ok: true, username: null, identityKey: null, sessions: [], signedPreKeyIds: [], oneTimePreKeyIds: [],
   });
@@ -50,6 +52,24 @@ test('local steps work without a broker; network steps report the broker as unre
   assert.deepEqual(await runCliJson(['reset'], env), { ok: true });
   assert.equal((await runCliJson(['status'], env)).username, null);
   assert.equal((await runCliJson(['status'], env)).identityKey, status.identityKey, 'reset keeps the keys');
+});
+
+test('v2 (the default): local steps work without a broker, v2 names are checked, network steps report the broker as unreachable', async (t) => {
+  const store = join(tempDir(t), 'device.json');
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
+  const empty = await runCliJson(['status'], env);
+  assert.equal(empty.username, null);
+  assert.equal(empty.signedPreKey, null);
+  assert.equal(empty.oneTimePreKeysHeld, 0);
+  assert.equal(((await runCliJson(['register', 'not/a/name'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
+  const unreachable = await runCliJson(['enroll', 'alice', '--token', 'abc'], env, 5);
+  assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
+  const status = await runCliJson(['status'], env);
+  assert.equal(status.username, 'alice');
+  assert.equal(typeof status.identityKey, 'string', 'the identity key is kept although enrolment failed');
+  assert.equal(((await runCliJson(['safety-number', 'bob'], { ...env, X3DH_PROTOCOL: 'v1' }, 2)).error as { message: string }).message,
+    'safety-number needs wire protocol v2 (drop --protocol v1)');
+  assert.equal(((await runCliJson(['delete-device'], env, 2)).error as { message: string }).message.includes('--yes'), true);
 });
 
 test('an encrypted store needs its passphrase (exit 7 without it or with a wrong one)', async (t) => {

@@ -12,8 +12,9 @@ import { tempDir } from './support/temp_dir.js';
  * register, publish, users, init, inbox, and chat in both directions.
  */
 async function twoDeviceConversation(server: RunningKeyServer, dir: string): Promise<void> {
-  const alice = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnv, X3DH_STORE: join(dir, 'alice.json') }, code);
-  const bob = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnv, X3DH_STORE: join(dir, 'bob.json') }, code);
+  const v1 = { ...server.deviceEnv, X3DH_PROTOCOL: 'v1' };
+  const alice = (args: string[], code = 0) => runCliJson(args, { ...v1, X3DH_STORE: join(dir, 'alice.json') }, code);
+  const bob = (args: string[], code = 0) => runCliJson(args, { ...v1, X3DH_STORE: join(dir, 'bob.json') }, code);
 
   assert.deepEqual(await alice(['register', 'alice']), { ok: true, username: 'alice', renamedFrom: null, newIdentity: true });
   assert.deepEqual(await bob(['register', 'bob']), { ok: true, username: 'bob', renamedFrom: null, newIdentity: true });
@@ -45,7 +46,7 @@ async function twoDeviceConversation(server: RunningKeyServer, dir: string): Pro
 }
 
 async function watchConversation(server: RunningKeyServer, dir: string): Promise<void> {
-  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`) });
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_PROTOCOL: 'v1', X3DH_STORE: join(dir, `${name}.json`) });
   for (const name of ['carol', 'dave']) {
     await runCliJson(['register', name], env(name));
     await runCliJson(['publish'], env(name));
@@ -66,17 +67,98 @@ async function watchConversation(server: RunningKeyServer, dir: string): Promise
   ]);
 }
 
+/**
+ * The same with wire protocol v2 (the default): enrol (with a token where the server wants one), then the same steps.
+ * Other names than v1's: both protocols share the server's directory, and a name belongs to one key.
+ */
+async function twoDeviceConversationV2(server: RunningKeyServer, dir: string): Promise<void> {
+  const ada = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnv, X3DH_STORE: join(dir, 'ada.json') }, code);
+  const ben = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnv, X3DH_STORE: join(dir, 'ben.json') }, code);
+  const token = async () => {
+    const issued = await server.issueToken();
+    return issued === null ? [] : ['--token', issued];
+  };
+
+  assert.deepEqual(await ada(['enroll', 'ada', ...await token()]), { ok: true, username: 'ada', renamedFrom: null, newIdentity: true });
+  assert.deepEqual(await ben(['enroll', 'ben', ...await token()]), { ok: true, username: 'ben', renamedFrom: null, newIdentity: true });
+  assert.deepEqual(await ada(['enroll']), { ok: true, username: 'ada', renamedFrom: null, newIdentity: false },
+    'enrolling again with the same key needs no token');
+  const published = await ben(['publish']);
+  assert.equal(published.signedPreKeyId, 1);
+  assert.deepEqual(published.oneTimePreKeyIds, Array.from({ length: 50 }, (_, i) => i));
+  await ada(['publish', '--count', '5']);
+  const users = (await ada(['users'])).users as string[];
+  assert.ok(users.includes('ada') && users.includes('ben'), users.join(' '));
+
+  assert.deepEqual(await ada(['start', 'ben', 'hello ben']), { ok: true, peer: 'ben', oneTimePreKeyId: 0, identityChanged: false });
+  assert.deepEqual(await ben(['inbox']), { ok: true, session: { peer: 'ada', text: 'hello ben', identityChanged: false }, problems: [] });
+  assert.deepEqual(await ben(['inbox']), { ok: true, session: null, problems: [] });
+
+  assert.deepEqual(await ben(['send', 'ada', 'hi ada, über 🙂']), { ok: true, peer: 'ada' });
+  assert.deepEqual(await ada(['read', 'ben']), { ok: true, peer: 'ben', messages: ['hi ada, über 🙂'], undecryptable: 0 });
+  await ada(['send', 'ben', 'one']);
+  await ada(['send', 'ben', 'two']);
+  assert.deepEqual(await ben(['read', 'ada']), { ok: true, peer: 'ada', messages: ['one', 'two'], undecryptable: 0 });
+  assert.deepEqual(await ben(['read', 'ada']), { ok: true, peer: 'ada', messages: [], undecryptable: 0 });
+
+  const numberAtAda = await ada(['safety-number', 'ben']);
+  const numberAtBen = await ben(['safety-number', 'ada']);
+  assert.match(numberAtAda.safetyNumber as string, /^\d{60}$/);
+  assert.equal(numberAtAda.safetyNumber, numberAtBen.safetyNumber);
+
+  const benStatus = await ben(['status', '--server']);
+  assert.deepEqual((benStatus.sessions as { peer: string }[]).map((s) => s.peer), ['ada']);
+  assert.equal(benStatus.oneTimePreKeysHeld, 49, 'the one-time prekey ada used is deleted');
+  assert.equal((benStatus.server as { one_time_prekeys: number }).one_time_prekeys, 49);
+  assert.equal((benStatus.signedPreKey as { id: number }).id, 1);
+
+  const refused = await ada(['init', 'nobody', 'x'], 4);
+  assert.equal((refused.error as { kind: string }).kind, 'SERVER_REFUSED');
+  assert.match((refused.error as { message: string }).message, /unknown_device/);
+  assert.equal(((await ada(['send', 'carol', 'x'], 3)).error as { kind: string }).kind, 'NOT_READY');
+}
+
+/** v2's watch takes pushes: the handshake and the message show up without anyone polling for them. */
+async function watchConversationV2(server: RunningKeyServer, dir: string): Promise<void> {
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`) });
+  for (const name of ['erin', 'frank']) {
+    const issued = await server.issueToken();
+    await runCliJson(['enroll', name, ...(issued === null ? [] : ['--token', issued])], env(name));
+    await runCliJson(['publish', '--count', '3'], env(name));
+  }
+  // The safety-net poll is far off: what arrives comes by push.
+  const watcher = spawn(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), 'watch', '--json', '--interval', '600000'],
+    { cwd: REPO_ROOT, env: cliEnv(env('frank')), stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => watcher.on('exit', resolve));
+  let output = '';
+  watcher.stdout.on('data', (chunk) => (output += chunk));
+  // The watcher is subscribed once its first mailbox read is done; a message sent before that is read then anyway.
+  await runCliJson(['init', 'frank', 'are you there?'], env('erin'));
+  await runCliJson(['send', 'frank', 'second'], env('erin'));
+  for (let i = 0; i < 600 && output.split('\n').length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  watcher.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.deepEqual(output.trim().split('\n').map((line) => JSON.parse(line)), [
+    { event: 'session', peer: 'erin', text: 'are you there?', identityChanged: false },
+    { event: 'message', peer: 'erin', text: 'second' },
+  ]);
+}
+
 describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and PostgreSQL', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startMosquittoAndPostgres(); });
   after(() => server?.stop());
-  test('register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
-  test('watch prints incoming handshakes and messages as they arrive and stops cleanly on SIGTERM', (t) => watchConversation(server, tempDir(t)));
+  test('v1: register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
+  test('v1: watch prints incoming handshakes and messages as they arrive and stops cleanly on SIGTERM', (t) => watchConversation(server, tempDir(t)));
+  test('v2: enrol with tokens, publish, users, start chat, inbox, chat both ways, safety numbers, status', (t) => twoDeviceConversationV2(server, tempDir(t)));
+  test('v2: watch shows pushed handshakes and messages and stops cleanly on SIGTERM', (t) => watchConversationV2(server, tempDir(t)));
 });
 
 describe('two CLI devices through the key server on its embedded defaults (embedded broker, PGlite)', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startEmbedded(); });
   after(() => server?.stop());
-  test('register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
+  test('v1: register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
+  test('v2: open enrolment, publish, users, start chat, inbox, chat both ways, safety numbers, status', (t) => twoDeviceConversationV2(server, tempDir(t)));
+  test('v2: watch shows pushed handshakes and messages and stops cleanly on SIGTERM', (t) => watchConversationV2(server, tempDir(t)));
 });

@@ -45,9 +45,9 @@ async function readMessages(pane: TmuxPane, peer: string, expected: string): Pro
   await pane.expect(expected);
 }
 
-test('the interactive menu in a terminal: full handshake and one message each way', async (t) => {
+test('v1: the interactive menu in a terminal: full handshake and one message each way', async (t) => {
   const dir = tempDir(t);
-  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_PROTOCOL: 'v1', X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
   const alice = TmuxPane.start(socket, 'alice', CLI_COMMAND, env('alice'), REPO_ROOT);
   const bob = TmuxPane.start(socket, 'bob', CLI_COMMAND, env('bob'), REPO_ROOT);
   await setUp(alice, 'alice');

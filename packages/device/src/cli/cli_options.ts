@@ -5,11 +5,18 @@ import { DeviceError } from '../errors.js';
 import { FileKeyStore } from '../file_key_store.js';
 import { openDevice } from '../open_device.js';
 import type { Device } from '../device.js';
+import { openSecureDevice } from '../v2/open_secure_device.js';
+import type { SecureDevice } from '../v2/secure_device.js';
 import { Prompter } from './prompter.js';
 
 export const STORE_ENV = 'X3DH_STORE';
 export const PASSPHRASE_ENV = 'X3DH_PASSPHRASE';
 export const DEFAULT_STORE_PATH = '.x3dh/device.json';
+export const PROTOCOL_ENV = 'X3DH_PROTOCOL';
+export const TOKEN_ENV = 'X3DH_ENROLMENT_TOKEN';
+
+/** A device of either protocol: the menu and the shared subcommands use what both offer. */
+export type CliDevice = Device | SecureDevice;
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -22,6 +29,7 @@ export interface GlobalOptions {
   timeout?: string;
   passphraseFile?: string;
   json?: boolean;
+  protocol: 'v1' | 'v2';
 }
 
 export function globalOptions(): Option[] {
@@ -35,6 +43,8 @@ export function globalOptions(): Option[] {
     new Option('--timeout <ms>', 'wait this long for each answer [default: 10000]').env(SETTINGS_ENV.timeoutMs),
     new Option('--passphrase-file <file>', `file holding the key store passphrase (or set ${PASSPHRASE_ENV}); a new store is encrypted when a passphrase is given`),
     new Option('--json', 'print results as JSON (one object per command)'),
+    new Option('--protocol <version>', 'wire protocol: v2 (signed requests, pinned identities, mailbox) or v1 (the original firmware\'s, unauthenticated)')
+      .env(PROTOCOL_ENV).choices(['v1', 'v2']).default('v2'),
   ];
 }
 
@@ -42,7 +52,7 @@ export function globalOptions(): Option[] {
  * Opens the device the options describe. The passphrase comes from the file, the environment, or,
  * for an encrypted store on a terminal, a prompt (the menu's own, or one just for this question).
  */
-export async function openCliDevice(options: GlobalOptions, prompter?: Prompter): Promise<Device> {
+export async function openCliDevice(options: GlobalOptions, prompter?: Prompter): Promise<CliDevice> {
   const settings = await resolveConnectionSettings({
     brokerUrl: options.broker, caFile: options.ca, certFile: options.cert, keyFile: options.key,
     timeoutMs: options.timeout, configFile: options.config,
@@ -57,6 +67,6 @@ export async function openCliDevice(options: GlobalOptions, prompter?: Prompter)
     passphrase = (await asker.askSecret(`Passphrase for ${options.store}: `)) ?? undefined;
     if (asker !== prompter) asker.close();
   }
-  const { device } = await openDevice({ storePath: options.store, passphrase, settings });
-  return device;
+  if (options.protocol === 'v1') return (await openDevice({ storePath: options.store, passphrase, settings })).device;
+  return openSecureDevice({ storePath: options.store, passphrase, settings, enrolmentToken: process.env[TOKEN_ENV] || undefined });
 }

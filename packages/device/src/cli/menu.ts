@@ -1,4 +1,4 @@
-import type { Device } from '../device.js';
+import type { CliDevice } from './cli_options.js';
 import { DeviceError } from '../errors.js';
 import {
   formatIncomingSession, formatInitialSent, formatPublished, formatRead, formatRegistered, formatUsers,
@@ -27,7 +27,7 @@ export function menuText(username: string): string {
  * Runs the interactive menu until (q) or end of input. Expected failures (no server, no session,
  * refused requests) are printed as one line and the menu goes on, as on the device.
  */
-export async function runMenu(device: Device, prompter: Prompter, print: (text: string) => void): Promise<void> {
+export async function runMenu(device: CliDevice, prompter: Prompter, print: (text: string) => void): Promise<void> {
   if (!(await ensureUsername(device, prompter, print))) return;
   for (;;) {
     print(menuText(device.username!));
@@ -56,7 +56,7 @@ export async function runMenu(device: Device, prompter: Prompter, print: (text: 
   }
 }
 
-type Step = (device: Device, prompter: Prompter, print: (text: string) => void) => Promise<'end' | void>;
+type Step = (device: CliDevice, prompter: Prompter, print: (text: string) => void) => Promise<'end' | void>;
 
 const steps: Record<string, Step> = {
   '1': async (device, _prompter, print) => print(formatRegistered(await device.registerIdentity())),
@@ -89,7 +89,7 @@ const steps: Record<string, Step> = {
 };
 
 /** The firmware lists users before asking for a peer; a failed listing should not block the step. */
-async function showUsers(device: Device, print: (text: string) => void): Promise<void> {
+async function showUsers(device: CliDevice, print: (text: string) => void): Promise<void> {
   try {
     print(formatUsers(await device.listUsers(), device.username));
   } catch (error) {
@@ -106,7 +106,7 @@ async function askNonEmpty(prompter: Prompter, question: string): Promise<string
 }
 
 /** First run: ask for a username until a valid one is given. False when input ended. */
-async function ensureUsername(device: Device, prompter: Prompter, print: (text: string) => void): Promise<boolean> {
+async function ensureUsername(device: CliDevice, prompter: Prompter, print: (text: string) => void): Promise<boolean> {
   while (device.username === null) {
     const answer = await prompter.ask('\n--- Setup ---\nNo username found in the key store.\nPlease enter your desired username: ');
     if (answer === null) return false;

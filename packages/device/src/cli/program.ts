@@ -8,7 +8,7 @@ import { Prompter } from './prompter.js';
 /** The x3dh-device command line: the interactive menu by default, subcommands for scripts. */
 export function buildProgram(): Command {
   const program = new Command('x3dh-device')
-    .description('An X3DH device over MQTT 5 (wire protocol v1): the original firmware\'s menu, or one subcommand per step.')
+    .description('An X3DH device over MQTT 5: the original firmware\'s menu, or one subcommand per step. Speaks wire protocol v2 (signed requests, pinned identities, mailbox) by default, the original firmware\'s v1 with --protocol v1.')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: true })

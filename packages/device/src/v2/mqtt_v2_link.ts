@@ -68,7 +68,9 @@ export class MqttV2Link extends EventEmitter<BrokerConnectionEvents> implements 
     ];
     let client: MqttClient;
     try {
-      client = await connectMqtt({ url: settings.brokerUrl, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
+      // The client id is the device name: brokers with per-device rules check it against the
+      // certificate's name, and the embedded broker without certificates takes it as the name.
+      client = await connectMqtt({ url: settings.brokerUrl, clientId: this.device, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
     } catch (error) {
       throw new DeviceError('UNREACHABLE', (error as Error).message, { cause: error });
     }

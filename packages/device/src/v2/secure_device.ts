@@ -30,6 +30,8 @@ export interface SecureDeviceOptions {
   signedPreKeyGraceMs?: number;
   /** Request timeouts and resends. */
   client?: V2ClientOptions;
+  /** Enrolment token used when `registerIdentity` is given none (the operator's `x3dh-server token issue`). */
+  enrolmentToken?: string | undefined;
   /** The device's clock for schedules (rotation, grace); tests move it. */
   now?: () => Date;
   /** Called by `close` after the store and the link are closed. */
@@ -41,6 +43,8 @@ export interface SecureDeviceEvents {
   message: [IncomingMessage];
   /** Something in the background failed (a pushed message refused, a refill); the device goes on. */
   problem: [Error];
+  /** Accepted messages were saved as unread texts (`takeUnread` shows them). */
+  unread: [];
 }
 
 /** A mailbox message that was not accepted; it stays in the mailbox (unacknowledged) until it expires. */
@@ -157,8 +161,9 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     const newIdentity = this.state.identity === null;
     if (newIdentity) await this.update((state) => { state.identity = generateKeyPair(); });
     const identity = this.requireIdentity();
+    const token = options.token ?? this.options.enrolmentToken;
     const result = await this.client().call(identity, 'enroll', {
-      identity_key: encodeBase64url(identity.publicKey), ...(options.token === undefined ? {} : { token: options.token }),
+      identity_key: encodeBase64url(identity.publicKey), ...(token === undefined ? {} : { token }),
     });
     if (result.device !== name || !constantTimeEqual(result.identity_key, identity.publicKey)) {
       throw new DeviceError('BAD_RESPONSE', `the server enrolled ${result.device} with another key than requested`);
@@ -278,13 +283,18 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
    * With none to show, a refused one is reported as the error it met (a changed identity key first).
    */
   async checkInbox(): Promise<IncomingSession | null> {
-    const { problems } = await this.syncMailbox();
-    await this.maintainQuietly();
-    const session = await this.takeHandshake();
+    const { session, problems } = await this.inbox();
     if (session === null && problems.length > 0) {
       throw (problems.find((p) => p.error.kind === 'IDENTITY_CHANGED') ?? problems[0]!).error;
     }
     return session;
+  }
+
+  /** Reads the mailbox and shows the oldest handshake not shown yet, with what was refused on the way. */
+  async inbox(): Promise<{ session: IncomingSession | null; problems: MailboxProblem[] }> {
+    const { problems } = await this.syncMailbox();
+    await this.maintainQuietly();
+    return { session: await this.takeHandshake(), problems };
   }
 
   /** The oldest unread handshake, marked as shown; null when there is none. */
@@ -449,6 +459,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
         report.problems.push({ mailboxId: message.id, peer: message.from, error });
       }
     }
+    if (report.accepted > 0) this.emit('unread');
     for (let i = 0; i < acknowledge.length; i += wireV2.MAX_ACK_IDS) {
       await this.call('mailbox.ack', { ids: acknowledge.slice(i, i + wireV2.MAX_ACK_IDS) });
     }

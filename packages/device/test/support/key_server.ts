@@ -1,12 +1,29 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createTestDatabase, startMosquitto, startServer } from '@x3dh-iot/testkit';
+
+const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 
 export interface RunningKeyServer {
   /** Environment variables that point the device CLI at this server's broker. */
   deviceEnv: Record<string, string>;
+  /**
+   * An enrolment token from the operator command (`x3dh-server token issue`), or null when the
+   * server runs open enrolment (the embedded defaults).
+   */
+  issueToken(): Promise<string | null>;
   stop(): Promise<void>;
+}
+
+/** Runs `x3dh-server token issue` against the server's PostgreSQL database, as an operator would. */
+async function issueToken(databaseUrl: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath,
+    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, 'token', 'issue', '--database-url', databaseUrl], { timeout: 120_000 });
+  return stdout.trim();
 }
 
 /** The production setup: Mosquitto with TLS 1.3 and the key server on a fresh PostgreSQL database. */
@@ -19,6 +36,7 @@ export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
     });
     return {
       deviceEnv: { X3DH_BROKER_URL: broker.url, X3DH_CA_FILE: broker.certificates!.caFile },
+      issueToken: () => issueToken(database.url),
       stop: async () => {
         await server.stop();
         await broker.stop();
@@ -38,6 +56,7 @@ export async function startEmbedded(): Promise<RunningKeyServer> {
   const server = await startServer({ args: ['--embedded-broker-port', '0', '--http-port', '0', '--data-dir', dataDir] });
   return {
     deviceEnv: { X3DH_BROKER_URL: server.brokerUrl },
+    issueToken: async () => null,
     stop: async () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
