@@ -73,7 +73,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     assert.match(rabbit.output(), /Successfully set topic permissions on exchange 'amq\.topic' for 'alice' in virtual host 'x3dh'/);
   });
 
-  it("logs devices and the server in by certificate over TLS 1.3; requests reach the server, responses only their device", async () => {
+  it("security-v2 item 2: devices and the server log in by certificate over TLS 1.3; requests reach the server, responses only their device (RabbitMQ)", async () => {
     const server = await connect('server');
     const alice = await connect('alice');
     const bob = await connect('bob');
@@ -97,7 +97,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     assert.ok(alice.connected && bob.connected && server.connected);
   });
 
-  it("closes a device that publishes as another device or subscribes to another device's responses", async () => {
+  it("security-v2 item 2: a device that publishes as another device, subscribes to another device's responses or uses v1 while it is off is closed (RabbitMQ)", async () => {
     const alice = await connect('alice');
     assert.equal(await closedBy(alice, () => alice.publishAsync('x3dh/v2/req/bob/bundle', 'x', { qos: 1 })), true);
     const again = await connect('alice');
@@ -106,7 +106,7 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     assert.equal(await closedBy(third, () => third.publishAsync('x3dh/req/users', '{}', { qos: 1 })), true, 'v1 is off');
   });
 
-  it('refuses TLS 1.2 and clients without a certificate', async () => {
+  it('security-v2 item 17: RabbitMQ refuses TLS 1.2 and clients without a certificate', async () => {
     await assert.rejects(connect('alice', { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }));
     await assert.rejects(mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
       protocolVersion: 4, ca: await readFile(join(dir, 'pki', 'ca.crt')), reconnectPeriod: 0, connectTimeout: 5000,
@@ -140,7 +140,7 @@ describe('RabbitMQ with wire protocol v1 enabled', { skip: hasRabbitMq ? false :
     await rabbit?.stop();
   });
 
-  it('lets firmware without a certificate use the v1 topics, and nothing else', async () => {
+  it('security-v2 item 2: with v1 on, firmware without a certificate gets the v1 topics and nothing else (RabbitMQ)', async () => {
     const ca = await readFile(join(dir, 'pki', 'ca.crt'));
     const server = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
       protocolVersion: 4, clientId: 'server-1', ca, ...TLS13, reconnectPeriod: 0, connectTimeout: 5000,
