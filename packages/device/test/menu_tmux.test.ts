@@ -1,32 +1,27 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
 import { CLI_COMMAND, REPO_ROOT } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 import { TmuxPane } from './support/tmux.js';
 
 const socket = `x3dh-device-test-${process.pid}`;
-let server: RunningKeyServer;
-before(async () => { server = await startMosquittoAndPostgres(); });
-after(async () => {
-  TmuxPane.killServer(socket);
-  await server?.stop();
-});
+after(() => TmuxPane.killServer(socket));
 
 async function choose(pane: TmuxPane, choice: string): Promise<void> {
   await pane.expect('Enter choice:');
   pane.type(choice);
 }
 
-async function setUp(pane: TmuxPane, username: string): Promise<void> {
+async function setUp(pane: TmuxPane, username: string, published: string): Promise<void> {
   await pane.expect('Please enter your desired username:');
   pane.type(username);
   await pane.expect(` User: ${username}`);
   await choose(pane, '1');
   await pane.expect(`Identity registered successfully as '${username}'.`);
   await choose(pane, '2');
-  await pane.expect('Bundle published: signed prekey 1, one-time prekeys 0-4.');
+  await pane.expect(published);
 }
 
 async function sendMessage(pane: TmuxPane, peer: string, text: string): Promise<void> {
@@ -45,13 +40,17 @@ async function readMessages(pane: TmuxPane, peer: string, expected: string): Pro
   await pane.expect(expected);
 }
 
-test('v1: the interactive menu in a terminal: full handshake and one message each way', async (t) => {
+/**
+ * Two devices in terminal panes: the handshake and one message each way. `published` is the
+ * bundle line, which differs by protocol: v1 uploads 5 one-time prekeys, v2 fills a stock of 50.
+ */
+async function menuConversation(server: RunningKeyServer, t: TestContext, protocol: 'v1' | 'v2', published: string): Promise<void> {
   const dir = tempDir(t);
-  const env = (name: string) => ({ ...server.deviceEnv, X3DH_PROTOCOL: 'v1', X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
-  const alice = TmuxPane.start(socket, 'alice', CLI_COMMAND, env('alice'), REPO_ROOT);
-  const bob = TmuxPane.start(socket, 'bob', CLI_COMMAND, env('bob'), REPO_ROOT);
-  await setUp(alice, 'alice');
-  await setUp(bob, 'bob');
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_PROTOCOL: protocol, X3DH_STORE: join(dir, `${name}.json`), TERM: 'xterm' });
+  const alice = TmuxPane.start(socket, `alice-${protocol}`, CLI_COMMAND, env('alice'), REPO_ROOT);
+  const bob = TmuxPane.start(socket, `bob-${protocol}`, CLI_COMMAND, env('bob'), REPO_ROOT);
+  await setUp(alice, 'alice', published);
+  await setUp(bob, 'bob', published);
 
   await choose(alice, '4');
   await alice.expect(' * alice (You)');
@@ -75,4 +74,20 @@ test('v1: the interactive menu in a terminal: full handshake and one message eac
     assert.ok(pane.dead(), `${pane.name}'s menu did not exit on (q)`);
     assert.doesNotMatch(pane.screen(), /Error|\n\s+at /, `${pane.name}'s screen shows an error`);
   }
+}
+
+describe('v1 on Mosquitto (TLS 1.3) and PostgreSQL', () => {
+  let server: RunningKeyServer;
+  before(async () => { server = await startMosquittoAndPostgres(); });
+  after(() => server?.stop());
+  test('v1: the interactive menu in a terminal: full handshake and one message each way',
+    (t) => menuConversation(server, t, 'v1', 'Bundle published: signed prekey 1, one-time prekeys 0-4.'));
+});
+
+describe('v2 on the embedded defaults, as the README walkthrough', () => {
+  let server: RunningKeyServer;
+  before(async () => { server = await startEmbedded(); });
+  after(() => server?.stop());
+  test('v2: the interactive menu in a terminal: full handshake and one message each way',
+    (t) => menuConversation(server, t, 'v2', 'Bundle published: signed prekey 1, one-time prekeys 0-49.'));
 });
