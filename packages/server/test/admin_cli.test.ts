@@ -20,6 +20,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
     database = await createTestDatabase();
     store = ['--database-url', database.url];
     client = new pg.Client({ connectionString: database.url });
+    await client.connect();
   });
   after(async () => {
     await client?.end();
@@ -29,7 +30,6 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
   it('issues a token shown once and stores only its SHA-256 digest', async () => {
     const token = (await admin(store, 'token', 'issue', '--device', 'alice', '--expires-in', '7d', '--note', 'shelf 3')).trim();
     assert.match(token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
-    await client.connect();
     const { rows } = await client.query('SELECT * FROM enrolment_tokens');
     assert.equal(rows.length, 1);
     assert.deepEqual(rows[0].token_digest, sha256(token));

@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeBase64urlFixed, encodeBase64url, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
-import { deleteOneTimePreKeys } from '../storage/queries/directory_queries.js';
-import { listDevices, replaceIdentityKey, type DeviceRow } from '../storage/queries/operator_device_queries.js';
+import { rotateIdentity } from '../domain/device_lifecycle.js';
+import { listDevices, type DeviceRow } from '../storage/queries/operator_device_queries.js';
+import { findDevice } from '../storage/queries/v2_device_queries.js';
 import { withStore, withStoreOptions, type StoreOptions } from './admin_store.js';
 import { OperatorError } from './operator_error.js';
 import { formatTime, printJson, printTable } from './output.js';
@@ -31,9 +32,11 @@ function setIdentityCommand(): Command {
     .option('--json', 'print the device as JSON')
     .action(async (name: string, key: Uint8Array, options: StoreOptions & { json?: boolean }) => {
       await withStore(options, (database) => database.transaction(async (sql) => {
-        const id = await replaceIdentityKey(sql, name, key);
-        if (id === null) throw new OperatorError(`no device named ${name}`);
-        await deleteOneTimePreKeys(sql, id);
+        const device = await findDevice(sql, name);
+        if (device === null) throw new OperatorError(`no device named ${name}`);
+        // The same change as a device's own identity.rotate; the row lock its UPDATE takes waits for
+        // a prekey upload in flight, whose keys are then deleted too.
+        await rotateIdentity(sql, device.id, key);
       }));
       if (options.json) printJson({ device: name, identity_key: encodeBase64url(key) });
       else process.stdout.write(`identity key of ${name} replaced; its prekeys are deleted until it uploads new ones\n`);

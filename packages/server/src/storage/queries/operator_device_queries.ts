@@ -19,17 +19,3 @@ export async function listDevices(sql: Sql): Promise<DeviceRow[]> {
        (SELECT count(*)::integer FROM mailbox_messages m WHERE m.recipient_id = u.id) AS mailbox_messages
      FROM users u ORDER BY u.id`);
 }
-
-/**
- * Replaces the device's identity key and forgets its signed prekey, which the old key signed (the
- * highest prekey ids stay, so no id is reused). Returns the device's id, or null for an unknown
- * name. The one-time prekeys go with directory_queries' deleteOneTimePreKeys in the same transaction.
- */
-export async function replaceIdentityKey(sql: Sql, username: string, identityKey: Uint8Array): Promise<string | null> {
-  const rows = await sql.query<{ id: string }>(
-    `UPDATE users SET identity_key = $2, signed_prekey = NULL, signed_prekey_signature = NULL,
-       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL
-     WHERE username = $1 RETURNING id::text AS id`,
-    [username, identityKey]);
-  return rows[0]?.id ?? null;
-}
