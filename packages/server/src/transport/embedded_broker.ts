@@ -43,6 +43,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: L
       ...(clientCertificates ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
     }, handle)
     : net.createServer(handle);
+  // A refused handshake (TLS 1.2, no or a foreign client certificate) would otherwise leave no trace.
+  if (server instanceof tls.Server) server.on('tlsClientError', (error) => log.debug({ err: error }, 'embedded broker refused a TLS client'));
   // Nagle's algorithm would hold each small reply back ~40 ms waiting for a delayed ACK.
   server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
   await new Promise<void>((resolve, reject) => {
