@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { wireV1 } from '@x3dh-iot/protocol';
+import { encodeBase64url, generateKeyPair, wireV1 } from '@x3dh-iot/protocol';
+import { emptyDeviceState, FileKeyStore } from '../src/index.js';
 import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
-import { CLI_COMMAND, cliEnv, REPO_ROOT, runCliJson } from './support/run_cli.js';
+import { CLI_COMMAND, cliEnv, REPO_ROOT, runCli, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 
 /**
@@ -144,6 +145,54 @@ async function watchConversationV2(server: RunningKeyServer, dir: string): Promi
   ]);
 }
 
+/**
+ * The operator gives gus's name a new identity key (a replaced device). hal has gus pinned: the
+ * safety number shows the change with a loud warning, and the replaced device's first message is
+ * refused (exit 8, kept in the mailbox) until hal accepts the new key with `trust`.
+ */
+async function changedIdentity(server: RunningKeyServer, dir: string): Promise<void> {
+  const env = (store: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${store}.json`) });
+  const gus = (args: string[], code = 0) => runCliJson(args, env('gus'), code);
+  const hal = (args: string[], code = 0) => runCliJson(args, env('hal'), code);
+  await gus(['enroll', 'gus', '--token', (await server.issueToken())!]);
+  await hal(['enroll', 'hal', '--token', (await server.issueToken())!]);
+  await gus(['publish', '--count', '3']);
+  await hal(['publish', '--count', '3']);
+  await gus(['start', 'hal', 'hello from the first gus']);
+  assert.equal(((await hal(['inbox'])).session as { text: string }).text, 'hello from the first gus');
+  const before = await hal(['safety-number', 'gus']);
+
+  // The replacement device: a new identity key in a new key store, registered by the operator.
+  const replacement = generateKeyPair();
+  const store = await FileKeyStore.open(join(dir, 'gus-new.json'));
+  await store.save({ ...emptyDeviceState(), username: 'gus', identity: replacement });
+  await store.close();
+  await server.operator!(['device', 'set-identity', 'gus', encodeBase64url(replacement.publicKey)]);
+  const gusNew = (args: string[], code = 0) => runCliJson(args, env('gus-new'), code);
+  await gusNew(['publish', '--count', '3']);
+
+  const changed = await hal(['safety-number', 'gus']);
+  assert.equal(changed.changed, true);
+  assert.equal(changed.safetyNumber, before.safetyNumber, 'the pinned key still gives the old number');
+  assert.notEqual(changed.directorySafetyNumber, before.safetyNumber);
+  const text = await runCli(['safety-number', 'gus'], env('hal'));
+  assert.match(text.stdout, /WARNING: the directory now holds ANOTHER identity key for gus/);
+
+  await gusNew(['start', 'hal', 'hello from the new gus']);
+  const refused = await hal(['inbox'], 8);
+  assert.equal((refused.error as { kind: string }).kind, 'IDENTITY_CHANGED');
+  assert.match((refused.error as { message: string }).message, /WARNING: gus's identity key has CHANGED .* Refused/);
+  assert.equal(((await hal(['start', 'gus', 'x'], 8)).error as { kind: string }).kind, 'IDENTITY_CHANGED');
+
+  const trusted = await runCli(['trust', 'gus'], env('hal'));
+  assert.equal(trusted.code, 0, trusted.stderr);
+  assert.match(trusted.stdout, /WARNING: gus's pinned identity key .* is REPLACED by/);
+  assert.deepEqual(await hal(['inbox']), {
+    ok: true, session: { peer: 'gus', text: 'hello from the new gus', identityChanged: false }, problems: [],
+  }, 'the refused message waited in the mailbox');
+  assert.equal((await hal(['safety-number', 'gus'])).safetyNumber, changed.directorySafetyNumber);
+}
+
 describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and PostgreSQL', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startMosquittoAndPostgres(); });
@@ -152,6 +201,8 @@ describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and Post
   test('v1: watch prints incoming handshakes and messages as they arrive and stops cleanly on SIGTERM', (t) => watchConversation(server, tempDir(t)));
   test('v2: enrol with tokens, publish, users, start chat, inbox, chat both ways, safety numbers, status', (t) => twoDeviceConversationV2(server, tempDir(t)));
   test('v2: watch shows pushed handshakes and messages and stops cleanly on SIGTERM', (t) => watchConversationV2(server, tempDir(t)));
+  test('security-v2 items 11 and 13: an identity key changed by the operator gives another safety number, a loud warning and refused handshakes until trusted',
+    (t) => changedIdentity(server, tempDir(t)));
 });
 
 describe('two CLI devices through the key server on its embedded defaults (embedded broker, PGlite)', () => {

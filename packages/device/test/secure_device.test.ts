@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { emptyDeviceState, FileKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
+import { generateKeyPair } from '@x3dh-iot/protocol';
+import { emptyDeviceState, FileKeyStore, MemoryKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, FAST, openV2, rejects } from './support/v2_devices.js';
 import { tempDir } from './support/temp_dir.js';
@@ -167,4 +168,20 @@ test('device.delete removes the prekeys; enrolling again with the same key resto
   await bob.registerIdentity();
   await bob.publishBundle();
   assert.equal(server.devices.get('bob')!.signedPreKey!.id, 2, 'ids continue above the deleted ones');
+});
+
+test('a replaced device (new key store, same name) publishes its signed prekey above the id the server has seen', async () => {
+  const server = new FakeV2Server();
+  const bob = await enrolled(server, 'bob');
+  await bob.publishBundle(0);
+  await bob.publishBundle(0); // the server has seen signed prekey ids up to 3
+  const store = new MemoryKeyStore();
+  const replacement = generateKeyPair();
+  await store.save({ ...emptyDeviceState(), username: 'bob', identity: replacement });
+  Object.assign(server.devices.get('bob')!, { identityKey: replacement.publicKey, signedPreKey: null, oneTimePreKeys: [] });
+  const newBob = await openV2(server, null, store);
+  const published = await newBob.publishBundle(2);
+  assert.ok(published.signedPreKeyId > 3, `signed prekey ${published.signedPreKeyId}`);
+  assert.deepEqual(newBob.preKeyIds.signed, [published.signedPreKeyId], 'the key store names the key by the id the server holds');
+  assert.equal(server.devices.get('bob')!.signedPreKey!.id, published.signedPreKeyId);
 });

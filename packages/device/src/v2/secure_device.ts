@@ -593,14 +593,40 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     if (batches.length === 0) batches.push([]);
     let signedPreKeyId = status.signed_prekey_id;
     for (const [i, batch] of batches.entries()) {
-      const spk = i === 0 && signedPreKey
-        ? { signed_prekey: { id: signedPreKey.id, key: encodeBase64url(signedPreKey.keyPair.publicKey), signature: encodeBase64url(signedPreKey.signature) } }
-        : {};
-      if (batch.length === 0 && !('signed_prekey' in spk)) continue;
-      const result = await this.call('prekeys.upload', { ...spk, ...(batch.length > 0 ? { one_time_prekeys: batch } : {}) });
-      signedPreKeyId = result.signed_prekey_id;
+      const opks = batch.length > 0 ? { one_time_prekeys: batch } : {};
+      if (i === 0 && signedPreKey) {
+        signedPreKeyId = await this.uploadSignedPreKey(signedPreKey, opks);
+      } else if (batch.length > 0) {
+        signedPreKeyId = (await this.call('prekeys.upload', opks)).signed_prekey_id;
+      }
     }
     return { signedPreKeyId: signedPreKeyId ?? 0, oneTimePreKeyIds: oneTimePreKeys.map((opk) => opk.id) };
+  }
+
+  /**
+   * prekeys.status tells the highest one-time prekey id ever uploaded but not the highest signed
+   * prekey id, which a fresh key store for an existing name (a replaced device) cannot know. When
+   * the server says the id is not above its highest, the same key is offered under growing ids
+   * (saved first each time, so the key store always names the key the server holds).
+   */
+  private async uploadSignedPreKey(spk: SignedPreKey, opks: { one_time_prekeys?: { id: number; key: string }[] }): Promise<number | null> {
+    for (let step = 1; ; step *= 8) {
+      try {
+        const result = await this.call('prekeys.upload', {
+          signed_prekey: { id: spk.id, key: encodeBase64url(spk.keyPair.publicKey), signature: encodeBase64url(spk.signature) }, ...opks,
+        });
+        return result.signed_prekey_id;
+      } catch (error) {
+        const next = spk.id + step;
+        if (!(error instanceof V2RequestError && error.code === 'prekey_id_reused') || next > wireV2.MAX_PREKEY_ID || step > 8 ** 8) throw error;
+        await this.update((state) => {
+          const held = state.signedPreKeys.find((k) => constantTimeEqual(k.keyPair.publicKey, spk.keyPair.publicKey));
+          if (held) held.id = next;
+          state.nextSignedPreKeyId = Math.max(state.nextSignedPreKeyId, next + 1);
+        });
+        spk = { ...spk, id: next };
+      }
+    }
   }
 
   private signedPreKeyDue(status: wireV2.RequestResult<'prekeys.status'>): boolean {

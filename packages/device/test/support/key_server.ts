@@ -16,14 +16,19 @@ export interface RunningKeyServer {
    * server runs open enrolment (the embedded defaults).
    */
   issueToken(): Promise<string | null>;
+  /**
+   * Runs an operator command (`x3dh-server token ...`, `x3dh-server device ...`) on the server's
+   * store and returns its stdout; null on the embedded defaults, whose store the running server holds.
+   */
+  operator: ((args: string[]) => Promise<string>) | null;
   stop(): Promise<void>;
 }
 
-/** Runs `x3dh-server token issue` against the server's PostgreSQL database, as an operator would. */
-async function issueToken(databaseUrl: string): Promise<string> {
+/** An operator command against the server's PostgreSQL database, as an operator would run it. */
+async function operatorCommand(databaseUrl: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath,
-    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, 'token', 'issue', '--database-url', databaseUrl], { timeout: 120_000 });
-  return stdout.trim();
+    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...args, '--database-url', databaseUrl], { timeout: 120_000 });
+  return stdout;
 }
 
 /** The production setup: Mosquitto with TLS 1.3 and the key server on a fresh PostgreSQL database. */
@@ -36,7 +41,8 @@ export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
     });
     return {
       deviceEnv: { X3DH_BROKER_URL: broker.url, X3DH_CA_FILE: broker.certificates!.caFile },
-      issueToken: () => issueToken(database.url),
+      issueToken: async () => (await operatorCommand(database.url, ['token', 'issue'])).trim(),
+      operator: (args) => operatorCommand(database.url, args),
       stop: async () => {
         await server.stop();
         await broker.stop();
@@ -57,6 +63,7 @@ export async function startEmbedded(): Promise<RunningKeyServer> {
   return {
     deviceEnv: { X3DH_BROKER_URL: server.brokerUrl },
     issueToken: async () => null,
+    operator: null,
     stop: async () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
