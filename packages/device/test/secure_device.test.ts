@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateKeyPair } from '@x3dh-iot/protocol';
+import { encodeBase64url, generateKeyPair } from '@x3dh-iot/protocol';
 import { emptyDeviceState, FileKeyStore, MemoryKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, FAST, openV2, rejects } from './support/v2_devices.js';
@@ -184,4 +184,29 @@ test('a replaced device (new key store, same name) publishes its signed prekey a
   assert.ok(published.signedPreKeyId > 3, `signed prekey ${published.signedPreKeyId}`);
   assert.deepEqual(newBob.preKeyIds.signed, [published.signedPreKeyId], 'the key store names the key by the id the server holds');
   assert.equal(server.devices.get('bob')!.signedPreKey!.id, published.signedPreKeyId);
+});
+
+test('identity rotation: signed by the old key with the new key\'s proof; a lost answer is settled with the same new key', async () => {
+  const server = new FakeV2Server();
+  const store = new MemoryKeyStore();
+  const alice = await enrolled(server, 'alice', store);
+  const bob = await enrolled(server, 'bob');
+  await alice.startSession('bob', 'before');
+  await bob.checkInbox();
+  const old = alice.identityKey!;
+  server.loseResponses = 3; // executed, but no answer ever comes: the device keeps the pending key
+  await rejects(alice.rotateIdentity(), 'UNREACHABLE', /identity\.rotate/);
+  assert.deepEqual(alice.identityKey, old);
+  const pending = (await store.load()).v2.pendingIdentity!;
+  assert.deepEqual(server.devices.get('alice')!.identityKey, pending.publicKey, 'the server already holds the new key');
+
+  const rotated = await alice.rotateIdentity(); // the old key is refused now; the pending one is adopted
+  assert.deepEqual(alice.identityKey, pending.publicKey);
+  assert.equal(rotated.identityKey, encodeBase64url(pending.publicKey));
+  assert.ok(rotated.signedPreKeyId > 1 && rotated.oneTimePreKeyIds[0]! >= 50, 'new prekeys above every earlier id');
+  assert.deepEqual(alice.peers, [], 'sessions named the old key');
+  await rejects(bob.startSession('alice', 'x'), 'IDENTITY_CHANGED', /alice's identity key has CHANGED/);
+  await bob.trust('alice');
+  await bob.startSession('alice', 'after');
+  assert.equal((await alice.checkInbox())!.text, 'after');
 });

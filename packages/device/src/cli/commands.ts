@@ -148,6 +148,19 @@ const deleteDevice: Action = async (device, _args, { yes }) => {
   };
 };
 
+const rotateIdentity: Action = async (device, _args, { yes }) => {
+  const secure = requireV2(device, 'rotate-identity');
+  if (!yes) throw new DeviceError('INVALID_INPUT', 'rotate-identity replaces the identity key: peers must accept the new one (trust) and start new sessions; add --yes');
+  const result = await secure.rotateIdentity();
+  return {
+    json: { ...result },
+    text: [
+      `New identity key ${result.identityKey}; new prekeys published (signed prekey ${result.signedPreKeyId}).`,
+      'Sessions were dropped. Tell your peers: they will see a changed key and must compare the new safety number before they trust it.',
+    ].join('\n'),
+  };
+};
+
 /**
  * Prints handshakes and messages as they arrive (one JSON object per line with --json) until
  * SIGINT or SIGTERM: v1 polls, v2 takes pushes and reads the mailbox now and then as a safety net.
@@ -221,6 +234,8 @@ export function addSubcommands(program: Command): void {
     .option('--server', 'v2: also ask the server for its prekey stock');
   define('safety-number <peer>', 'v2: show the 60-digit safety number to compare with peer out of band (warns when the peer\'s key changed)', safetyNumber);
   define('trust <peer>', 'v2: accept the identity key the directory now holds for peer, after comparing safety numbers', trust);
+  define('rotate-identity', 'v2: replace the identity key (signed by the old key, with proof of the new one) and publish new prekeys', rotateIdentity)
+    .option('--yes', 'confirm');
   define('delete-device', 'v2: delete this device\'s prekeys and mailbox on the server (the name stays reserved for its key)', deleteDevice)
     .option('--yes', 'confirm');
   program.command('watch').description('print handshakes and messages as they arrive, until Ctrl-C (v1 polls; v2 takes pushes)')

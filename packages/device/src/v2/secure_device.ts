@@ -387,6 +387,42 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
   }
 
   /**
+   * Replaces this device's identity key (docs/protocol-v2.md section 6.2): the request is signed by
+   * the old key and carries the new key's proof of possession. The new key is saved as pending
+   * before the request, so a lost answer is retried with the same key; if the old key is refused
+   * because the server already holds the new one, the pending key is adopted. The server deletes
+   * the prekeys the old key signed, so this device deletes them too, drops its sessions (their
+   * associated data names the old key) and publishes new prekeys. Peers see a changed key and must
+   * accept it (`trust`) before they talk to this device again.
+   */
+  async rotateIdentity(): Promise<{ identityKey: string; signedPreKeyId: number; oneTimePreKeyIds: number[] }> {
+    const name = this.requireUsername();
+    const old = this.requireIdentity();
+    if (this.state.v2.pendingIdentity === null) await this.update((state) => { state.v2.pendingIdentity = generateKeyPair(); });
+    const pending = this.state.v2.pendingIdentity!;
+    try {
+      await this.client().call(old, 'identity.rotate', {
+        new_identity_key: encodeBase64url(pending.publicKey),
+        proof: encodeBase64url(wireV2.signRotationProof(pending.privateKey, name, old.publicKey)),
+      });
+    } catch (error) {
+      if (!(error instanceof V2RequestError && error.code === 'bad_signature')) throw error;
+      await this.client().call(pending, 'prekeys.status', {}); // throws unless the server holds the pending key
+    }
+    await this.update((state) => {
+      state.identity = pending;
+      state.v2.pendingIdentity = null;
+      state.signedPreKeys = [];
+      state.oneTimePreKeys.clear();
+      state.v2.acceptedHandshakes = [];
+      state.v2.sessions.clear();
+      state.v2.outbox = [];
+    });
+    const published = await this.publishBundle();
+    return { identityKey: encodeBase64url(pending.publicKey), ...published };
+  }
+
+  /**
    * Takes pushes and reconnections from the link: a pushed message is accepted at once (the
    * mailbox stays authoritative), `prekeys_low` refills, and a reconnection reads the mailbox for
    * pushes missed meanwhile. Failures are emitted as `problem`.

@@ -1,3 +1,5 @@
+import type { KeyPair } from '@x3dh-iot/protocol';
+
 /**
  * What a v2 device keeps besides the keys it shares with v1 (identity, signed and one-time
  * prekeys). Everything here is saved in the same atomic write as the keys it goes with, so a
@@ -20,6 +22,11 @@ export interface V2State {
   outbox: OutgoingMessage[];
   /** Received texts not shown yet: the mailbox copy is acknowledged once they are saved here. */
   unread: UnreadText[];
+  /**
+   * A new identity key offered to the server by `identity.rotate` and not yet confirmed: kept so a
+   * lost answer or a crash cannot leave the server with a key this device no longer has.
+   */
+  pendingIdentity: KeyPair | null;
 }
 
 export interface PinnedIdentity {
@@ -65,5 +72,5 @@ export interface UnreadText {
 }
 
 export function emptyV2State(): V2State {
-  return { pins: new Map(), sessions: new Map(), acceptedHandshakes: [], handledMailboxIds: [], outbox: [], unread: [] };
+  return { pins: new Map(), sessions: new Map(), acceptedHandshakes: [], handledMailboxIds: [], outbox: [], unread: [], pendingIdentity: null };
 }

@@ -235,8 +235,13 @@ export class FakeV2Server {
         this.mailboxes.delete(device);
         return { deleted: true };
       }
-      case 'identity.rotate':
-        throw new Refusal('bad_request', 'identity rotation is not simulated');
+      case 'identity.rotate': {
+        const d = need(device);
+        const { new_identity_key: key, proof } = body as wireV2.RequestBody<'identity.rotate'>;
+        if (!wireV2.verifyRotationProof(key, device, d.identityKey, proof)) throw new Refusal('bad_signature', 'proof does not verify');
+        Object.assign(d, { identityKey: key, signedPreKey: null, oneTimePreKeys: [] });
+        return { device, identity_key: encodeBase64url(key) };
+      }
     }
   }
 }
