@@ -77,7 +77,7 @@ async function twoDeviceConversationV2(server: RunningKeyServer, dir: string): P
   const ben = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnv, X3DH_STORE: join(dir, 'ben.json') }, code);
   const token = async () => {
     const issued = await server.issueToken();
-    return issued === null ? [] : ['--token', issued];
+    return issued === null ? [] : [`--token=${issued}`];
   };
 
   assert.deepEqual(await ada(['enroll', 'ada', ...await token()]), { ok: true, username: 'ada', renamedFrom: null, newIdentity: true });
@@ -124,7 +124,7 @@ async function watchConversationV2(server: RunningKeyServer, dir: string): Promi
   const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`) });
   for (const name of ['erin', 'frank']) {
     const issued = await server.issueToken();
-    await runCliJson(['enroll', name, ...(issued === null ? [] : ['--token', issued])], env(name));
+    await runCliJson(['enroll', name, ...(issued === null ? [] : [`--token=${issued}`])], env(name));
     await runCliJson(['publish', '--count', '3'], env(name));
   }
   // The safety-net poll is far off: what arrives comes by push.
@@ -154,8 +154,8 @@ async function changedIdentity(server: RunningKeyServer, dir: string): Promise<v
   const env = (store: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${store}.json`) });
   const gus = (args: string[], code = 0) => runCliJson(args, env('gus'), code);
   const hal = (args: string[], code = 0) => runCliJson(args, env('hal'), code);
-  await gus(['enroll', 'gus', '--token', (await server.issueToken())!]);
-  await hal(['enroll', 'hal', '--token', (await server.issueToken())!]);
+  await gus(['enroll', 'gus', `--token=${(await server.issueToken())!}`]);
+  await hal(['enroll', 'hal', `--token=${(await server.issueToken())!}`]);
   await gus(['publish', '--count', '3']);
   await hal(['publish', '--count', '3']);
   await gus(['start', 'hal', 'hello from the first gus']);

@@ -218,7 +218,7 @@ export function addSubcommands(program: Command): void {
     });
   for (const name of ['register', 'enroll']) {
     define(`${name} [username]`, 'register the identity key (created on first use) under the username, set first if given; v2: enrol, with a token unless the server runs open enrolment', register)
-      .addOption(new Option('--token <token>', 'v2 enrolment token from the operator (x3dh-server token issue)').env(TOKEN_ENV));
+      .addOption(new Option('--token <token>', 'v2 enrolment token from the operator (x3dh-server token issue); write --token=<token>, as a token may begin with -').env(TOKEN_ENV));
   }
   define('publish', 'v1: create a new signed prekey and one-time prekeys and upload the bundle (replacing the one on the server); v2: upload a new signed prekey and add one-time prekeys (ids only grow)', publish)
     .option('--count <n>', 'one-time prekeys to upload (v1 default 5, as the firmware; v2 default: up to a stock of 50)');

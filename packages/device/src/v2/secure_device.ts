@@ -172,9 +172,9 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
   }
 
   /**
-   * Uploads a new signed prekey when the server has none, another one, or one due for rotation,
-   * and `count` new one-time prekeys (by default enough to reach the target stock). Ids continue
-   * above everything this device and the server have seen, so none is ever reused.
+   * Uploads a new signed prekey (the one it replaces is kept for its grace period) and `count` new
+   * one-time prekeys, added to the server's stock (by default enough to reach the target stock).
+   * Ids continue above everything this device and the server have seen, so none is ever reused.
    */
   async publishBundle(count?: number): Promise<{ signedPreKeyId: number; oneTimePreKeyIds: number[] }> {
     if (count !== undefined && (!Number.isInteger(count) || count < 0 || count > 1000)) {
