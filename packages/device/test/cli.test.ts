@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { Device, MemoryKeyStore, resolveConnectionSettings, V1Client } from '../src/index.js';
+import type { CliDevice } from '../src/cli/cli_options.js';
 import { runMenu } from '../src/cli/menu.js';
 import { Prompter } from '../src/cli/prompter.js';
 import { FakeV1Server } from './support/fake_v1_server.js';
+import { FakeV2Server } from './support/fake_v2_server.js';
+import { enrolled, openV2 } from './support/v2_devices.js';
 import { runCli, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 import { freePort } from '@x3dh-iot/testkit';
@@ -111,7 +114,7 @@ test('connection settings: flags over environment over config file over defaults
 });
 
 /** Drives the menu in-process through its line reader, as a person at a terminal would. */
-async function menuSession(device: Device, answers: string[]): Promise<string> {
+async function menuSession(device: CliDevice, answers: string[]): Promise<string> {
   const input = new PassThrough();
   const output = new PassThrough();
   let printed = '';
@@ -154,4 +157,19 @@ test('the menu has the firmware\'s wording and runs a handshake with one message
   assert.match(aliceRead, /Username erased\.\n\n--- Setup ---/);
   assert.match(aliceRead, / User: alice2/);
   for (const out of [bobSetup, aliceInit, bobChat, aliceRead]) assert.doesNotMatch(out, /\n\s+at /);
+});
+
+test('v2 menu: the same words; Register Identity asks for the enrolment token the server wants', async () => {
+  const server = new FakeV2Server();
+  const bob = await enrolled(server, 'bob');
+  server.openEnrolment = false;
+  server.tokens.add('-starts-with-a-dash');
+  const alice = await openV2(server, null);
+  const setup = await menuSession(alice, ['alice', '1', '-starts-with-a-dash', '2', '4', 'bob', 'hello bob', 'q']);
+  assert.match(setup, /Enrolment token \(from the operator\): Generated new Identity Keys\.\nIdentity registered successfully as 'alice'\./);
+  assert.match(setup, /Bundle published: signed prekey 1, one-time prekeys 0-49\./);
+  assert.match(setup, /Initial message sent to bob \(one-time prekey 0\)\./);
+  const chat = await menuSession(bob, ['5', '6', 'alice', 'hi alice', 'q']);
+  assert.match(chat, /--- Message from alice ---\nhello bob\n-----------------------/);
+  assert.match(await menuSession(alice, ['7', 'bob', 'q']), /\[bob\]: hi alice/);
 });

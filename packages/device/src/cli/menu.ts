@@ -1,5 +1,7 @@
 import type { CliDevice } from './cli_options.js';
 import { DeviceError } from '../errors.js';
+import { SecureDevice } from '../v2/secure_device.js';
+import { V2RequestError } from '../v2/v2_client.js';
 import {
   formatIncomingSession, formatInitialSent, formatPublished, formatRead, formatRegistered, formatUsers,
 } from './output.js';
@@ -59,7 +61,17 @@ export async function runMenu(device: CliDevice, prompter: Prompter, print: (tex
 type Step = (device: CliDevice, prompter: Prompter, print: (text: string) => void) => Promise<'end' | void>;
 
 const steps: Record<string, Step> = {
-  '1': async (device, _prompter, print) => print(formatRegistered(await device.registerIdentity())),
+  '1': async (device, prompter, print) => {
+    try {
+      print(formatRegistered(await device.registerIdentity()));
+    } catch (error) {
+      // A v2 server without open enrolment wants the operator's token: ask for it rather than fail.
+      if (!(device instanceof SecureDevice && error instanceof V2RequestError && error.code === 'enrolment_required')) throw error;
+      const token = await askNonEmpty(prompter, 'Enrolment token (from the operator): ');
+      if (token === null) return 'end';
+      print(formatRegistered(await device.registerIdentity({ token })));
+    }
+  },
   '2': async (device, _prompter, print) => print(formatPublished(await device.publishBundle())),
   '3': async (device, _prompter, print) => print(formatUsers(await device.listUsers(), device.username)),
   '4': async (device, prompter, print) => {
