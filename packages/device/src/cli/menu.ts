@@ -62,6 +62,7 @@ type Step = (device: CliDevice, prompter: Prompter, print: (text: string) => voi
 
 const steps: Record<string, Step> = {
   '1': async (device, prompter, print) => {
+    const newIdentity = device.identityKey === null;
     try {
       print(formatRegistered(await device.registerIdentity()));
     } catch (error) {
@@ -69,7 +70,7 @@ const steps: Record<string, Step> = {
       if (!(device instanceof SecureDevice && error instanceof V2RequestError && error.code === 'enrolment_required')) throw error;
       const token = await askNonEmpty(prompter, 'Enrolment token (from the operator): ');
       if (token === null) return 'end';
-      print(formatRegistered(await device.registerIdentity({ token })));
+      print(formatRegistered({ ...await device.registerIdentity({ token }), newIdentity }));
     }
   },
   '2': async (device, _prompter, print) => print(formatPublished(await device.publishBundle())),
