@@ -210,3 +210,22 @@ test('identity rotation: signed by the old key with the new key\'s proof; a lost
   await bob.startSession('alice', 'after');
   assert.equal((await alice.checkInbox())!.text, 'after');
 });
+
+test('crossed handshakes (both start a chat before reading) end in one shared session', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  await alice.startSession('bob', 'from alice');
+  await bob.startSession('alice', 'from bob');
+  assert.equal((await alice.checkInbox())!.text, 'from bob');
+  assert.equal((await bob.checkInbox())!.text, 'from alice');
+  await alice.send('bob', 'after crossing');
+  await bob.send('alice', 'and back');
+  assert.deepEqual((await bob.read('alice')).messages, ['after crossing']);
+  assert.deepEqual((await alice.read('bob')).messages, ['and back']);
+  // A later handshake from the peer replaces a session that has received messages: the peer started again.
+  await bob.startSession('alice', 'new start');
+  assert.equal((await alice.checkInbox())!.text, 'new start');
+  await alice.send('bob', 'on the new session');
+  assert.deepEqual((await bob.read('alice')).messages, ['on the new session']);
+});

@@ -541,7 +541,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
       text = textDecoder.decode(opened.plaintext);
       const now = this.now();
       if (!state.v2.pins.has(from)) state.v2.pins.set(from, { identityKey: envelope.identityKey, pinnedAt: now });
-      state.v2.sessions.set(from, newSession(from, opened.sharedKey, envelope.identityKey, 'responder', now));
+      if (!crossedHandshake(state, from)) state.v2.sessions.set(from, newSession(from, opened.sharedKey, envelope.identityKey, 'responder', now));
       if (opkId !== null) state.oneTimePreKeys.delete(opkId);
       state.v2.acceptedHandshakes.push({ signedPreKeyId: spk.id, ephemeralKey: envelope.ephemeralKey });
       markHandled(state, message.id);
@@ -758,6 +758,18 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
 
 function newSession(peer: string, sharedKey: Uint8Array, peerIdentityKey: Uint8Array, role: V2Session['role'], now: Date): V2Session {
   return { peer, sharedKey, peerIdentityKey, role, establishedAt: now, sendNext: 0, receivedFloor: 0, receivedAbove: [] };
+}
+
+/**
+ * Both sides started a chat before reading the other's handshake: each would adopt the other's key
+ * and they would end up with different ones. Both keep the session that the device with the smaller
+ * name initiated. A session that has received a message is not a crossing but a live one, and a new
+ * handshake then replaces it (the peer started again).
+ */
+function crossedHandshake(state: DeviceState, from: string): boolean {
+  const existing = state.v2.sessions.get(from);
+  const silent = existing?.role === 'initiator' && existing.receivedFloor === 0 && existing.receivedAbove.length === 0;
+  return silent && state.username !== null && state.username < from;
 }
 
 /** Records n as accepted: the floor moves up over consecutive numbers; a long gap is given up. */

@@ -9,7 +9,7 @@ import type { KeyPair } from '@x3dh-iot/protocol';
 export interface V2State {
   /** Peers' identity keys, first seen (trust on first use) or explicitly accepted, by peer name. */
   pins: Map<string, PinnedIdentity>;
-  /** By peer name: one session per peer, the newest handshake wins. */
+  /** By peer name: one session per peer, the newest handshake wins (crossed handshakes: see SecureDevice). */
   sessions: Map<string, V2Session>;
   /**
    * (signed prekey id, ephemeral key) of every initial message accepted, kept as long as that
