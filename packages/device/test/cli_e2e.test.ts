@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeBase64url, generateKeyPair, wireV1 } from '@x3dh-iot/protocol';
 import { emptyDeviceState, FileKeyStore } from '../src/index.js';
-import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
+import {
+  startEmbedded, startEmbeddedWithClientCertificates, startMosquittoAndPostgres, type RunningKeyServer,
+} from './support/key_server.js';
 import { CLI_COMMAND, cliEnv, REPO_ROOT, runCli, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 
@@ -212,4 +214,29 @@ describe('two CLI devices through the key server on its embedded defaults (embed
   test('v1: register, publish, users, init, inbox and chat both ways', (t) => twoDeviceConversation(server, tempDir(t)));
   test('v2: open enrolment, publish, users, start chat, inbox, chat both ways, safety numbers, status', (t) => twoDeviceConversationV2(server, tempDir(t)));
   test('v2: watch shows pushed handshakes and messages and stops cleanly on SIGTERM', (t) => watchConversationV2(server, tempDir(t)));
+});
+
+describe('two CLI devices with client certificates through the embedded broker (TLS 1.3, per-device rules, tokens)', () => {
+  let server: Awaited<ReturnType<typeof startEmbeddedWithClientCertificates>>;
+  before(async () => { server = await startEmbeddedWithClientCertificates(['ivy', 'jay']); });
+  after(() => server?.stop());
+
+  test('v2: each device enrols under its certificate\'s name and they chat; a device cannot act under another\'s certificate', async (t) => {
+    const dir = tempDir(t);
+    const ivy = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnvAs('ivy'), X3DH_STORE: join(dir, 'ivy.json') }, code);
+    const jay = (args: string[], code = 0) => runCliJson(args, { ...server.deviceEnvAs('jay'), X3DH_STORE: join(dir, 'jay.json') }, code);
+    await ivy(['enroll', 'ivy', `--token=${server.tokens.ivy}`]);
+    await jay(['enroll', 'jay', `--token=${server.tokens.jay}`]);
+    await jay(['publish', '--count', '3']);
+    await ivy(['publish', '--count', '3']);
+    await ivy(['start', 'jay', 'over certificates']);
+    assert.equal(((await jay(['inbox'])).session as { text: string }).text, 'over certificates');
+    await jay(['send', 'ivy', 'back']);
+    assert.deepEqual((await ivy(['read', 'jay'])).messages, ['back']);
+
+    // jay's key store with ivy's certificate: the broker refuses the client id jay under ivy's name.
+    const impostor = await runCliJson(['users'], { ...server.deviceEnvAs('ivy'), X3DH_STORE: join(dir, 'jay.json'), X3DH_TIMEOUT_MS: '3000' }, 5);
+    assert.equal((impostor.error as { kind: string }).kind, 'UNREACHABLE');
+    assert.match((impostor.error as { message: string }).message, /Connection refused: Client Identifier not valid/);
+  });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestDatabase, startMosquitto, startServer } from '@x3dh-iot/testkit';
+import { createTestCertificates, createTestDatabase, startMosquitto, startServer } from '@x3dh-iot/testkit';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 
@@ -69,4 +69,52 @@ export async function startEmbedded(): Promise<RunningKeyServer> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The embedded broker with client certificates (TLS 1.3): each device presents a certificate whose
+ * CN is its name, and its client id must be that name. Open enrolment is off; one token per device
+ * name is issued on the embedded store before the server starts, as an operator would.
+ */
+export async function startEmbeddedWithClientCertificates(names: readonly string[]): Promise<RunningKeyServer & {
+  tokens: Record<string, string>;
+  /** Settings of a device presenting the certificate issued to `certificateName`. */
+  deviceEnvAs(certificateName: string): Record<string, string>;
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'x3dh-device-certificates-'));
+  const dataDir = join(dir, 'data');
+  try {
+    const certificates = createTestCertificates(join(dir, 'pki'), [...names, 'key-server']);
+    const tokens: Record<string, string> = {};
+    for (const name of names) {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN,
+        'token', 'issue', '--device', name, '--data-dir', dataDir], { timeout: 120_000 });
+      tokens[name] = stdout.trim();
+    }
+    const server = await startServer({
+      v1: false,
+      args: ['--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0',
+        '--embedded-broker-cert', certificates.server.certFile, '--embedded-broker-key', certificates.server.keyFile,
+        '--embedded-broker-ca', certificates.caFile, '--no-open-enrolment',
+        '--broker-cert', certificates.clients['key-server']!.certFile, '--broker-key', certificates.clients['key-server']!.keyFile],
+    });
+    const deviceEnvAs = (name: string) => ({
+      X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile,
+      X3DH_CERT_FILE: certificates.clients[name]!.certFile, X3DH_KEY_FILE: certificates.clients[name]!.keyFile,
+    });
+    return {
+      deviceEnv: { X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile },
+      deviceEnvAs,
+      tokens,
+      issueToken: async () => null,
+      operator: null,
+      stop: async () => {
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
