@@ -195,6 +195,30 @@ async function changedIdentity(server: RunningKeyServer, dir: string): Promise<v
   assert.equal((await hal(['safety-number', 'gus'])).safetyNumber, changed.directorySafetyNumber);
 }
 
+/** A device replaces its own identity key (identity.rotate with the new key's proof); its peer must accept the new key. */
+async function rotatedIdentity(server: RunningKeyServer, dir: string): Promise<void> {
+  const env = (name: string) => ({ ...server.deviceEnv, X3DH_STORE: join(dir, `${name}.json`) });
+  const kim = (args: string[], code = 0) => runCliJson(args, env('kim'), code);
+  const lee = (args: string[], code = 0) => runCliJson(args, env('lee'), code);
+  for (const [device, name] of [[kim, 'kim'], [lee, 'lee']] as const) {
+    const issued = await server.issueToken();
+    await device(['enroll', name, ...(issued === null ? [] : [`--token=${issued}`])]);
+    await device(['publish', '--count', '3']);
+  }
+  await kim(['start', 'lee', 'before']);
+  assert.equal(((await lee(['inbox'])).session as { text: string }).text, 'before');
+  const before = await kim(['status']);
+
+  assert.equal(((await kim(['rotate-identity'], 2)).error as { message: string }).message.includes('--yes'), true);
+  const rotated = await kim(['rotate-identity', '--yes']);
+  assert.notEqual(rotated.identityKey, before.identityKey);
+  assert.equal((await kim(['status'])).identityKey, rotated.identityKey);
+  assert.equal(((await lee(['start', 'kim', 'x'], 8)).error as { kind: string }).kind, 'IDENTITY_CHANGED');
+  await lee(['trust', 'kim']);
+  await lee(['start', 'kim', 'after']);
+  assert.equal(((await kim(['inbox'])).session as { text: string }).text, 'after');
+}
+
 describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and PostgreSQL', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startMosquittoAndPostgres(); });
@@ -203,6 +227,7 @@ describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and Post
   test('v1: watch prints incoming handshakes and messages as they arrive and stops cleanly on SIGTERM', (t) => watchConversation(server, tempDir(t)));
   test('v2: enrol with tokens, publish, users, start chat, inbox, chat both ways, safety numbers, status', (t) => twoDeviceConversationV2(server, tempDir(t)));
   test('v2: watch shows pushed handshakes and messages and stops cleanly on SIGTERM', (t) => watchConversationV2(server, tempDir(t)));
+  test('v2: identity rotation through the server: the peer refuses the new key until it trusts it', (t) => rotatedIdentity(server, tempDir(t)));
   test('security-v2 items 11 and 13: an identity key changed by the operator gives another safety number, a loud warning and refused handshakes until trusted',
     (t) => changedIdentity(server, tempDir(t)));
 });
