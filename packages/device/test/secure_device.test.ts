@@ -229,3 +229,21 @@ test('crossed handshakes (both start a chat before reading) end in one shared se
   await alice.send('bob', 'on the new session');
   assert.deepEqual((await bob.read('alice')).messages, ['on the new session']);
 });
+
+test('a saved message the server refuses for good (recipient deleted) is dropped and reported, and does not block the next send', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  const carol = await enrolled(server, 'carol');
+  await alice.startSession('bob', 'hi bob');
+  await alice.startSession('carol', 'hi carol');
+  server.loseResponses = 3;
+  await rejects(alice.send('carol', 'kept'), 'UNREACHABLE', /saved and will be sent again/);
+  await carol.deleteDevice();
+  const problems: Error[] = [];
+  alice.on('problem', (error) => problems.push(error));
+  await alice.send('bob', 'not blocked');
+  assert.equal(alice.localStatus.outbox, 0);
+  assert.match(problems[0]!.message, /unknown_device/);
+  assert.deepEqual((await bob.read('alice')).messages, ['hi bob', 'not blocked']);
+});

@@ -573,9 +573,20 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     });
   }
 
-  /** Sends the saved messages in order; a refusal that cannot change drops the message and is reported. */
+  /**
+   * Sends the saved messages in order. A refusal that cannot change (the recipient was deleted) drops
+   * that message and is reported as a problem, so it does not stand in the way of the next send; a
+   * passing failure stops the flush, keeping the order.
+   */
   private async flushOutbox(): Promise<void> {
-    for (const outgoing of [...this.state.v2.outbox]) await this.deliver(outgoing);
+    for (const outgoing of [...this.state.v2.outbox]) {
+      try {
+        await this.deliver(outgoing);
+      } catch (error) {
+        if (this.state.v2.outbox.some((m) => sameId(m, outgoing))) throw error;
+        this.emit('problem', error instanceof Error ? error : new Error(String(error)));
+      }
+    }
   }
 
   private async deliver(outgoing: OutgoingMessage): Promise<void> {
