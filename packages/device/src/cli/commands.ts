@@ -216,15 +216,18 @@ export function addSubcommands(program: Command): void {
       const command = params.at(-1) as Command;
       await run(command, command.args, action);
     });
+  const registerText = 'register the identity key (created on first use) under the username, set first if given; v2: enrol, with a token unless the server runs open enrolment';
   for (const name of ['register', 'enroll']) {
-    define(`${name} [username]`, 'register the identity key (created on first use) under the username, set first if given; v2: enrol, with a token unless the server runs open enrolment', register)
+    define(`${name} [username]`, name === 'register' ? registerText : 'the same as register', register)
       .addOption(new Option('--token <token>', 'v2 enrolment token from the operator (x3dh-server token issue); write --token=<token>, as a token may begin with -').env(TOKEN_ENV));
   }
   define('publish', 'v1: create a new signed prekey and one-time prekeys and upload the bundle (replacing the one on the server); v2: upload a new signed prekey and add one-time prekeys (ids only grow)', publish)
     .option('--count <n>', 'one-time prekeys to upload (v1 default 5, as the firmware; v2 default: up to a stock of 50)');
   define('users', 'list registered users', users);
   for (const name of ['init', 'start']) {
-    define(`${name} <peer> <text>`, 'start a session with peer (X3DH) and send the first message; v2 pins the peer\'s identity key on first contact', init);
+    define(`${name} <peer> <text>`, name === 'init'
+      ? 'start a session with peer (X3DH) and send the first message; v2 pins the peer\'s identity key on first contact'
+      : 'the same as init', init);
   }
   define('inbox', 'accept one pending session request (X3DH) and show its first message; v2 reads the whole mailbox and reports refused messages', inbox);
   define('send <peer> <text>', 'send a message to a peer you have a session with', send);
