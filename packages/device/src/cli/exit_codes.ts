@@ -11,7 +11,7 @@ export const EXIT = {
   NOT_READY: 3,
   /** The server refused the request or answered in a form the protocol does not allow. */
   SERVER: 4,
-  /** The broker is unreachable or the server did not answer in time. */
+  /** The broker is unreachable, the server did not answer in time, or its database is unavailable. */
   UNREACHABLE: 5,
   /** A signature, decryption or associated-data check failed. */
   SECURITY: 6,
@@ -38,7 +38,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage: bad command line, argument or setting
   3  not ready: no username, no identity or no session with that peer yet
   4  the server refused the request or answered malformed
-  5  unreachable: no broker connection or no answer in time
-  6  security check failed: signature, decryption or associated data
+  5  unreachable: no broker connection, no answer in time, or the server's database unavailable
+  6  security check failed: signature, decryption, associated data or a replay
   7  key store unusable: wrong passphrase, corrupt file, or in use by another process
   8  a peer's identity key changed since it was pinned (v2): compare safety numbers, then trust <peer>`;
