@@ -103,6 +103,27 @@ describe('MQTT 5 request/response over TLS 1.3 (Mosquitto)', () => {
     }
   });
 
+  test('requestWith sends the caller\'s Correlation Data and User Properties; the same id can be sent again once the first wait ended', async () => {
+    const echo = await connectMqtt({ url: broker.url, ca: broker.certificates!.ca });
+    clients.push(echo);
+    let seen = 0;
+    echo.on('message', (_topic, _payload, packet) => {
+      const { responseTopic, correlationData, userProperties } = packet.properties ?? {};
+      // The first copy goes unanswered, as a lost response would.
+      if (!responseTopic || seen++ === 0) return;
+      void echo.publishAsync(responseTopic, JSON.stringify(userProperties), { qos: 1, properties: { correlationData } });
+    });
+    await echo.subscribeAsync('props/#', { qos: 1 });
+    const r = await requester({ responseTopic: 'props-resp/me', responseFilter: 'props-resp/me' });
+    const fields = { correlationData: Buffer.alloc(16, 7), userProperties: { 'x3dh-ts': '123', 'x3dh-sig': 'abc' }, timeoutMs: 1500 };
+    await assert.rejects(r.requestWith('props/op', '{}', fields), RequestTimeoutError);
+    const pending = r.requestWith('props/op', '{}', fields);
+    await assert.rejects(r.requestWith('props/op', '{}', fields), /already waiting/);
+    const response = await pending;
+    assert.deepEqual(JSON.parse(response.payload.toString()), { 'x3dh-ts': '123', 'x3dh-sig': 'abc' });
+    assert.deepEqual(response.properties?.correlationData, fields.correlationData);
+  });
+
   test('an unsupported URL scheme is a clear error', () => {
     assert.throws(() => connectMqtt({ url: 'http://127.0.0.1:1' }), /unsupported broker URL scheme/);
   });
