@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeBase64url, generateKeyPair } from '@x3dh-iot/protocol';
-import { emptyDeviceState, FileKeyStore, MemoryKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
+import { emptyDeviceState, FileKeyStore, MailboxWatcher, MemoryKeyStore, SecureDevice, V2RequestError } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, FAST, openV2, rejects } from './support/v2_devices.js';
 import { tempDir } from './support/temp_dir.js';
@@ -246,4 +246,25 @@ test('a saved message the server refuses for good (recipient deleted) is dropped
   assert.equal(alice.localStatus.outbox, 0);
   assert.match(problems[0]!.message, /unknown_device/);
   assert.deepEqual((await bob.read('alice')).messages, ['hi bob', 'not blocked']);
+});
+
+test('a mailbox watcher shows pushed handshakes and messages as events and reports a refused message once', async () => {
+  const server = new FakeV2Server();
+  const alice = await enrolled(server, 'alice');
+  const bob = await enrolled(server, 'bob');
+  const shown: string[] = [];
+  bob.on('session', (s) => shown.push(`session ${s.peer}: ${s.text}`));
+  bob.on('message', (m) => shown.push(`message ${m.peer}: ${m.text}`));
+  const problems: string[] = [];
+  const watcher = new MailboxWatcher(bob, 100).start();
+  watcher.on('problem', (error) => problems.push(error.message));
+  await alice.startSession('bob', 'hello');
+  await alice.send('bob', 'pushed');
+  server.replay('bob', { id: '1', from: 'alice', type: 'session', envelope: new Uint8Array(40), client_id: new Uint8Array(16), queued_at: 0 });
+  for (let i = 0; i < 500 && (shown.length < 2 || problems.length === 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise((resolve) => setTimeout(resolve, 300)); // a few more polls
+  await watcher.stop();
+  assert.deepEqual(shown, ['session alice: hello', 'message alice: pushed']);
+  assert.equal(problems.length, 1, problems.join('\n'));
+  assert.match(problems[0]!, /cannot be decrypted/);
 });
