@@ -17,11 +17,17 @@ export async function connectV1Device(brokerUrl: string, options: V1DeviceOption
   // A broker going away (as tests make it do) is an 'error' event; unhandled, it would end the process.
   // The client reconnects by itself and requests meanwhile time out.
   client.on('error', () => {});
-  return MqttRequester.start(client, {
-    responseTopic: wireV1.V1_TOPICS.response,
-    responseFilter: wireV1.V1_TOPICS.responseFilter,
-    timeoutMs: options.timeoutMs ?? 10_000,
-  });
+  try {
+    return await MqttRequester.start(client, {
+      responseTopic: wireV1.V1_TOPICS.response,
+      responseFilter: wireV1.V1_TOPICS.responseFilter,
+      timeoutMs: options.timeoutMs ?? 10_000,
+    });
+  } catch (error) {
+    // E.g. a broker refusing the v1 subscription: the connection must not outlive the failure.
+    await client.endAsync(true);
+    throw error;
+  }
 }
 
 /** Sends a v1 request and returns the parsed JSON reply. */

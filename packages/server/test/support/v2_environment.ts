@@ -13,7 +13,7 @@ import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from 
 const SERVER_NAME = 'x3dh-server';
 
 /** A client certificate for `name` from the test CA in `dir` (as createTestCertificates makes them). */
-function issueClientCertificate(dir: string, name: string): { cert: string; key: string } {
+export function issueClientCertificate(dir: string, name: string): { cert: string; key: string } {
   const file = (ext: string) => path.join(dir, `device-${name}.${ext}`);
   if (!fs.existsSync(file('crt'))) {
     fs.writeFileSync(file('ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
