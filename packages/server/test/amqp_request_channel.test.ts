@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { wireV1 } from '@x3dh-iot/protocol';
+import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSign } from '@x3dh-iot/protocol';
 import {
   createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
   ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
+import { mqttToRoutingKey } from '../src/transport/amqp_request_channel.js';
 import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
 import { initialMessage, registerBundle, registerIdentity, uniqueName } from './support/v1_fixtures.js';
 
@@ -150,6 +151,85 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     const inbox = await device.request(wireV1.inboxTopic(bob), '{}') as { json: { from_user: string } };
     assert.equal(inbox.json.from_user, 'alice');
     assert.deepEqual((await device.request(wireV1.inboxTopic(bob), '{}')).json, { error: 'Empty inbox', code: 404 });
+  });
+
+  test('v2 over AMQP: user properties arrive as headers, answers go to the device response topic, pushes follow the commit', async () => {
+    if (replicas.length === 0) await startReplica();
+    const connection = await amqp.connect(url);
+    try {
+      const channel = await connection.createConfirmChannel();
+      const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
+      const identities = { [alice]: generateKeyPair(), [bob]: generateKeyPair() };
+      const received: { routingKey: string; correlation: Buffer | undefined; json: Record<string, unknown> }[] = [];
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      for (const topic of [wireV2.responseTopic(alice), wireV2.responseTopic(bob), wireV2.pushTopic(bob)]) {
+        await channel.bindQueue(queue, 'amq.topic', mqttToRoutingKey(topic));
+      }
+      await channel.consume(queue, (message) => received.push({
+        routingKey: message!.fields.routingKey,
+        correlation: message!.properties.headers?.['x-correlation-id'] as Buffer | undefined,
+        json: JSON.parse(message!.content.toString('utf8')) as Record<string, unknown>,
+      }), { noAck: true });
+      const tokens = new pg.Client({ connectionString: database.url });
+      await tokens.connect();
+      const issue = async () => {
+        const token = randomBytes(16).toString('base64url');
+        await tokens.query('INSERT INTO enrolment_tokens (token_digest) VALUES ($1)', [createHash('sha256').update(token).digest()]);
+        return token;
+      };
+      // Published as RabbitMQ 4.x converts an MQTT 5 request: user properties become headers.
+      const request = async (device: string, operation: wireV2.V2Operation, body: unknown) => {
+        const requestId = Buffer.concat([Buffer.from([0xff]), randomBytes(15)]);
+        const payload = Buffer.from(JSON.stringify(body));
+        const timestamp = Date.now();
+        const signature = wireV2.signRequest(identities[device]!.privateKey, { operation, device, requestId, timestamp, payload });
+        channel.publish('amq.topic', mqttToRoutingKey(wireV2.requestTopic(device, operation)), payload, {
+          persistent: true,
+          headers: {
+            'x-reply-to-topic': mqttToRoutingKey(`x3dh/v2/resp/${uniqueName('elsewhere')}`),
+            'x-correlation-id': requestId,
+            'x3dh-ts': String(timestamp),
+            'x3dh-sig': b64(signature),
+          },
+        });
+        await channel.waitForConfirms();
+        for (let waited = 0; waited < 15_000; waited += 20) {
+          const reply = received.find((r) => r.correlation?.equals(requestId));
+          if (reply) {
+            assert.equal(reply.routingKey, mqttToRoutingKey(wireV2.responseTopic(device)));
+            return reply.json;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        throw new Error(`no answer to ${operation}`);
+      };
+      try {
+        for (const device of [alice, bob]) {
+          assert.deepEqual(await request(device, 'enroll', { identity_key: b64(identities[device]!.publicKey), token: await issue() }),
+            { ok: true, result: { device, identity_key: b64(identities[device]!.publicKey) } });
+        }
+        const spk = generateKeyPair();
+        const upload = await request(bob, 'prekeys.upload', {
+          signed_prekey: { id: 1, key: b64(spk.publicKey), signature: b64(xeddsaSign(identities[bob]!.privateKey, spk.publicKey)) },
+          one_time_prekeys: [{ id: 1, key: b64(generateKeyPair().publicKey) }],
+        });
+        assert.deepEqual(upload, { ok: true, result: { one_time_prekeys: 1, signed_prekey_id: 1 } });
+        const bundle = await request(alice, 'bundle.fetch', { device: bob });
+        assert.equal(((bundle.result as { one_time_prekey: { id: number } }).one_time_prekey).id, 1);
+        const sent = await request(alice, 'message.send', { to: bob, id: randomBytes(16).toString('base64url'), type: 'session', envelope: 'AAAA' });
+        assert.equal(sent.ok, true);
+        for (let waited = 0; !received.some((r) => r.json.type === 'message'); waited += 20) {
+          assert.ok(waited < 15_000, 'message push');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        const pushes = received.filter((r) => r.routingKey === mqttToRoutingKey(wireV2.pushTopic(bob)));
+        assert.deepEqual(pushes.map((p) => p.json.type).sort(), ['message', 'prekeys_low']);
+      } finally {
+        await tokens.end();
+      }
+    } finally {
+      await connection.close();
+    }
   });
 
   test('two replicas on one queue: 50 requesters fetch one bundle, each one-time prekey to exactly one, one reply per request', async () => {
