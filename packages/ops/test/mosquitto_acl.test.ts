@@ -201,7 +201,8 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
   it('security-v2 item 2: a device cannot read the requests of others, nor another device\'s topics through wildcards (Mosquitto)', async () => {
     const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-3');
     const serverInbox = inbox(server);
-    await server.subscribeAsync('$share/x3dh-server/x3dh/v2/req/#', { qos: 1 });
+    // Not in the share group of the replicas connected by earlier tests, which could take the request.
+    await server.subscribeAsync('x3dh/v2/req/#', { qos: 1 });
     const alice = await broker.connect(await broker.identity('alice'), broker.port);
     const aliceInbox = inbox(alice);
     // Mosquitto 2.0 grants such subscriptions (SUBACK success) and then delivers nothing the ACL does not allow.
