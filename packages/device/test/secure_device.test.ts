@@ -170,7 +170,7 @@ test('device.delete removes the prekeys; enrolling again with the same key resto
   assert.equal(server.devices.get('bob')!.signedPreKey!.id, 2, 'ids continue above the deleted ones');
 });
 
-test('a replaced device (new key store, same name) publishes its signed prekey above the id the server has seen', async () => {
+test('a replaced device (new key store, same name) reads the highest signed prekey id from prekeys.status and publishes above it at once', async () => {
   const server = new FakeV2Server();
   const bob = await enrolled(server, 'bob');
   await bob.publishBundle(0);
@@ -180,8 +180,10 @@ test('a replaced device (new key store, same name) publishes its signed prekey a
   await store.save({ ...emptyDeviceState(), username: 'bob', identity: replacement });
   Object.assign(server.devices.get('bob')!, { identityKey: replacement.publicKey, signedPreKey: null, oneTimePreKeys: [] });
   const newBob = await openV2(server, null, store);
+  const uploadsBefore = server.requests.length;
   const published = await newBob.publishBundle(2);
-  assert.ok(published.signedPreKeyId > 3, `signed prekey ${published.signedPreKeyId}`);
+  assert.equal(published.signedPreKeyId, 4, 'one above max_signed_prekey_id');
+  assert.deepEqual(server.requests.slice(uploadsBefore).map((r) => r.operation), ['prekeys.status', 'prekeys.upload'], 'no refused upload first');
   assert.deepEqual(newBob.preKeyIds.signed, [published.signedPreKeyId], 'the key store names the key by the id the server holds');
   assert.equal(server.devices.get('bob')!.signedPreKey!.id, published.signedPreKeyId);
 });

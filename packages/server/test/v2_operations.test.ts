@@ -48,6 +48,7 @@ for (const { name, start } of v2Environments) {
       assert.equal(status.one_time_prekeys, 5);
       assert.equal(status.signed_prekey_id, 2);
       assert.equal(status.max_one_time_prekey_id, 5);
+      assert.equal(status.max_signed_prekey_id, 2);
       assert.ok(Math.abs((status.signed_prekey_uploaded_at as number) - before) < 60_000);
       // Only one-time prekeys: the signed prekey stays.
       assert.deepEqual(result(await device.request('prekeys.upload', preKeyBatch(device.identity, {
@@ -127,9 +128,14 @@ for (const { name, start } of v2Environments) {
       const status = result(await alice.request('prekeys.status'));
       assert.equal(status.one_time_prekeys, 0);
       assert.equal(status.signed_prekey_id, null);
+      assert.deepEqual([status.max_signed_prekey_id, status.max_one_time_prekey_id], [1, 10], 'the highest ids stay after the keys are gone');
       assert.equal((result(await alice.request('mailbox.fetch', {})).messages as unknown[]).length, 1);
       assert.equal(result(await bob.request('directory.lookup', { device: alice.name })).identity_key, b64(next.publicKey));
       assert.equal(errorCode(await bob.request('bundle.fetch', { device: alice.name })), 'not_found');
+      // What the status names is what the next upload must be above: 1 is refused, 2 is taken.
+      const reused = await alice.request('prekeys.upload', preKeyBatch(next, { signedPreKeyId: 1 }).body);
+      assert.equal(errorCode(reused), 'prekey_id_reused');
+      assert.equal(result(await alice.request('prekeys.upload', preKeyBatch(next, { signedPreKeyId: 2 }).body)).signed_prekey_id, 2);
     });
 
     test('device.delete: gone from the directory, name kept for its key, enroll with the same key restores it', async () => {

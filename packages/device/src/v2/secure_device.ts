@@ -622,7 +622,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     await this.update((state) => {
       const now = this.now();
       if (newSignedPreKey) {
-        const id = Math.max(state.nextSignedPreKeyId, (status.signed_prekey_id ?? 0) + 1);
+        const id = Math.max(state.nextSignedPreKeyId, (status.max_signed_prekey_id ?? status.signed_prekey_id ?? 0) + 1);
         const keyPair = generateKeyPair();
         signedPreKey = { id, keyPair, signature: xeddsaSign(identity.privateKey, keyPair.publicKey), createdAt: now };
         state.signedPreKeys.push(signedPreKey);
@@ -651,30 +651,11 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     return { signedPreKeyId: signedPreKeyId ?? 0, oneTimePreKeyIds: oneTimePreKeys.map((opk) => opk.id) };
   }
 
-  /**
-   * prekeys.status tells the highest one-time prekey id ever uploaded but not the highest signed
-   * prekey id, which a fresh key store for an existing name (a replaced device) cannot know. When
-   * the server says the id is not above its highest, the same key is offered under growing ids
-   * (saved first each time, so the key store always names the key the server holds).
-   */
   private async uploadSignedPreKey(spk: SignedPreKey, opks: { one_time_prekeys?: { id: number; key: string }[] }): Promise<number | null> {
-    for (let step = 1; ; step *= 8) {
-      try {
-        const result = await this.call('prekeys.upload', {
-          signed_prekey: { id: spk.id, key: encodeBase64url(spk.keyPair.publicKey), signature: encodeBase64url(spk.signature) }, ...opks,
-        });
-        return result.signed_prekey_id;
-      } catch (error) {
-        const next = spk.id + step;
-        if (!(error instanceof V2RequestError && error.code === 'prekey_id_reused') || next > wireV2.MAX_PREKEY_ID || step > 8 ** 8) throw error;
-        await this.update((state) => {
-          const held = state.signedPreKeys.find((k) => constantTimeEqual(k.keyPair.publicKey, spk.keyPair.publicKey));
-          if (held) held.id = next;
-          state.nextSignedPreKeyId = Math.max(state.nextSignedPreKeyId, next + 1);
-        });
-        spk = { ...spk, id: next };
-      }
-    }
+    const result = await this.call('prekeys.upload', {
+      signed_prekey: { id: spk.id, key: encodeBase64url(spk.keyPair.publicKey), signature: encodeBase64url(spk.signature) }, ...opks,
+    });
+    return result.signed_prekey_id;
   }
 
   private signedPreKeyDue(status: wireV2.RequestResult<'prekeys.status'>): boolean {

@@ -180,6 +180,7 @@ export class FakeV2Server {
         return {
           one_time_prekeys: d.oneTimePreKeys.length, signed_prekey_id: d.signedPreKey?.id ?? null,
           signed_prekey_uploaded_at: d.signedPreKey?.uploadedAt ?? null, max_one_time_prekey_id: d.maxOneTimePreKeyId,
+          max_signed_prekey_id: d.maxSignedPreKeyId < 0 ? null : d.maxSignedPreKeyId,
         };
       }
       case 'bundle.fetch': {

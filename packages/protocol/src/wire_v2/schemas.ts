@@ -77,6 +77,7 @@ export const results = {
     signed_prekey_id: preKeyIdSchema.nullable(),
     signed_prekey_uploaded_at: z.number().int().nullable(),
     max_one_time_prekey_id: preKeyIdSchema.nullable(),
+    max_signed_prekey_id: preKeyIdSchema.nullable(),
   }),
   'bundle.fetch': z.object({
     device: deviceNameSchema,

@@ -24,6 +24,8 @@ export interface PreKeyStatus {
   signedPreKeyId: number | null;
   signedPreKeyUploadedAt: number | null;
   maxOneTimePreKeyId: number | null;
+  /** The highest signed prekey id ever uploaded: a new one must be above it. */
+  maxSignedPreKeyId: number | null;
 }
 
 export async function uploadPreKeys(
@@ -63,5 +65,6 @@ export async function preKeyStatus(sql: Sql, device: DeviceRow): Promise<PreKeyS
     signedPreKeyId: device.signed_prekey_id,
     signedPreKeyUploadedAt: device.signed_prekey_uploaded_at,
     maxOneTimePreKeyId: device.max_one_time_prekey_id,
+    maxSignedPreKeyId: device.max_signed_prekey_id,
   };
 }

@@ -58,6 +58,7 @@ export async function runOperation(
         signed_prekey_id: status.signedPreKeyId,
         signed_prekey_uploaded_at: status.signedPreKeyUploadedAt === null ? null : Math.round(status.signedPreKeyUploadedAt),
         max_one_time_prekey_id: status.maxOneTimePreKeyId,
+        max_signed_prekey_id: status.maxSignedPreKeyId,
       });
     }
 
