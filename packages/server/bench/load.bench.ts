@@ -1,12 +1,13 @@
 /**
- * Load benchmark of the key server (not a test): N simulated v1 devices, each running the mix
- * bundle fetch + initial message + inbox read in a loop, one request at a time, against
+ * Load benchmark of the key server (not a test): N simulated devices, each running a handshake mix in
+ * a loop, one request at a time: v1 (bundle fetch + initial message + inbox read) and/or v2 (signed
+ * bundle.fetch + message.send + mailbox.fetch + mailbox.ack, rate limits raised by flags), against
  *   - PostgreSQL + Mosquitto (TLS 1.3), and
  *   - embedded PGlite + the embedded broker,
  * each with the server in its own process. In the same run, a bare echo responder (fixed reply,
  * no database) on the same broker gives the ceiling of broker plus clients on this machine.
  *
- *   npm run bench:server -- --devices 32 --seconds 10
+ *   npm run bench:server -- --devices 32 --seconds 10 --protocol both
  *
  * Devices use a Response Topic of their own by default (so the broker delivers each reply once);
  * --shared-response-topic makes them behave like v1 firmware (every device receives every reply).
@@ -17,10 +18,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { wireV1 } from '@x3dh-iot/protocol';
+import { randomBytes } from 'node:crypto';
+import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import {
-  createTestDatabase, freePort, startMosquitto, startServer, stopChild, type ServerProcess,
+  createTestDatabase, freePort, preKeyBatch, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess,
+  type V2Response,
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
 
@@ -30,7 +33,14 @@ const options = new Command('load.bench')
   .addOption(new Option('--warmup <n>', 'seconds of load before measuring').argParser(Number).default(2))
   .addOption(new Option('--backends <list>', 'postgresql, embedded, or both').default('postgresql,embedded'))
   .addOption(new Option('--shared-response-topic', 'every device uses x3dh/resp/me and receives every reply, as v1 firmware does'))
-  .parse().opts<{ devices: number; seconds: number; warmup: number; backends: string; sharedResponseTopic?: boolean }>();
+  .addOption(new Option('--protocol <which>', 'the device mix: v1, v2 or both').choices(['v1', 'v2', 'both']).default('both'))
+  .parse().opts<{
+    devices: number; seconds: number; warmup: number; backends: string; sharedResponseTopic?: boolean; protocol: 'v1' | 'v2' | 'both';
+  }>();
+const runV1 = options.protocol !== 'v2';
+const runV2 = options.protocol !== 'v1';
+/** Server flags for the v2 mix: no token per bench device, and no rate limit on the bundle fetches it repeats. */
+const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1'];
 
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
@@ -53,11 +63,34 @@ async function closeDevices(devices: MqttRequester[]): Promise<void> {
 }
 
 type Step = { operation: string; topic: string; payload: () => string };
+/** A v2 step sends one signed request and says which operation it was (a step may adapt to earlier answers). */
+type V2Step = () => Promise<{ operation: string; response: V2Response }>;
 
 /**
  * Runs every device through its steps in a loop for warmup + seconds; returns the latencies (ms)
  * per operation of the measured part, and the replies that were errors.
  */
+async function driveV2(devices: V2TestDevice[], steps: (i: number) => V2Step[]) {
+  const latencies = new Map<string, number[]>();
+  const errors = new Map<string, number>();
+  const start = performance.now();
+  const measureFrom = start + options.warmup * 1000;
+  const end = measureFrom + options.seconds * 1000;
+  await Promise.all(devices.map(async (_, i) => {
+    const mine = steps(i);
+    for (let k = 0; performance.now() < end; k += 1) {
+      const sent = performance.now();
+      const { operation, response } = await mine[k % mine.length]!();
+      const done = performance.now();
+      if (sent < measureFrom || done > end) continue;
+      if (!latencies.has(operation)) latencies.set(operation, []);
+      latencies.get(operation)!.push(done - sent);
+      if (!response.ok) errors.set(`${operation}: ${response.error.code}`, (errors.get(`${operation}: ${response.error.code}`) ?? 0) + 1);
+    }
+  }));
+  return { latencies, errors };
+}
+
 async function drive(devices: MqttRequester[], steps: (i: number) => Step[]) {
   const latencies = new Map<string, number[]>();
   const errors = new Map<string, number>();
@@ -83,7 +116,7 @@ async function drive(devices: MqttRequester[], steps: (i: number) => Step[]) {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
-function report(label: string, result: Awaited<ReturnType<typeof drive>>): number {
+function report(label: string, result: { latencies: Map<string, number[]>; errors: Map<string, number> }): number {
   let total = 0;
   const all: number[] = [];
   console.log(`  ${label}`);
@@ -161,15 +194,90 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
   }
 }
 
-async function measure(name: string, target: Target, caFile: string | undefined, server: ServerProcess): Promise<void> {
+/** Microseconds per v2 request signature verification (the server's added crypto per request), in this process. */
+function verificationCost(): number {
+  const identity = generateKeyPair();
+  const fields = {
+    operation: 'message.send' as const, device: 'bench-device', requestId: new Uint8Array(randomBytes(16)), timestamp: Date.now(),
+    payload: Buffer.from(JSON.stringify({ to: 'bench-peer', id: randomBytes(16).toString('base64url'), type: 'session', envelope: b64(randomBytes(96)) })),
+  };
+  const signature = wireV2.signRequest(identity.privateKey, fields);
+  const rounds = 2000;
+  for (let i = 0; i < 200; i += 1) wireV2.verifyRequest(identity.publicKey, fields, signature);
+  const started = performance.now();
+  for (let i = 0; i < rounds; i += 1) {
+    if (!wireV2.verifyRequest(identity.publicKey, fields, signature)) throw new Error('signature does not verify');
+  }
+  return (performance.now() - started) * 1000 / rounds;
+}
+
+async function serverMixV2(target: Target, server: ServerProcess): Promise<number> {
+  const run = Date.now().toString(36);
+  const names = Array.from({ length: options.devices }, (_, i) => `bench2-${run}-${i}`);
+  const devices = await Promise.all(names.map((name) => V2TestDevice.connect({ name, brokerUrl: target.url, ca: target.ca })));
+  try {
+    // Every device enrols with a signed prekey and 100 one-time prekeys (the most one upload carries).
+    await Promise.all(devices.map(async (device) => {
+      for (const response of [await device.enroll(), await device.request('prekeys.upload',
+        preKeyBatch(device.identity, { signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: 100 }).body)]) {
+        if (!response.ok) throw new Error(`bench device set-up refused: ${response.error.code} ${response.error.message}`);
+      }
+    }));
+    const before = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
+    const envelope = b64(randomBytes(200));
+    const result = await driveV2(devices, (i) => {
+      const device = devices[i]!;
+      const peer = names[(i + 1) % names.length]!;
+      let fetched: string[] = [];
+      const step = async (operation: string, body: unknown) => ({ operation, response: await device.request(operation, body) });
+      return [
+        () => step('bundle.fetch', { device: peer }),
+        () => step('message.send', { to: peer, id: randomBytes(16).toString('base64url'), type: 'x3dh.initial', envelope }),
+        async () => {
+          const done = await step('mailbox.fetch', { limit: 100 });
+          fetched = done.response.ok ? (done.response.result.messages as { id: string }[]).map((m) => m.id) : [];
+          return done;
+        },
+        () => (fetched.length > 0 ? step('mailbox.ack', { ids: fetched }) : step('prekeys.status', {})),
+      ];
+    });
+    const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
+    const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
+    const rate = report('key server, v2 (bundle.fetch + message.send + mailbox.fetch + mailbox.ack, signed)', result);
+    const cpuPerRequest = 1e6 * cpu! / answered!;
+    console.log(`    server process (whole run incl. warm-up): ${cpuPerRequest.toFixed(0)} µs CPU per request, ` +
+      `${(batched! / batches!).toFixed(1)} requests per transaction, ` +
+      `${(1000 * busy! / answered!).toFixed(2)} ms mean from receipt to reply`);
+    const verify = verificationCost();
+    console.log(`    request signature verification: ${verify.toFixed(0)} µs per request ` +
+      `(${(100 * verify / cpuPerRequest).toFixed(0)}% of the server's CPU per v2 request)`);
+    return rate;
+  } finally {
+    await Promise.all(devices.map((device) => device.close()));
+  }
+}
+
+async function measure(
+  name: string, target: Target, caFile: string | undefined, server: ServerProcess, echo = true,
+): Promise<void> {
   console.log(`\n${name}: ${options.devices} devices, ${options.seconds} s measured after ${options.warmup} s warm-up`);
-  const ceiling = await echoCeiling(target, caFile);
-  const rate = await serverMix(target, server);
-  console.log(`  key server / echo ceiling: ${(100 * rate / ceiling).toFixed(0)}%`);
+  // The embedded broker's topic rules admit only the protocols' topics, so no echo responder there.
+  if (!echo) console.log('  echo responder (ceiling): not run (the embedded broker admits only the protocol topics)');
+  const ceiling = echo ? await echoCeiling(target, caFile) : NaN;
+  let v1Rate: number | undefined;
+  if (runV1) {
+    v1Rate = await serverMix(target, server);
+    if (!Number.isNaN(ceiling)) console.log(`  key server v1 / echo ceiling: ${(100 * v1Rate / ceiling).toFixed(0)}%`);
+  }
+  if (runV2) {
+    const v2Rate = await serverMixV2(target, server);
+    if (!Number.isNaN(ceiling)) console.log(`  key server v2 / echo ceiling: ${(100 * v2Rate / ceiling).toFixed(0)}%`);
+    if (v1Rate !== undefined) console.log(`  v2 rate / v1 rate: ${(100 * v2Rate / v1Rate).toFixed(0)}%`);
+  }
 }
 
 async function withServer<T>(args: string[], work: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await startServer({ args: [...args, '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
+  const server = await startServer({ v1: runV1, args: [...args, ...(runV2 ? V2_BENCH_ARGS : []), '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
   try {
     return await work(server);
   } finally {
@@ -177,7 +285,7 @@ async function withServer<T>(args: string[], work: (server: ServerProcess) => Pr
   }
 }
 
-console.log(`load benchmark: node ${process.version}, ${os.cpus().length} cores, ` +
+console.log(`load benchmark: node ${process.version}, ${os.cpus().length} cores, protocol ${options.protocol}, ` +
   `${options.sharedResponseTopic ? 'shared v1 response topic' : 'one response topic per device'}`);
 
 if (options.backends.includes('postgresql')) {
@@ -197,7 +305,7 @@ if (options.backends.includes('embedded')) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-bench-'));
   try {
     await withServer(['--data-dir', dataDir, '--embedded-broker-port', String(await freePort())],
-      (server) => measure('embedded PGlite + embedded broker', { url: server.brokerUrl, ca: undefined }, undefined, server));
+      (server) => measure('embedded PGlite + embedded broker', { url: server.brokerUrl, ca: undefined }, undefined, server, false));
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
