@@ -8,8 +8,11 @@ import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, openV2, rejects } from './support/v2_devices.js';
 
 /**
- * The client side of docs/security-v2 guarantees, each by the attack its line forbids, against the
- * in-process fake server (the end-to-end tests run the real one).
+ * The client side of docs/security-v2 guarantees against the in-process fake server, which can do
+ * what the real one never does: hand out a bundle with a bad signed-prekey signature, lie about an
+ * identity key after it was pinned, put arbitrary messages in a mailbox, stop its pushes. Every test
+ * name says "fake server". The same items against the real key server, on PostgreSQL + Mosquitto
+ * and on the embedded defaults, are in security_v2_real_server.test.ts.
  */
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -51,7 +54,7 @@ async function pair(server: FakeV2Server): Promise<{ alice: SecureDevice; bob: S
   return { alice, bob, bobStore };
 }
 
-test('security-v2 item 6: a prekeys_low push makes the client refill its one-time prekeys, and so does a low count in prekeys.status', async () => {
+test('security-v2 item 6 (fake server): a prekeys_low push makes the client refill its one-time prekeys, and so does a low count in prekeys.status', async () => {
   const server = new FakeV2Server();
   const alice = await enrolled(server, 'alice');
   const bob = await enrolled(server, 'bob', new MemoryKeyStore(), { oneTimePreKeyTarget: 20, oneTimePreKeyLow: 10 });
@@ -71,7 +74,7 @@ test('security-v2 item 6: a prekeys_low push makes the client refill its one-tim
   await bob.close();
 });
 
-test('security-v2 item 7: the signed prekey rotates every 7 days; replaced keys open delayed initial messages for 30 days, then are deleted', async () => {
+test('security-v2 item 7 (fake server): the signed prekey rotates every 7 days; replaced keys open delayed initial messages for 30 days, then are deleted', async () => {
   const server = new FakeV2Server();
   let now = Date.now();
   const clock = { now: () => new Date(now) };
@@ -102,7 +105,7 @@ test('security-v2 item 7: the signed prekey rotates every 7 days; replaced keys 
   await rejects(bob.checkInbox(), 'SECURITY', /names signed prekey 2, which this device does not hold/);
 });
 
-test('security-v2 item 9: the initiator aborts on a bad signed-prekey signature and on an all-zero DH output, sending and saving nothing', async () => {
+test('security-v2 item 9 (malicious server, fake): the initiator aborts on a bad signed-prekey signature in the bundle and on an all-zero DH output, sending and saving nothing', async () => {
   const server = new FakeV2Server();
   const aliceStore = new MemoryKeyStore();
   const alice = await enrolled(server, 'alice', aliceStore);
@@ -134,7 +137,7 @@ test('security-v2 item 9: the initiator aborts on a bad signed-prekey signature 
   assert.deepEqual(after.v2, before.v2, 'no session, pin or outgoing message saved');
 });
 
-test('security-v2 item 10: the initial message names the signed-prekey and one-time-prekey ids, and the responder uses exactly those', async () => {
+test('security-v2 item 10 (fake server): the initial message names the signed-prekey and one-time-prekey ids, and the responder uses exactly those', async () => {
   const server = new FakeV2Server();
   const { alice, bob } = await pair(server);
   const carol = await enrolled(server, 'carol');
@@ -154,7 +157,7 @@ test('security-v2 item 10: the initial message names the signed-prekey and one-t
   assert.deepEqual(bob.preKeyIds.oneTime.slice(0, 3), [2, 3, 4], 'one-time prekeys 0 and 1, and no other, were used and deleted');
 });
 
-test('security-v2 item 11: the responder builds AD itself, refuses a sender key other than the pinned or directory one, and a failure stores nothing, deletes nothing and acknowledges nothing', async () => {
+test('security-v2 item 11 (fake server, incl. a directory that changes the key after pinning): the responder builds AD itself, refuses a sender key other than the pinned or directory one, and a failure stores nothing, deletes nothing and acknowledges nothing', async () => {
   const server = new FakeV2Server();
   const { alice, bob, bobStore } = await pair(server);
   const acks = () => server.requests.filter((r) => r.operation === 'mailbox.ack').length;
@@ -210,7 +213,7 @@ test('security-v2 item 11: the responder builds AD itself, refuses a sender key 
   assert.equal(server.mailbox('bob').length, 1, 'kept in the mailbox until the user decides');
 });
 
-test('security-v2 item 12: a replayed initial message is refused, with or without a one-time prekey; a replayed session message too', async () => {
+test('security-v2 item 12 (fake server): a replayed initial message is refused, with or without a one-time prekey; a replayed session message too', async () => {
   const server = new FakeV2Server();
   const { alice, bob, bobStore } = await pair(server);
   await alice.startSession('bob', 'once');
@@ -240,7 +243,7 @@ test('security-v2 item 12: a replayed initial message is refused, with or withou
   assert.match(read.problems[0]!.error.message, /message number 0 was accepted before/);
 });
 
-test('security-v2 item 13: both sides show the same safety number; a changed key gives another number and a loud warning', async () => {
+test('security-v2 item 13 (fake server): both sides show the same safety number; a changed key gives another number and a loud warning', async () => {
   const server = new FakeV2Server();
   const { alice, bob } = await pair(server);
   await alice.startSession('bob', 'hi');
@@ -265,7 +268,7 @@ test('security-v2 item 13: both sides show the same safety number; a changed key
   await rejects(bob.startSession('alice', 'x'), 'SECURITY', /signature/);
 });
 
-test('security-v2 item 15 (client side): a redelivered message is dropped by its mailbox id, and the acknowledgement follows the save', async () => {
+test('security-v2 item 15 (client side, fake server): a redelivered message is dropped by its mailbox id, and the acknowledgement follows the save', async () => {
   const server = new FakeV2Server();
   const events: string[] = [];
   const bobStore = new (class extends MemoryKeyStore {
