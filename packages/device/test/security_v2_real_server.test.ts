@@ -77,7 +77,7 @@ for (const { kind, start } of realV2Servers) {
     };
     const acks = (device: string) => server.link(device).requests.filter((r) => r.operation === 'mailbox.ack');
 
-    test('security-v2 item 6: other devices\' bundle fetches drain the stock below the server threshold; the prekeys_low push makes the device refill', async () => {
+    test('security-v2 item 6: other devices\' bundle fetches drain the stock below the server threshold; the prekeys_low push makes the device refill, and a read with a low prekeys.status does too', async () => {
       const bobName = nameOf('bob');
       const bob = await server.enrolled(bobName, new MemoryKeyStore(), { oneTimePreKeyTarget: 20, oneTimePreKeyLow: 10 });
       bob.listen();
@@ -94,6 +94,14 @@ for (const { kind, start } of realV2Servers) {
       const refilled = bob.preKeyIds.oneTime.filter((id) => !published.includes(id));
       assert.equal(refilled.length, 11);
       assert.ok(refilled.every((id) => id > Math.max(...published)), `refilled ids continue above every earlier id: ${refilled.join(',')}`);
+
+      // Without a push (above the server's threshold, and not listening): a read checks prekeys.status and refills too.
+      const eveName = nameOf('eve');
+      const eve = await server.enrolled(eveName, new MemoryKeyStore(), { oneTimePreKeyTarget: 20, oneTimePreKeyLow: 15 });
+      for (let i = 0; i < 6; i++) await fetchBundle(fetchers[i % 2]!, eveName); // 14 left
+      assert.equal((await eve.preKeyStatus()).one_time_prekeys, 14);
+      assert.equal(await eve.checkInbox(), null);
+      assert.equal((await eve.preKeyStatus()).one_time_prekeys, 20);
     });
 
     test('security-v2 item 7: the signed prekey rotates on the device clock\'s schedule; a replaced key opens delayed initial messages within the grace period, and after it is deleted they are refused', async () => {
