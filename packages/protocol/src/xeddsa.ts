@@ -62,13 +62,36 @@ export function xeddsaSign(
 }
 
 /**
+ * Edwards forms (sign bit 0) of recently verified X25519 keys, most recently used last. The
+ * conversion is a pure function of the 32 key bytes but costs a field inversion, and a verifier
+ * (the key server) checks many signatures under the same few keys. Bounded: the oldest entry goes.
+ */
+const EDWARDS_CACHE_SIZE = 4096;
+const edwardsKeys = new Map<string, Uint8Array>();
+
+function edwardsKey(x25519PublicKey: Uint8Array): Uint8Array {
+  checkLength('X25519 public key', x25519PublicKey, X25519_KEY_BYTES);
+  const id = String.fromCharCode(...x25519PublicKey);
+  let key = edwardsKeys.get(id);
+  if (key !== undefined) {
+    edwardsKeys.delete(id);
+  } else {
+    key = montgomeryToEdwards(x25519PublicKey, 0);
+    if (edwardsKeys.size >= EDWARDS_CACHE_SIZE) edwardsKeys.delete(edwardsKeys.keys().next().value!);
+  }
+  edwardsKeys.set(id, key);
+  return key;
+}
+
+/**
  * Verifies as the firmware does: the X25519 key converted to Edwards with sign bit 0, then
- * libsodium's strict Ed25519 verification.
+ * libsodium's strict Ed25519 verification. (The backends only read the key they are given, so the
+ * cached Edwards key is shared.)
  */
 export function xeddsaVerify(x25519PublicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   checkBytes('XEdDSA message', message);
   checkLength('XEdDSA signature', signature, SIGNATURE_BYTES);
-  return backend.ed25519Verify(signature, message, montgomeryToEdwards(x25519PublicKey, 0));
+  return backend.ed25519Verify(signature, message, edwardsKey(x25519PublicKey));
 }
 
 /** Strict Ed25519 verification with an Edwards key given directly (libsodium's semantics). */
