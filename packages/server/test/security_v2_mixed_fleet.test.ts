@@ -57,6 +57,10 @@ for (const { name, start } of environments) {
       const v2Fetch = await bob.request('bundle.fetch', { device: oldName });
       assert.ok(!v2Fetch.ok && v2Fetch.error.code === 'not_found');
       assert.equal(((await requestJson(v1, wireV1.bundleTopic(oldName))) as { opk_id: number }).opk_id, 7, 'no v1 key was handed out by v2');
+      // A deleted v2 device leaves both directories, and v1 gets no bundle of it.
+      result(await alice.request('device.delete'));
+      assert.ok(!((await requestJson(v1, T.users)) as { users: string[] }).users.includes(alice.name));
+      assert.deepEqual(await requestJson(v1, wireV1.bundleTopic(alice.name)), { error: 'Bundle not found' });
     });
 
     test('security-v2 item 19: a v1 registration never takes a v2 device\'s name, and re-registering the same v1 key is idempotent', async () => {

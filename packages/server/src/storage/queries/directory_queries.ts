@@ -16,8 +16,9 @@ export async function findIdentityKey(sql: Sql, username: string): Promise<Uint8
   return rows[0]?.identity_key ?? null;
 }
 
+/** Registered names, oldest first; a deleted (v2) device is no longer listed, though its name stays reserved. */
 export async function listUsernames(sql: Sql): Promise<string[]> {
-  const rows = await sql.query<{ username: string }>('SELECT username FROM users ORDER BY id');
+  const rows = await sql.query<{ username: string }>('SELECT username FROM users WHERE deleted_at IS NULL ORDER BY id');
   return rows.map((row) => row.username);
 }
 
