@@ -1,7 +1,5 @@
 import type { Sql } from '../storage/database.js';
-import { fetchTokenWaitMs, takeFetchToken, type Bucket } from '../storage/queries/fetch_allowance_queries.js';
-import { claimOneTimePreKey, countDeviceOneTimePreKeys, findSignedPreKey } from '../storage/queries/prekey_queries.js';
-import { findDevice } from '../storage/queries/v2_device_queries.js';
+import { handOutBundleRow, type Bucket } from '../storage/queries/fetch_allowance_queries.js';
 import type { OneTimePreKey } from './directory.js';
 import { accept, refuse, type Result } from './refusal.js';
 
@@ -22,22 +20,20 @@ export interface IdentifiedBundle {
 export async function handOutBundle(
   sql: Sql, requesterId: string, target: string, bucket: Bucket,
 ): Promise<Result<IdentifiedBundle>> {
-  const device = await findDevice(sql, target);
-  if (device === null || device.deleted) return refuse('unknown_device', `${target} is not enrolled`);
-  const signed = await findSignedPreKey(sql, device.id);
+  const row = await handOutBundleRow(sql, requesterId, target, bucket);
+  if (row === null || row.deleted) return refuse('unknown_device', `${target} is not enrolled`);
   // A bundle registered over v1 has no signed prekey id, which v2 envelopes name: not a v2 bundle.
-  if (signed.signed_prekey_id === null || signed.signed_prekey === null || signed.signed_prekey_signature === null) {
+  if (row.signed_prekey_id === null || row.signed_prekey === null || row.signed_prekey_signature === null) {
     return refuse('not_found', `${target} has no bundle`);
   }
-  if (!await takeFetchToken(sql, requesterId, device.id, bucket)) {
-    const wait = await fetchTokenWaitMs(sql, requesterId, device.id, bucket);
+  if (!row.token_taken) {
+    const wait = Math.ceil(row.wait_ms ?? 0);
     return refuse('rate_limited', `too many bundle fetches for ${target}; retry in ${Math.ceil(wait / 1000)} s`, wait);
   }
-  const claimed = await claimOneTimePreKey(sql, device.id);
   return accept({
-    identityKey: device.identity_key,
-    signedPreKey: { id: signed.signed_prekey_id, key: signed.signed_prekey, signature: signed.signed_prekey_signature },
-    ...(claimed ? { oneTimePreKey: { id: claimed.key_id, key: claimed.public_key } } : {}),
-    stockLeft: await countDeviceOneTimePreKeys(sql, device.id),
+    identityKey: row.identity_key,
+    signedPreKey: { id: row.signed_prekey_id, key: row.signed_prekey, signature: row.signed_prekey_signature },
+    ...(row.key_id !== null && row.public_key !== null ? { oneTimePreKey: { id: row.key_id, key: row.public_key } } : {}),
+    stockLeft: row.stock_left!,
   });
 }

@@ -1,6 +1,6 @@
 import type { Sql } from '../database.js';
 
-/** One function per SQL statement on bundle_fetch_allowances: a token bucket per (requester, target). */
+/** The SQL statement of a v2 bundle hand-out, with its token bucket per (requester, target) on bundle_fetch_allowances. */
 
 export interface Bucket {
   /** Tokens at most (and at first). */
@@ -9,30 +9,64 @@ export interface Bucket {
   intervalMs: number;
 }
 
-/**
- * Takes one token from the (requester, target) bucket, refilled for the time elapsed, in one
- * statement (concurrent fetches see each other's takes). False, changing nothing, when less than
- * one token is left.
- */
-export async function takeFetchToken(sql: Sql, requesterId: string, targetId: string, bucket: Bucket): Promise<boolean> {
-  const rows = await sql.query(
-    `INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
-     VALUES ($1::bigint, $2::bigint, $3::float8 - 1, now())
-     ON CONFLICT (requester_id, target_id) DO UPDATE
-       SET tokens = least($3::float8, a.tokens + extract(epoch FROM now() - a.updated_at) * 1000 / $4::float8) - 1,
-           updated_at = now()
-       WHERE least($3::float8, a.tokens + extract(epoch FROM now() - a.updated_at) * 1000 / $4::float8) >= 1
-     RETURNING 1`,
-    [requesterId, targetId, bucket.burst, bucket.intervalMs]);
-  return rows.length === 1;
+export interface BundleHandOutRow {
+  id: string;
+  identity_key: Uint8Array;
+  deleted: boolean;
+  signed_prekey_id: number | null;
+  signed_prekey: Uint8Array | null;
+  signed_prekey_signature: Uint8Array | null;
+  /** A token was taken from the bucket (only when the target has a v2 bundle). */
+  token_taken: boolean;
+  /** Milliseconds until the bucket holds one token again, when no token was taken. */
+  wait_ms: number | null;
+  key_id: number | null;
+  public_key: Uint8Array | null;
+  /** One-time prekeys the target has left after this claim, when a token was taken. */
+  stock_left: number | null;
 }
 
-/** Milliseconds until the bucket holds one token again (0 when it does). */
-export async function fetchTokenWaitMs(sql: Sql, requesterId: string, targetId: string, bucket: Bucket): Promise<number> {
-  const rows = await sql.query<{ wait_ms: number }>(
-    `SELECT greatest(0, (1 - least($3::float8, tokens + extract(epoch FROM now() - updated_at) * 1000 / $4::float8))
-       * $4::float8)::float8 AS wait_ms
-     FROM bundle_fetch_allowances WHERE requester_id = $1::bigint AND target_id = $2::bigint`,
-    [requesterId, targetId, bucket.burst, bucket.intervalMs]);
-  return Math.ceil(rows[0]?.wait_ms ?? 0);
+const REFILLED = 'least($3::float8, a.tokens + extract(epoch FROM now() - a.updated_at) * 1000 / $4::float8)';
+
+/**
+ * One statement for the whole hand-out, so that a bundle fetch costs one round trip instead of five:
+ * reads the target; only when it is enrolled and has a v2 bundle (a signed prekey with its id),
+ * takes one token from the (requester, target) bucket, refilled for the time elapsed (changing
+ * nothing when less than one token is left); only when a token was taken, claims (deletes) the
+ * target's oldest one-time prekey, where SKIP LOCKED lets concurrent fetches on any replica claim
+ * different keys instead of waiting, so no key goes out twice. The stock left is the count in the
+ * statement's snapshot less the key claimed. Null for a name never registered.
+ */
+export async function handOutBundleRow(
+  sql: Sql, requesterId: string, target: string, bucket: Bucket,
+): Promise<BundleHandOutRow | null> {
+  const rows = await sql.query<BundleHandOutRow>(
+    `WITH target AS (
+       SELECT id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id, signed_prekey, signed_prekey_signature
+       FROM users WHERE username = $2
+     ), token AS (
+       INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
+       SELECT $1::bigint, id, $3::float8 - 1, now() FROM target
+       WHERE NOT deleted AND signed_prekey_id IS NOT NULL AND signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL
+       ON CONFLICT (requester_id, target_id) DO UPDATE
+         SET tokens = ${REFILLED} - 1, updated_at = now()
+         WHERE ${REFILLED} >= 1
+       RETURNING target_id
+     ), claimed AS (
+       DELETE FROM one_time_prekeys WHERE id = (
+         SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
+         ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING key_id, public_key
+     )
+     SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
+       taken.yes AS token_taken,
+       CASE WHEN taken.yes THEN NULL ELSE coalesce((
+         SELECT greatest(0, (1 - ${REFILLED}) * $4::float8)::float8
+         FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
+       c.key_id, c.public_key,
+       CASE WHEN taken.yes THEN (
+         (SELECT count(*) FROM one_time_prekeys WHERE user_id = t.id) - (SELECT count(*) FROM claimed))::integer END AS stock_left
+     FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true`,
+    [requesterId, target, bucket.burst, bucket.intervalMs]);
+  return rows[0] ?? null;
 }

@@ -28,28 +28,3 @@ export async function countDeviceOneTimePreKeys(sql: Sql, deviceId: string): Pro
     'SELECT count(*)::integer AS count FROM one_time_prekeys WHERE user_id = $1::bigint', [deviceId]);
   return rows[0]!.count;
 }
-
-/**
- * Hands out (deletes and returns) the device's oldest one-time prekey. SKIP LOCKED lets concurrent
- * fetches, on any replica, claim different keys instead of waiting, so no key goes out twice.
- */
-export async function claimOneTimePreKey(sql: Sql, deviceId: string): Promise<{ key_id: number; public_key: Uint8Array } | null> {
-  const rows = await sql.query<{ key_id: number; public_key: Uint8Array }>(
-    `DELETE FROM one_time_prekeys WHERE id = (
-       SELECT id FROM one_time_prekeys WHERE user_id = $1::bigint ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-     RETURNING key_id, public_key`,
-    [deviceId]);
-  return rows[0] ?? null;
-}
-
-export interface CurrentSignedPreKeyRow {
-  signed_prekey_id: number | null;
-  signed_prekey: Uint8Array | null;
-  signed_prekey_signature: Uint8Array | null;
-}
-
-export async function findSignedPreKey(sql: Sql, deviceId: string): Promise<CurrentSignedPreKeyRow> {
-  const rows = await sql.query<CurrentSignedPreKeyRow>(
-    'SELECT signed_prekey_id, signed_prekey, signed_prekey_signature FROM users WHERE id = $1::bigint', [deviceId]);
-  return rows[0]!;
-}
