@@ -1,0 +1,117 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from './free_port.js';
+
+export interface PrivatePostgres {
+  /** URL of the cluster's `postgres` database (trust authentication on 127.0.0.1). */
+  url: string;
+  /** SIGKILL to the postmaster and every backend at once: a crash, with no checkpoint or shutdown. */
+  crash(): Promise<void>;
+  /** Starts the cluster again on the same directory and port (it runs crash recovery from its WAL). */
+  restart(): Promise<void>;
+  /** Stops the cluster and deletes its directory. */
+  destroy(): Promise<void>;
+}
+
+/** The directory of `initdb` and `postgres`: Debian keeps them out of PATH, under /usr/lib/postgresql/<version>/bin. */
+function postgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
+  if (versions.length > 0) return path.join(root, versions.sort((a, b) => Number(b) - Number(a))[0]!, 'bin');
+  try {
+    return execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('PostgreSQL server binaries (initdb, postgres) not found: install the postgresql package');
+  }
+}
+
+/** PostgreSQL refuses to run as root; as root, the cluster belongs to the `postgres` user. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
+  return { uid, gid };
+}
+
+async function waitUntilReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode}:\n${output()}`);
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      return;
+    } catch {
+      await client.end().catch(() => {});
+      if (Date.now() > deadline) throw new Error(`postgres not ready in 60 s:\n${output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * A PostgreSQL cluster of its own for one test, in a temporary directory on a free port, so that
+ * a test can crash and restart the database without touching the shared server. fsync stays on:
+ * what it proves is what a production database does after a crash.
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const bin = postgresBinDir();
+  const owner = runAs();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-pg-'));
+  const dataDir = path.join(dir, 'data');
+  if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+  execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-instructions'], {
+    stdio: 'pipe', ...(owner ?? {}),
+  });
+  const port = await freePort();
+  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  let child: ChildProcess;
+  let output = '';
+
+  const start = async () => {
+    output = '';
+    // Its own process group, so that a crash takes the backends down with the postmaster.
+    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(owner ?? {}),
+    });
+    child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    await waitUntilReady(url, child, () => output);
+  };
+  const stop = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      return;
+    }
+    await exited;
+    // The backends of the group die with it; wait until none holds the data directory's shared memory.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(-child.pid!, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  await start();
+  return {
+    url,
+    crash: () => stop('SIGKILL'),
+    restart: start,
+    destroy: async () => {
+      await stop('SIGQUIT');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
