@@ -1,10 +1,9 @@
 import { RequestRaceError } from '../processing/request_race.js';
 import type { Sql } from '../storage/database.js';
 import {
-  deleteAcknowledgedMessages, findSentMessage, insertMailboxMessage, insertSentMessage, listMailboxMessages,
+  deleteAcknowledgedMessages, findSendTarget, insertMailboxMessage, listMailboxMessages,
   type MailboxLimits, type MailboxMessageRow,
 } from '../storage/queries/mailbox_message_queries.js';
-import { findDevice, lockDevice } from '../storage/queries/v2_device_queries.js';
 import { accept, refuse, type Result } from './refusal.js';
 
 /**
@@ -33,23 +32,20 @@ export interface Queued {
 export async function sendMessage(
   sql: Sql, senderId: string, sender: string, outgoing: Outgoing, limits: MailboxLimits,
 ): Promise<Result<Queued>> {
-  const earlier = await findSentMessage(sql, senderId, outgoing.clientId);
-  if (earlier !== null) {
+  const target = await findSendTarget(sql, senderId, outgoing.clientId, outgoing.to);
+  if (target.earlier !== null) {
+    const { earlier } = target;
     return accept({ messageId: earlier.message_id, queuedAt: earlier.queued_at, fresh: false, recipient: outgoing.to });
   }
-  const recipient = await findDevice(sql, outgoing.to);
-  if (recipient === null || recipient.deleted) return refuse('unknown_device', `${outgoing.to} is not enrolled`);
-  // Sends to one recipient take turns, so that concurrent ones cannot overfill the mailbox together.
-  await lockDevice(sql, recipient.id);
+  if (target.recipient_id === null) return refuse('unknown_device', `${outgoing.to} is not enrolled`);
+  // Sends to one recipient take turns (findSendTarget locked it), so that concurrent ones cannot overfill the mailbox together.
   const queued = await insertMailboxMessage(sql, {
-    recipientId: recipient.id, senderId, clientId: outgoing.clientId, type: outgoing.type, envelope: outgoing.envelope,
+    recipientId: target.recipient_id, senderId, clientId: outgoing.clientId, type: outgoing.type, envelope: outgoing.envelope,
   }, limits);
   if (queued === null) {
     return refuse('mailbox_full', `the mailbox of ${outgoing.to} is full (${limits.maxMessages} messages or ${limits.maxBytes} bytes)`);
   }
-  if (!await insertSentMessage(sql, senderId, outgoing.clientId, queued.id, limits.retentionSeconds)) {
-    throw new RequestRaceError('send with the same client message id');
-  }
+  if (!queued.recorded) throw new RequestRaceError('send with the same client message id');
   return accept({
     messageId: queued.id, queuedAt: queued.queued_at, fresh: true, recipient: outgoing.to,
     message: {

@@ -18,19 +18,63 @@ export interface NewMailboxMessage {
 
 const MS = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 
+export interface SendTarget {
+  /** The first result of an earlier send with this client message id, if any. */
+  earlier: { message_id: string; queued_at: number } | null;
+  /** The recipient's id, locked; null when it is not enrolled (or when there was an earlier send). */
+  recipient_id: string | null;
+}
+
+/**
+ * The first statement of a send, one round trip where it was three: the earlier result of a send
+ * with this client message id if any; else the recipient, enrolled and not deleted, with its row
+ * locked until the transaction ends (FOR NO KEY UPDATE, which still lets others insert rows
+ * referencing it). The lock serializes sends to one recipient across transactions and replicas,
+ * so that concurrent ones cannot overfill the mailbox together; it must be a statement of its own,
+ * before insertMailboxMessage, whose snapshot then sees every message committed by the sends it
+ * waited for.
+ */
+export async function findSendTarget(sql: Sql, senderId: string, clientId: Uint8Array, recipient: string): Promise<SendTarget> {
+  const rows = await sql.query<{ message_id: string | null; queued_at: number | null; recipient_id: string | null }>(
+    `WITH earlier AS (
+       SELECT message_id, queued_at FROM sent_messages WHERE sender_id = $1::bigint AND client_id = $2
+     ), recipient AS (
+       SELECT id FROM users WHERE username = $3 AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM earlier)
+       FOR NO KEY UPDATE OF users
+     )
+     SELECT (SELECT message_id::text FROM earlier) AS message_id, (SELECT ${MS('queued_at')} FROM earlier) AS queued_at,
+       (SELECT id::text FROM recipient) AS recipient_id`,
+    [senderId, clientId, recipient]);
+  const row = rows[0]!;
+  return {
+    earlier: row.message_id === null ? null : { message_id: row.message_id, queued_at: row.queued_at! },
+    recipient_id: row.recipient_id,
+  };
+}
+
 /**
  * Queues a message unless the recipient's mailbox already holds the maximum number of messages or
- * envelope bytes; the check and the insert are one statement. Null when the mailbox is full.
+ * envelope bytes, and records the send by client message id (kept as long as the message could
+ * wait): one statement, so that the check, the insert and the record are one round trip. Null
+ * when the mailbox is full; `recorded` is false when a concurrent send with the same client
+ * message id recorded one first (the caller must roll back: the message was queued).
  */
 export async function insertMailboxMessage(
   sql: Sql, message: NewMailboxMessage, limits: MailboxLimits,
-): Promise<{ id: string; queued_at: number } | null> {
-  const rows = await sql.query<{ id: string; queued_at: number }>(
-    `INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
-     SELECT $1::bigint, $2::bigint, $3, $4, $5, now() + make_interval(secs => $6)
-     WHERE (SELECT count(*) < $7 AND coalesce(sum(octet_length(envelope)), 0) + octet_length($5::bytea) <= $8
-            FROM mailbox_messages WHERE recipient_id = $1::bigint AND expires_at > now())
-     RETURNING id::text AS id, ${MS('queued_at')} AS queued_at`,
+): Promise<{ id: string; queued_at: number; recorded: boolean } | null> {
+  const rows = await sql.query<{ id: string; queued_at: number; recorded: boolean }>(
+    `WITH queued AS (
+       INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
+       SELECT $1::bigint, $2::bigint, $3, $4, $5, now() + make_interval(secs => $6)
+       WHERE (SELECT count(*) < $7 AND coalesce(sum(octet_length(envelope)), 0) + octet_length($5::bytea) <= $8
+              FROM mailbox_messages WHERE recipient_id = $1::bigint AND expires_at > now())
+       RETURNING id, queued_at
+     ), sent AS (
+       INSERT INTO sent_messages (sender_id, client_id, message_id, queued_at, expires_at)
+       SELECT $2::bigint, $3, id, now(), now() + make_interval(secs => $6) FROM queued
+       ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING 1
+     )
+     SELECT id::text AS id, ${MS('queued_at')} AS queued_at, EXISTS (SELECT 1 FROM sent) AS recorded FROM queued`,
     [message.recipientId, message.senderId, message.clientId, message.type, message.envelope,
       limits.retentionSeconds, limits.maxMessages, limits.maxBytes]);
   return rows[0] ?? null;
@@ -65,30 +109,6 @@ export async function deleteAcknowledgedMessages(sql: Sql, recipientId: string, 
 
 export async function deleteMailbox(sql: Sql, recipientId: string): Promise<void> {
   await sql.query('DELETE FROM mailbox_messages WHERE recipient_id = $1::bigint', [recipientId]);
-}
-
-/** The first result of an earlier send with this client message id, if any. */
-export async function findSentMessage(sql: Sql, senderId: string, clientId: Uint8Array): Promise<{ message_id: string; queued_at: number } | null> {
-  const rows = await sql.query<{ message_id: string; queued_at: number }>(
-    `SELECT message_id::text AS message_id, ${MS('queued_at')} AS queued_at
-     FROM sent_messages WHERE sender_id = $1::bigint AND client_id = $2`,
-    [senderId, clientId]);
-  return rows[0] ?? null;
-}
-
-/**
- * Records a send by client message id, kept as long as the message could wait. False when a
- * concurrent send with the same id recorded one first.
- */
-export async function insertSentMessage(
-  sql: Sql, senderId: string, clientId: Uint8Array, messageId: string, retentionSeconds: number,
-): Promise<boolean> {
-  const rows = await sql.query(
-    `INSERT INTO sent_messages (sender_id, client_id, message_id, queued_at, expires_at)
-     VALUES ($1::bigint, $2, $3::bigint, now(), now() + make_interval(secs => $4))
-     ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING 1`,
-    [senderId, clientId, messageId, retentionSeconds]);
-  return rows.length === 1;
 }
 
 /** Deletes messages past their expiry; how many. */
