@@ -108,6 +108,21 @@ for (const { name, kind, start } of v2Environments) {
       assert.equal((await mailbox(bob)).length, 1);
     });
 
+    test('security-v2 item 1: mailbox.fetch and mailbox.ack reusing a request id are refused and acknowledge nothing', async () => {
+      const alice = await env.enrolled(uniqueName('alice'));
+      const bob = await env.enrolled(uniqueName('bob'));
+      result(await alice.request('message.send', { to: bob.name, id: clientId(), type: 'session', envelope: 'AAAA' }));
+      const requestId = new Uint8Array(randomBytes(16));
+      const ids = (result(await bob.request('mailbox.fetch', {}, { requestId })).messages as { id: string }[]).map((m) => m.id);
+      assert.equal(ids.length, 1);
+      assert.equal(errorOf(await bob.request('mailbox.fetch', { limit: 10 }, { requestId })).code, 'replayed_request');
+      assert.equal(errorOf(await bob.request('mailbox.ack', { ids }, { requestId })).code, 'replayed_request');
+      assert.deepEqual((await mailbox(bob)).map((m) => m.id), ids, 'nothing acknowledged');
+      const fetchId = new Uint8Array(randomBytes(16));
+      result(await alice.request('prekeys.status', {}, { requestId: fetchId }));
+      assert.equal(errorOf(await alice.request('bundle.fetch', { device: bob.name }, { requestId: fetchId })).code, 'replayed_request');
+    });
+
     test('security-v2 item 1: the same signed request sent again gets the first response and runs once', async () => {
       const alice = await env.enrolled(uniqueName('alice'));
       const bob = await env.enrolled(uniqueName('bob'), { oneTimePreKeys: 5 });

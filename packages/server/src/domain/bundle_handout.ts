@@ -1,7 +1,8 @@
 import type { Sql } from '../storage/database.js';
 import { handOutBundleRow, type Bucket } from '../storage/queries/fetch_allowance_queries.js';
+import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { OneTimePreKey } from './directory.js';
-import { accept, refuse, type Result } from './refusal.js';
+import { accept, refuse, REQUEST_ID_USED, type RequestIdUsed, type Result } from './refusal.js';
 
 /** A v2 bundle: the signed prekey carries its id, the one-time prekey is absent when the stock is empty. */
 export interface IdentifiedBundle {
@@ -15,13 +16,15 @@ export interface IdentifiedBundle {
 /**
  * Hands out the target's bundle with its oldest one-time prekey, deleted in the same transaction
  * (docs/protocol-v2.md section 6.5). A token bucket per (requester, target) bounds how fast anyone
- * can drain a device's one-time prekeys; a target without a bundle costs no token.
+ * can drain a device's one-time prekeys; a target without a bundle costs no token. Runs only once
+ * the request id is recorded (REQUEST_ID_USED, changing nothing, when the id was used before).
  */
 export async function handOutBundle(
-  sql: Sql, requesterId: string, target: string, bucket: Bucket,
-): Promise<Result<IdentifiedBundle>> {
-  const row = await handOutBundleRow(sql, requesterId, target, bucket);
-  if (row === null || row.deleted) return refuse('unknown_device', `${target} is not enrolled`);
+  sql: Sql, requesterId: string, target: string, bucket: Bucket, gate: RequestIdGate,
+): Promise<Result<IdentifiedBundle> | RequestIdUsed> {
+  const row = await handOutBundleRow(sql, requesterId, target, bucket, gate);
+  if (!row.request_recorded) return REQUEST_ID_USED;
+  if (row.id === null || row.deleted) return refuse('unknown_device', `${target} is not enrolled`);
   // A bundle registered over v1 has no signed prekey id, which v2 envelopes name: not a v2 bundle.
   if (row.signed_prekey_id === null || row.signed_prekey === null || row.signed_prekey_signature === null) {
     return refuse('not_found', `${target} has no bundle`);

@@ -4,12 +4,16 @@ import {
   deleteAcknowledgedMessages, findSendTarget, insertMailboxMessage, listMailboxMessages,
   type MailboxLimits, type MailboxMessageRow,
 } from '../storage/queries/mailbox_message_queries.js';
-import { accept, refuse, type Result } from './refusal.js';
+import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
+import { accept, refuse, REQUEST_ID_USED, type RequestIdUsed, type Result } from './refusal.js';
 
 /**
  * The v2 mailbox (docs/protocol-v2.md sections 6.7, 6.8): messages wait per recipient, oldest
  * first, until the recipient acknowledges them by id or they expire. A send is idempotent by
  * (sender, client message id), also after the message was acknowledged.
+ *
+ * Each operation records the request's id in its first statement and runs only when it was
+ * recorded: REQUEST_ID_USED, having changed nothing, when the id was used before.
  */
 
 export interface Outgoing {
@@ -30,9 +34,10 @@ export interface Queued {
 }
 
 export async function sendMessage(
-  sql: Sql, senderId: string, sender: string, outgoing: Outgoing, limits: MailboxLimits,
-): Promise<Result<Queued>> {
-  const target = await findSendTarget(sql, senderId, outgoing.clientId, outgoing.to);
+  sql: Sql, senderId: string, sender: string, outgoing: Outgoing, limits: MailboxLimits, gate: RequestIdGate,
+): Promise<Result<Queued> | RequestIdUsed> {
+  const target = await findSendTarget(sql, senderId, outgoing.clientId, outgoing.to, gate);
+  if (!target.request_recorded) return REQUEST_ID_USED;
   if (target.earlier !== null) {
     const { earlier } = target;
     return accept({ messageId: earlier.message_id, queuedAt: earlier.queued_at, fresh: false, recipient: outgoing.to });
@@ -55,11 +60,15 @@ export async function sendMessage(
   });
 }
 
-export function fetchMailbox(sql: Sql, recipientId: string, after: string | undefined, limit: number): Promise<MailboxMessageRow[]> {
-  return listMailboxMessages(sql, recipientId, after ?? '0', limit);
+export async function fetchMailbox(
+  sql: Sql, recipientId: string, after: string | undefined, limit: number, gate: RequestIdGate,
+): Promise<MailboxMessageRow[] | RequestIdUsed> {
+  return await listMailboxMessages(sql, recipientId, after ?? '0', limit, gate) ?? REQUEST_ID_USED;
 }
 
 /** Deletes the acknowledged messages among the recipient's own; others' ids change nothing. */
-export function acknowledgeMessages(sql: Sql, recipientId: string, ids: readonly string[]): Promise<number> {
-  return deleteAcknowledgedMessages(sql, recipientId, ids);
+export async function acknowledgeMessages(
+  sql: Sql, recipientId: string, ids: readonly string[], gate: RequestIdGate,
+): Promise<number | RequestIdUsed> {
+  return await deleteAcknowledgedMessages(sql, recipientId, ids, gate) ?? REQUEST_ID_USED;
 }

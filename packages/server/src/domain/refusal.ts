@@ -14,3 +14,11 @@ export const refuse = (code: wireV2.ErrorCode, message: string, retryAfterMs?: n
   ({ ok: false, code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
 
 export const accept = <T>(value: T): Result<T> => ({ ok: true, value });
+
+/**
+ * An operation that records its request's id itself (check 5 of docs/protocol-v2.md section 3.2,
+ * in the operation's first statement) found the id used before: it did nothing.
+ */
+export const REQUEST_ID_USED = { ok: 'request_id_used' } as const;
+export type RequestIdUsed = typeof REQUEST_ID_USED;
+export const isRequestIdUsed = (value: unknown): value is RequestIdUsed => value === REQUEST_ID_USED;

@@ -4,17 +4,21 @@ import { refuse } from '../domain/refusal.js';
 import type { Reply } from '../processing/request_protocol.js';
 import type { Sql } from '../storage/database.js';
 import { findProcessedReplies } from '../storage/queries/processed_request_queries.js';
-import { findRequestId, recordRequestId } from '../storage/queries/request_id_queries.js';
+import { findRequestId, recordRequestId, type RequestIdGate } from '../storage/queries/request_id_queries.js';
 import { findDevice, type DeviceRow } from '../storage/queries/v2_device_queries.js';
 import type { SignedRequest } from './signed_request.js';
 
-/** The requester, once checks 2 to 5 passed; null for an enrolment of a name not yet held. */
-export type Authenticated = { ok: true; device: DeviceRow | null } | Refusal | { ok: 'resent'; reply: Reply };
+/** The requester, once checks 2 to 4 passed; null for an enrolment of a name not yet held. */
+export type Authenticated = { ok: true; device: DeviceRow | null } | Refusal;
+
+/** The answer to a request whose id was used before (check 5 failed). */
+export type UsedRequestId = Refusal | { ok: 'resent'; reply: Reply };
 
 /**
- * Checks 2 to 5 of docs/protocol-v2.md section 3.2, in that order: the device exists (an enrolment
- * brings its key), the time is within the skew, the signature verifies, and the request id is new
- * or this very request sent again (then its first reply is returned instead of running it twice).
+ * Checks 2 to 4 of docs/protocol-v2.md section 3.2, in that order: the device exists (an enrolment
+ * brings its key), the time is within the skew, and the signature verifies. Check 5 follows only
+ * then: recordRequestId (checkRequestId) or, for the operations that record the request id in
+ * their own first statement, that statement.
  */
 export async function authenticate(
   sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number,
@@ -34,16 +38,32 @@ export async function authenticate(
       ? 'request signature does not verify under the device identity key'
       : 'request signature does not verify under identity_key');
   }
-
-  const keepSeconds = 2 * clockSkewSeconds;
-  if (!await recordRequestId(sql, request, keepSeconds)) {
-    const earlier = await findRequestId(sql, request.device, request.requestId);
-    if (earlier !== null && Buffer.from(earlier.signed_digest).equals(request.signedDigest)) {
-      // The same request signed again: the answer is the first one, if it was recorded by now.
-      const reply = (await findProcessedReplies(sql, [earlier.reply_digest])).get(earlier.reply_digest);
-      if (reply !== undefined) return { ok: 'resent', reply: { body: reply, outcome: 'replayed', unrecorded: true } };
-    }
-    return refuse('replayed_request', 'request id already used for another request');
-  }
   return { ok: true, device };
+}
+
+/** The request id's record for check 5: ids are kept for twice the allowed clock skew. */
+export function requestIdGate(request: SignedRequest, clockSkewSeconds: number): RequestIdGate {
+  return { record: request, keepSeconds: 2 * clockSkewSeconds };
+}
+
+/**
+ * Check 5 on its own: records the request id; null when it is new, else the answer (see
+ * answerUsedRequestId).
+ */
+export async function checkRequestId(sql: Sql, request: SignedRequest, gate: RequestIdGate): Promise<UsedRequestId | null> {
+  return await recordRequestId(sql, gate.record, gate.keepSeconds) ? null : answerUsedRequestId(sql, request);
+}
+
+/**
+ * The request id was used before: when by this very request (sent again), its first reply if it
+ * was recorded by now, instead of running it twice; else replayed_request.
+ */
+export async function answerUsedRequestId(sql: Sql, request: SignedRequest): Promise<UsedRequestId> {
+  const earlier = await findRequestId(sql, request.device, request.requestId);
+  if (earlier !== null && Buffer.from(earlier.signed_digest).equals(request.signedDigest)) {
+    // The same request signed again: the answer is the first one, if it was recorded by now.
+    const reply = (await findProcessedReplies(sql, [earlier.reply_digest])).get(earlier.reply_digest);
+    if (reply !== undefined) return { ok: 'resent', reply: { body: reply, outcome: 'replayed', unrecorded: true } };
+  }
+  return refuse('replayed_request', 'request id already used for another request');
 }

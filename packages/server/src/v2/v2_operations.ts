@@ -5,7 +5,9 @@ import { enrolDevice } from '../domain/enrolment.js';
 import { acknowledgeMessages, fetchMailbox, sendMessage } from '../domain/mailbox_delivery.js';
 import { preKeyStatus, uploadPreKeys } from '../domain/prekey_stock.js';
 import type { Push, Reply } from '../processing/request_protocol.js';
+import { isRequestIdUsed, type RequestIdUsed } from '../domain/refusal.js';
 import type { Sql } from '../storage/database.js';
+import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { MailboxMessageRow } from '../storage/queries/mailbox_message_queries.js';
 import { findDevice, listDeviceNames, type DeviceRow } from '../storage/queries/v2_device_queries.js';
 import type { V2Settings } from './v2_settings.js';
@@ -20,12 +22,23 @@ const messageJson = (m: MailboxMessageRow) => ({
 });
 
 /**
+ * The operations that record the request id (check 5) in their own first statement and run only
+ * when it was recorded, sparing a round trip: the frequent ones. The others run after
+ * checkRequestId.
+ */
+const RECORDING_OWN_REQUEST_ID: ReadonlySet<wireV2.V2Operation> = new Set(['bundle.fetch', 'message.send', 'mailbox.fetch', 'mailbox.ack']);
+
+export const recordsOwnRequestId = (operation: wireV2.V2Operation): boolean => RECORDING_OWN_REQUEST_ID.has(operation);
+
+/**
  * Runs one v2 operation for an authenticated device (null only for an enrolment of a new name) and
- * words its result, refusal and pushes (docs/protocol-v2.md section 6).
+ * words its result, refusal and pushes (docs/protocol-v2.md section 6). For the operations of
+ * recordsOwnRequestId, `gate` is the request id to record: REQUEST_ID_USED, having changed nothing,
+ * when it was used before.
  */
 export async function runOperation(
-  sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings,
-): Promise<Reply> {
+  sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings, gate: RequestIdGate,
+): Promise<Reply | RequestIdUsed> {
   switch (call.operation) {
     case 'enroll': {
       const { identity_key: key, token } = call.body;
@@ -66,7 +79,8 @@ export async function runOperation(
       const target = call.body.device;
       const result = await handOutBundle(sql, self.id, target, {
         burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000,
-      });
+      }, gate);
+      if (isRequestIdUsed(result)) return result;
       if (!result.ok) return refusalReply(result);
       const bundle = result.value;
       const pushes: Push[] = bundle.stockLeft < settings.preKeyLowThreshold
@@ -93,7 +107,8 @@ export async function runOperation(
       const result = await sendMessage(sql, self.id, name, { to, clientId: id, type, envelope }, {
         maxMessages: settings.mailboxMaxMessages, maxBytes: settings.mailboxMaxBytes,
         retentionSeconds: settings.messageRetentionSeconds,
-      });
+      }, gate);
+      if (isRequestIdUsed(result)) return result;
       if (!result.ok) return refusalReply(result);
       const queued = result.value;
       const pushes = queued.message ? [pushTo(to, { type: 'message', message: messageJson(queued.message) })] : [];
@@ -101,12 +116,16 @@ export async function runOperation(
     }
 
     case 'mailbox.fetch': {
-      const messages = await fetchMailbox(sql, self.id, call.body.after, call.body.limit ?? 50);
+      const messages = await fetchMailbox(sql, self.id, call.body.after, call.body.limit ?? 50, gate);
+      if (isRequestIdUsed(messages)) return messages;
       return okReply('mailbox.fetch', { messages: messages.map(messageJson) });
     }
 
-    case 'mailbox.ack':
-      return okReply('mailbox.ack', { acknowledged: await acknowledgeMessages(sql, self.id, call.body.ids) });
+    case 'mailbox.ack': {
+      const acknowledged = await acknowledgeMessages(sql, self.id, call.body.ids, gate);
+      if (isRequestIdUsed(acknowledged)) return acknowledged;
+      return okReply('mailbox.ack', { acknowledged });
+    }
 
     case 'device.delete':
       await deleteDevice(sql, self.id);

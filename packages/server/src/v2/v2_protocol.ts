@@ -2,14 +2,20 @@ import { wireV2 } from '@x3dh-iot/protocol';
 import type { PreparedRequest, Reply, RequestProtocol } from '../processing/request_protocol.js';
 import type { InboundRequest } from '../transport/request_channel.js';
 import { inDeviceOrder } from './device_order.js';
-import { authenticate } from './request_authentication.js';
+import { isRequestIdUsed } from '../domain/refusal.js';
+import {
+  answerUsedRequestId, authenticate, checkRequestId, requestIdGate, type UsedRequestId,
+} from './request_authentication.js';
 import { readSignedRequest } from './signed_request.js';
-import { runOperation, type V2Call } from './v2_operations.js';
+import { recordsOwnRequestId, runOperation, type V2Call } from './v2_operations.js';
 import { errorReply, refusalReply } from './v2_replies.js';
 import type { V2Settings } from './v2_settings.js';
 
 /** The protocol's payload limit (docs/protocol-v2.md section 3.2); --max-payload can only lower it. */
 export const MAX_V2_PAYLOAD_BYTES = wireV2.MAX_REQUEST_BYTES;
+
+/** A request whose id was used before: the first reply of the same request sent again, or its refusal. */
+const usedRequestIdReply = (used: UsedRequestId): Reply => (used.ok === 'resent' ? used.reply : refusalReply(used));
 
 /**
  * Wire protocol v2 (docs/protocol-v2.md): signed requests on `x3dh/v2/req/<device>/<operation>`,
@@ -52,9 +58,12 @@ export class V2Protocol implements RequestProtocol {
       digest: signed.replyDigest,
       execute: (sql) => inDeviceOrder(sql, device, async () => {
         const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds);
-        if (auth.ok === 'resent') return auth.reply;
         if (!auth.ok) return refusalReply(auth);
-        return runOperation(sql, device, auth.device, call, this.settings);
+        const gate = requestIdGate(signed, this.settings.clockSkewSeconds);
+        const used = recordsOwnRequestId(operation) ? null : await checkRequestId(sql, signed, gate);
+        if (used !== null) return usedRequestIdReply(used);
+        const reply = await runOperation(sql, device, auth.device, call, this.settings, gate);
+        return isRequestIdUsed(reply) ? usedRequestIdReply(await answerUsedRequestId(sql, signed)) : reply;
       }),
     };
   }

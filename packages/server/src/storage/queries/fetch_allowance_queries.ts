@@ -1,4 +1,5 @@
 import type { Sql } from '../database.js';
+import { recordedRequestIdCte, requestIdParams, type RequestIdGate } from './request_id_queries.js';
 
 /** The SQL statement of a v2 bundle hand-out, with its token bucket per (requester, target) on bundle_fetch_allowances. */
 
@@ -10,14 +11,17 @@ export interface Bucket {
 }
 
 export interface BundleHandOutRow {
-  id: string;
+  /** The request id was recorded; else nothing happened and every other column is null. */
+  request_recorded: boolean;
+  /** Null for a name never registered. */
+  id: string | null;
   identity_key: Uint8Array;
-  deleted: boolean;
+  deleted: boolean | null;
   signed_prekey_id: number | null;
   signed_prekey: Uint8Array | null;
   signed_prekey_signature: Uint8Array | null;
   /** A token was taken from the bucket (only when the target has a v2 bundle). */
-  token_taken: boolean;
+  token_taken: boolean | null;
   /** Milliseconds until the bucket holds one token again, when no token was taken. */
   wait_ms: number | null;
   key_id: number | null;
@@ -35,15 +39,16 @@ const REFILLED = 'least($3::float8, a.tokens + extract(epoch FROM now() - a.upda
  * nothing when less than one token is left); only when a token was taken, claims (deletes) the
  * target's oldest one-time prekey, where SKIP LOCKED lets concurrent fetches on any replica claim
  * different keys instead of waiting, so no key goes out twice. The stock left is the count in the
- * statement's snapshot less the key claimed. Null for a name never registered.
+ * statement's snapshot less the key claimed. All of it only once the request's id is recorded by
+ * the same statement (checks 5 and the operation of docs/protocol-v2.md section 3.2 in one round trip).
  */
 export async function handOutBundleRow(
-  sql: Sql, requesterId: string, target: string, bucket: Bucket,
-): Promise<BundleHandOutRow | null> {
+  sql: Sql, requesterId: string, target: string, bucket: Bucket, gate: RequestIdGate,
+): Promise<BundleHandOutRow> {
   const rows = await sql.query<BundleHandOutRow>(
-    `WITH target AS (
+    `WITH ${recordedRequestIdCte(5)}, target AS (
        SELECT id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id, signed_prekey, signed_prekey_signature
-       FROM users WHERE username = $2
+       FROM users WHERE username = $2 AND EXISTS (SELECT 1 FROM recorded)
      ), token AS (
        INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
        SELECT $1::bigint, id, $3::float8 - 1, now() FROM target
@@ -58,6 +63,7 @@ export async function handOutBundleRow(
          ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING key_id, public_key
      )
+     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.* FROM (SELECT 1) AS one LEFT JOIN (
      SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
        taken.yes AS token_taken,
        CASE WHEN taken.yes THEN NULL ELSE coalesce((
@@ -66,7 +72,8 @@ export async function handOutBundleRow(
        c.key_id, c.public_key,
        CASE WHEN taken.yes THEN (
          (SELECT count(*) FROM one_time_prekeys WHERE user_id = t.id) - (SELECT count(*) FROM claimed))::integer END AS stock_left
-     FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true`,
-    [requesterId, target, bucket.burst, bucket.intervalMs]);
-  return rows[0] ?? null;
+     FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
+     ) b ON true`,
+    [requesterId, target, bucket.burst, bucket.intervalMs, ...requestIdParams(gate)]);
+  return rows[0]!;
 }

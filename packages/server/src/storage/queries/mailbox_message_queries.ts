@@ -1,4 +1,5 @@
 import type { Sql } from '../database.js';
+import { recordedRequestIdCte, requestIdParams, type RequestIdGate } from './request_id_queries.js';
 
 /** One function per SQL statement on mailbox_messages and sent_messages (the v2 mailbox). */
 
@@ -19,6 +20,8 @@ export interface NewMailboxMessage {
 const MS = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 
 export interface SendTarget {
+  /** The request id was recorded; else nothing was read or locked. */
+  request_recorded: boolean;
   /** The first result of an earlier send with this client message id, if any. */
   earlier: { message_id: string; queued_at: number } | null;
   /** The recipient's id, locked; null when it is not enrolled (or when there was an earlier send). */
@@ -32,21 +35,27 @@ export interface SendTarget {
  * referencing it). The lock serializes sends to one recipient across transactions and replicas,
  * so that concurrent ones cannot overfill the mailbox together; it must be a statement of its own,
  * before insertMailboxMessage, whose snapshot then sees every message committed by the sends it
- * waited for.
+ * waited for. All of it only once the request's id is recorded by the same statement.
  */
-export async function findSendTarget(sql: Sql, senderId: string, clientId: Uint8Array, recipient: string): Promise<SendTarget> {
-  const rows = await sql.query<{ message_id: string | null; queued_at: number | null; recipient_id: string | null }>(
-    `WITH earlier AS (
-       SELECT message_id, queued_at FROM sent_messages WHERE sender_id = $1::bigint AND client_id = $2
+export async function findSendTarget(
+  sql: Sql, senderId: string, clientId: Uint8Array, recipient: string, gate: RequestIdGate,
+): Promise<SendTarget> {
+  const rows = await sql.query<{ request_recorded: boolean; message_id: string | null; queued_at: number | null; recipient_id: string | null }>(
+    `WITH ${recordedRequestIdCte(4)}, earlier AS (
+       SELECT message_id, queued_at FROM sent_messages
+       WHERE sender_id = $1::bigint AND client_id = $2 AND EXISTS (SELECT 1 FROM recorded)
      ), recipient AS (
-       SELECT id FROM users WHERE username = $3 AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM earlier)
+       SELECT id FROM users
+       WHERE username = $3 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM earlier)
        FOR NO KEY UPDATE OF users
      )
-     SELECT (SELECT message_id::text FROM earlier) AS message_id, (SELECT ${MS('queued_at')} FROM earlier) AS queued_at,
+     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded,
+       (SELECT message_id::text FROM earlier) AS message_id, (SELECT ${MS('queued_at')} FROM earlier) AS queued_at,
        (SELECT id::text FROM recipient) AS recipient_id`,
-    [senderId, clientId, recipient]);
+    [senderId, clientId, recipient, ...requestIdParams(gate)]);
   const row = rows[0]!;
   return {
+    request_recorded: row.request_recorded,
     earlier: row.message_id === null ? null : { message_id: row.message_id, queued_at: row.queued_at! },
     recipient_id: row.recipient_id,
   };
@@ -89,22 +98,46 @@ export interface MailboxMessageRow {
   queued_at: number;
 }
 
-/** The recipient's unexpired messages with ids above `after`, oldest first. */
-export async function listMailboxMessages(sql: Sql, recipientId: string, after: string, limit: number): Promise<MailboxMessageRow[]> {
-  return sql.query<MailboxMessageRow>(
-    `SELECT m.id::text AS id, u.username AS sender, m.type, m.envelope, m.client_id, ${MS('m.queued_at')} AS queued_at
-     FROM mailbox_messages m JOIN users u ON u.id = m.sender_id
-     WHERE m.recipient_id = $1::bigint AND m.id > $2::bigint AND m.expires_at > now()
-     ORDER BY m.id LIMIT $3`,
-    [recipientId, after, limit]);
+/**
+ * The recipient's unexpired messages with ids above `after`, oldest first, read once the request's
+ * id is recorded by the same statement (one round trip for both); null, having read nothing, when
+ * the id was used before.
+ */
+export async function listMailboxMessages(
+  sql: Sql, recipientId: string, after: string, limit: number, gate: RequestIdGate,
+): Promise<MailboxMessageRow[] | null> {
+  const rows = await sql.query<MailboxMessageRow & { request_recorded: boolean; id: string | null }>(
+    `WITH ${recordedRequestIdCte(4)}
+     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.id, b.sender, b.type, b.envelope, b.client_id, b.queued_at
+     FROM (SELECT 1) AS one LEFT JOIN (
+       SELECT m.id AS n, m.id::text AS id, u.username AS sender, m.type, m.envelope, m.client_id, ${MS('m.queued_at')} AS queued_at
+       FROM mailbox_messages m JOIN users u ON u.id = m.sender_id
+       WHERE m.recipient_id = $1::bigint AND m.id > $2::bigint AND m.expires_at > now() AND EXISTS (SELECT 1 FROM recorded)
+       ORDER BY m.id LIMIT $3
+     ) b ON true
+     ORDER BY b.n`,
+    [recipientId, after, limit, ...requestIdParams(gate)]);
+  if (!rows[0]!.request_recorded) return null;
+  return rows.filter((row) => row.id !== null).map(({ request_recorded: _, ...message }) => message as MailboxMessageRow);
 }
 
-/** Deletes those of the ids that are the recipient's own messages; how many were deleted. */
-export async function deleteAcknowledgedMessages(sql: Sql, recipientId: string, ids: readonly string[]): Promise<number> {
-  const rows = await sql.query(
-    'DELETE FROM mailbox_messages WHERE recipient_id = $1::bigint AND id = ANY($2::bigint[]) RETURNING 1',
-    [recipientId, ids]);
-  return rows.length;
+/**
+ * Deletes those of the ids that are the recipient's own messages, once the request's id is
+ * recorded by the same statement; how many were deleted, or null, changing nothing, when the id
+ * was used before.
+ */
+export async function deleteAcknowledgedMessages(
+  sql: Sql, recipientId: string, ids: readonly string[], gate: RequestIdGate,
+): Promise<number | null> {
+  const rows = await sql.query<{ request_recorded: boolean; acknowledged: number }>(
+    `WITH ${recordedRequestIdCte(3)}, acknowledged AS (
+       DELETE FROM mailbox_messages
+       WHERE recipient_id = $1::bigint AND id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM recorded)
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, (SELECT count(*) FROM acknowledged)::integer AS acknowledged`,
+    [recipientId, ids, ...requestIdParams(gate)]);
+  return rows[0]!.request_recorded ? rows[0]!.acknowledged : null;
 }
 
 export async function deleteMailbox(sql: Sql, recipientId: string): Promise<void> {

@@ -26,6 +26,34 @@ export async function recordRequestId(sql: Sql, record: RequestIdRecord, keepSec
   return rows.length === 1;
 }
 
+/** A request id to record in the same statement as the operation it guards (see recordedRequestIdCte). */
+export interface RequestIdGate {
+  record: RequestIdRecord;
+  keepSeconds: number;
+}
+
+/**
+ * The statement of recordRequestId as a WITH item named `recorded` (one row when the id was
+ * recorded), for an operation's statement that records its request id itself and does nothing
+ * unless it was recorded: one round trip less per request. Its parameters are $first to $first+4,
+ * in the order of requestIdParams.
+ */
+export function recordedRequestIdCte(first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  return `recorded AS (
+       INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest) VALUES (${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)})
+       ON CONFLICT (device, request_id) DO UPDATE
+         SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = now()
+         WHERE r.received_at < now() - make_interval(secs => ${p(4)})
+       RETURNING 1
+     )`;
+}
+
+export function requestIdParams(gate: RequestIdGate): unknown[] {
+  const { record } = gate;
+  return [record.device, record.requestId, record.signedDigest, record.replyDigest, gate.keepSeconds];
+}
+
 /** The earlier use of a request id. */
 export async function findRequestId(sql: Sql, device: string, requestId: Uint8Array): Promise<{ signed_digest: Uint8Array; reply_digest: string } | null> {
   const rows = await sql.query<{ signed_digest: Uint8Array; reply_digest: string }>(
