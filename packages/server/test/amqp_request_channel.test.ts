@@ -263,14 +263,18 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
     const recipient = uniqueName('recipient');
     await device.request(T.registerIdentity, registerIdentity(recipient));
     const total = 300;
-    // The survivor frozen, the victim surely takes deliveries; frozen in turn, it keeps them
-    // unacknowledged while the survivor drains the queue: what then stays unanswered is in the
-    // victim's hands, and what it committed without acknowledging comes back as a replay.
+    // The survivor frozen, the victim answers part of a first burst; then the victim is frozen too and the
+    // rest is sent: the broker hands each frozen replica up to its prefetch, which the victim keeps
+    // unacknowledged while the survivor, thawed, drains the queue. What then stays unanswered is
+    // in the victim's hands, and what it committed without acknowledging comes back as a replay.
+    const send = (i: number) => device.request(T.initialMessage, initialMessage(recipient, `sender${i}`, `message ${i}`));
     survivor!.process.kill('SIGSTOP');
-    const answered = Array.from({ length: total }, (_, i) =>
-      device.request(T.initialMessage, initialMessage(recipient, `sender${i}`, `message ${i}`)));
-    while (device.replies.size < 1 + 30) await new Promise((resolve) => setTimeout(resolve, 5));
+    const firstPart = Array.from({ length: 30 }, (_, i) => send(i));
+    // The frozen survivor was handed its share of these too: wait for the victim's answers only.
+    while (device.replies.size < 1 + 10) await new Promise((resolve) => setTimeout(resolve, 5));
     victim!.process.kill('SIGSTOP');
+    const answered = [...firstPart, ...Array.from({ length: total - 30 }, (_, i) => send(30 + i))];
+    await new Promise((resolve) => setTimeout(resolve, 500));
     survivor!.process.kill('SIGCONT');
     const beforeKill = await settled(() => device.replies.size, 1500);
     const heldByVictim = 1 + total - beforeKill;
