@@ -6,7 +6,7 @@ import type { ConnectionSettings } from './connection_settings.js';
 import { DeviceError } from './errors.js';
 import type { Requester } from './v1_client.js';
 
-type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
+export type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
 
 export interface BrokerConnectionEvents {
   connection: ['online' | 'offline' | 'reconnecting'];
@@ -15,21 +15,15 @@ export interface BrokerConnectionEvents {
 }
 
 /**
- * The MQTT side of a v1 device, connected on first use so that local-only work (choosing a
- * username, resetting it) needs no broker. Responses arrive on the topic every v1 device shares,
- * `x3dh/resp/me`, under the filter `x3dh/resp/#`, as the firmware subscribes. After the first
- * connection, drops are reconnected by the transport and reported as events.
+ * A device's MQTT connection, opened on first use so that local-only work (choosing a username,
+ * resetting it) needs no broker. After the first connection, drops are reconnected by the
+ * transport and reported as events. Subclasses subscribe to what their protocol answers on.
  */
-export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> implements Requester {
+export abstract class LazyBrokerConnection extends EventEmitter<BrokerConnectionEvents> {
   private connecting: Promise<{ client: MqttClient; requester: MqttRequester }> | null = null;
 
-  constructor(readonly settings: ConnectionSettings) {
+  constructor(readonly settings: ConnectionSettings, private readonly clientId?: string) {
     super();
-  }
-
-  async request(topic: string, payload: string | Buffer, timeoutMs?: number): Promise<{ payload: Buffer }> {
-    const { requester } = await this.connect();
-    return requester.request(topic, payload, timeoutMs);
   }
 
   connect(): Promise<{ client: MqttClient; requester: MqttRequester }> {
@@ -50,6 +44,12 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     await client?.endAsync(true);
   }
 
+  /** Subscribes what the protocol needs on a fresh connection; returns its requester. */
+  protected abstract attach(client: MqttClient): Promise<MqttRequester>;
+
+  /** Called after each reconnection (not the first connection). */
+  protected reconnected(): void {}
+
   private async open(): Promise<{ client: MqttClient; requester: MqttRequester }> {
     const { settings } = this;
     const read = async (what: string, path: string | undefined) => {
@@ -65,7 +65,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     ];
     let client: MqttClient;
     try {
-      client = await connectMqtt({ url: settings.brokerUrl, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
+      client = await connectMqtt({ url: settings.brokerUrl, clientId: this.clientId, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
     } catch (error) {
       throw new DeviceError('UNREACHABLE', (error as Error).message, { cause: error });
     }
@@ -73,13 +73,38 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> imple
     client.on('error', (error) => this.emit('problem', error));
     client.on('offline', () => this.emit('connection', 'offline'));
     client.on('reconnect', () => this.emit('connection', 'reconnecting'));
-    client.on('connect', () => this.emit('connection', 'online'));
-    const requester = await MqttRequester.start(client, {
-      responseTopic: wireV1.V1_TOPICS.response,
-      responseFilter: wireV1.V1_TOPICS.responseFilter,
-      timeoutMs: settings.timeoutMs,
+    let requester: MqttRequester;
+    try {
+      requester = await this.attach(client);
+    } catch (error) {
+      await client.endAsync(true);
+      throw error instanceof DeviceError ? error
+        : new DeviceError('UNREACHABLE', `cannot subscribe: ${(error as Error).message}`, { cause: error });
+    }
+    client.on('connect', () => {
+      this.emit('connection', 'online');
+      this.reconnected();
     });
     this.emit('connection', 'online');
     return { client, requester };
+  }
+}
+
+/**
+ * The MQTT side of a v1 device. Responses arrive on the topic every v1 device shares,
+ * `x3dh/resp/me`, under the filter `x3dh/resp/#`, as the firmware subscribes.
+ */
+export class BrokerConnection extends LazyBrokerConnection implements Requester {
+  async request(topic: string, payload: string | Buffer, timeoutMs?: number): Promise<{ payload: Buffer }> {
+    const { requester } = await this.connect();
+    return requester.request(topic, payload, timeoutMs);
+  }
+
+  protected attach(client: MqttClient): Promise<MqttRequester> {
+    return MqttRequester.start(client, {
+      responseTopic: wireV1.V1_TOPICS.response,
+      responseFilter: wireV1.V1_TOPICS.responseFilter,
+      timeoutMs: this.settings.timeoutMs,
+    });
   }
 }
