@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { V2Settings } from './v2/v2_settings.js';
 
-export interface ServerConfig {
+/** The v2 limits are the same fields as V2Settings; maxPayloadBytes bounds v1 too. */
+export interface ServerConfig extends V2Settings {
   /** External broker (`mqtts://host:8883`); undefined starts the embedded broker. */
   brokerUrl: string | undefined;
   brokerCaFile: string | undefined;
@@ -40,18 +42,6 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   /** Serve wire protocol v1 too (its topics are not even subscribed otherwise). */
   enableV1: boolean;
-  /** v2 enrolment without an operator's token. */
-  openEnrolment: boolean;
-  /** v2: largest |server time - request time|, seconds. */
-  clockSkewSeconds: number;
-  /** v2 bundle fetches per (requester, target): burst, then one more per interval. */
-  fetchBurst: number;
-  fetchIntervalSeconds: number;
-  preKeyCap: number;
-  preKeyLowThreshold: number;
-  mailboxMaxMessages: number;
-  mailboxMaxBytes: number;
-  messageRetentionSeconds: number;
 }
 
 function integer(min: number) {
