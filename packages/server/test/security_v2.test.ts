@@ -64,6 +64,33 @@ for (const { name, kind, start } of v2Environments) {
       assert.deepEqual(await mailbox(bob), []);
     });
 
+    test('security-v2 item 1: after a rotation or deletion, a key the server saw before signs nothing (bad_signature, unknown_device)', async () => {
+      const alice = await env.enrolled(uniqueName('alice'));
+      const bob = await env.enrolled(uniqueName('bob'), { oneTimePreKeys: 2 });
+      const old = alice.identity;
+      result(await alice.request('mailbox.fetch', {}));
+      const next = generateKeyPair();
+      const proof = b64(wireV2.signRotationProof(next.privateKey, alice.name, old.publicKey));
+      result(await alice.request('identity.rotate', { new_identity_key: b64(next.publicKey), proof }));
+      const frequent: [string, Record<string, unknown>][] = [
+        ['bundle.fetch', { device: bob.name }], ['message.send', { to: bob.name, id: clientId(), type: 'session', envelope: 'AAAA' }],
+        ['mailbox.fetch', {}], ['mailbox.ack', { ids: ['1'] }],
+      ];
+      for (const [operation, body] of frequent) {
+        assert.equal(errorOf(await alice.request(operation, body, { signingKey: old.privateKey })).code, 'bad_signature', operation);
+      }
+      assert.equal(await stock(bob), 2, 'no one-time prekey handed out');
+      assert.deepEqual(await mailbox(bob), []);
+      alice.identity = next;
+      result(await alice.request('mailbox.fetch', {}));
+      result(await alice.request('device.delete'));
+      for (const [operation, body] of frequent) {
+        assert.equal(errorOf(await alice.request(operation, body)).code, 'unknown_device', operation);
+      }
+      assert.equal(await stock(bob), 2);
+      assert.deepEqual(await mailbox(bob), []);
+    });
+
     test('security-v2 item 1: a payload changed after signing is refused (bad_signature) and changes nothing', async () => {
       const alice = await env.enrolled(uniqueName('alice'));
       const bob = await env.enrolled(uniqueName('bob'));

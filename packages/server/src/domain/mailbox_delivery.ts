@@ -1,7 +1,7 @@
 import { RequestRaceError } from '../processing/request_race.js';
 import type { Sql } from '../storage/database.js';
 import {
-  deleteAcknowledgedMessages, findSendTarget, insertMailboxMessage, listMailboxMessages,
+  deleteAcknowledgedMessages, dropExpiredMessages, listMailboxMessages, queueMessage,
   type MailboxLimits, type MailboxMessageRow,
 } from '../storage/queries/mailbox_message_queries.js';
 import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
@@ -36,21 +36,23 @@ export interface Queued {
 export async function sendMessage(
   sql: Sql, senderId: string, sender: string, outgoing: Outgoing, limits: MailboxLimits, gate: RequestIdGate,
 ): Promise<Result<Queued> | RequestIdUsed> {
-  const target = await findSendTarget(sql, senderId, outgoing.clientId, outgoing.to, gate);
-  if (!target.request_recorded) return REQUEST_ID_USED;
-  if (target.earlier !== null) {
-    const { earlier } = target;
+  const message = { clientId: outgoing.clientId, type: outgoing.type, envelope: outgoing.envelope };
+  let result = await queueMessage(sql, senderId, outgoing.to, message, limits, gate);
+  if (!result.request_recorded) return REQUEST_ID_USED;
+  if (result.earlier !== null) {
+    const { earlier } = result;
     return accept({ messageId: earlier.message_id, queuedAt: earlier.queued_at, fresh: false, recipient: outgoing.to });
   }
-  if (target.recipient_id === null) return refuse('unknown_device', `${outgoing.to} is not enrolled`);
-  // Sends to one recipient take turns (findSendTarget locked it), so that concurrent ones cannot overfill the mailbox together.
-  const queued = await insertMailboxMessage(sql, {
-    recipientId: target.recipient_id, senderId, clientId: outgoing.clientId, type: outgoing.type, envelope: outgoing.envelope,
-  }, limits);
+  if (result.recipient_id === null) return refuse('unknown_device', `${outgoing.to} is not enrolled`);
+  // Expired messages stay in the mailbox totals until purged: without them there may be room.
+  if (result.queued === null && await dropExpiredMessages(sql, result.recipient_id) > 0) {
+    result = await queueMessage(sql, senderId, outgoing.to, message, limits, null);
+  }
+  const { queued } = result;
   if (queued === null) {
     return refuse('mailbox_full', `the mailbox of ${outgoing.to} is full (${limits.maxMessages} messages or ${limits.maxBytes} bytes)`);
   }
-  if (!queued.recorded) throw new RequestRaceError('send with the same client message id');
+  if (!result.send_recorded) throw new RequestRaceError('send with the same client message id');
   return accept({
     messageId: queued.id, queuedAt: queued.queued_at, fresh: true, recipient: outgoing.to,
     message: {

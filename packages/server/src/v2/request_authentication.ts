@@ -27,9 +27,9 @@ export async function authenticate(
   if (device !== null && device.deleted) device = enrolmentKey === undefined ? null : device;
   if (enrolmentKey === undefined && device === null) return refuse('unknown_device', `${request.device} is not enrolled`);
 
-  const skewMs = Math.abs(Date.now() - request.timestamp);
-  if (skewMs > clockSkewSeconds * 1000) {
-    return refuse('stale_request', `request time is ${Math.round(skewMs / 1000)} s off the server's clock (at most ${clockSkewSeconds} s)`);
+  if (!withinClockSkew(request, clockSkewSeconds)) {
+    const skewSeconds = Math.round(Math.abs(Date.now() - request.timestamp) / 1000);
+    return refuse('stale_request', `request time is ${skewSeconds} s off the server's clock (at most ${clockSkewSeconds} s)`);
   }
 
   const key = enrolmentKey ?? device!.identity_key;
@@ -40,6 +40,10 @@ export async function authenticate(
   }
   return { ok: true, device };
 }
+
+/** Check 3: the request's time is within the allowed skew of the server's clock. */
+export const withinClockSkew = (request: SignedRequest, clockSkewSeconds: number): boolean =>
+  Math.abs(Date.now() - request.timestamp) <= clockSkewSeconds * 1000;
 
 /** The request id's record for check 5: ids are kept for twice the allowed clock skew. */
 export function requestIdGate(request: SignedRequest, clockSkewSeconds: number): RequestIdGate {

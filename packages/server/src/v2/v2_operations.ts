@@ -26,9 +26,11 @@ const messageJson = (m: MailboxMessageRow) => ({
  * when it was recorded, sparing a round trip: the frequent ones. The others run after
  * checkRequestId.
  */
-const RECORDING_OWN_REQUEST_ID: ReadonlySet<wireV2.V2Operation> = new Set(['bundle.fetch', 'message.send', 'mailbox.fetch', 'mailbox.ack']);
+const RECORDING_OWN_REQUEST_ID = ['bundle.fetch', 'message.send', 'mailbox.fetch', 'mailbox.ack'] as const;
+export type RecordingCall = Extract<V2Call, { operation: (typeof RECORDING_OWN_REQUEST_ID)[number] }>;
 
-export const recordsOwnRequestId = (operation: wireV2.V2Operation): boolean => RECORDING_OWN_REQUEST_ID.has(operation);
+export const recordsOwnRequestId = (call: V2Call): call is RecordingCall =>
+  (RECORDING_OWN_REQUEST_ID as readonly string[]).includes(call.operation);
 
 /**
  * Runs one v2 operation for an authenticated device (null only for an enrolment of a new name) and
@@ -39,14 +41,13 @@ export const recordsOwnRequestId = (operation: wireV2.V2Operation): boolean => R
 export async function runOperation(
   sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings, gate: RequestIdGate,
 ): Promise<Reply | RequestIdUsed> {
-  switch (call.operation) {
-    case 'enroll': {
-      const { identity_key: key, token } = call.body;
-      const result = await enrolDevice(sql, name, key, token, settings.openEnrolment);
-      return result.ok ? okReply('enroll', { device: name, identity_key: b64(key) }) : refusalReply(result);
-    }
+  if (call.operation === 'enroll') {
+    const { identity_key: key, token } = call.body;
+    const result = await enrolDevice(sql, name, key, token, settings.openEnrolment);
+    return result.ok ? okReply('enroll', { device: name, identity_key: b64(key) }) : refusalReply(result);
   }
   const self = device!;
+  if (recordsOwnRequestId(call)) return runRecordingOperation(sql, name, self.id, call, settings, gate);
   switch (call.operation) {
     case 'identity.rotate': {
       const { new_identity_key: newKey, proof } = call.body;
@@ -75,9 +76,33 @@ export async function runOperation(
       });
     }
 
+    case 'directory.list':
+      return okReply('directory.list', { devices: await listDeviceNames(sql) });
+
+    case 'directory.lookup': {
+      const target = await findDevice(sql, call.body.device);
+      if (target === null || target.deleted) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
+      return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
+    }
+
+    case 'device.delete':
+      await deleteDevice(sql, self.id);
+      return okReply('device.delete', { deleted: true });
+  }
+}
+
+/**
+ * The operations of recordsOwnRequestId, which need no more of the requester than its row id:
+ * so they also run for a request checked against a remembered identity key (the gate's
+ * verifiedWith), without reading the device first.
+ */
+export async function runRecordingOperation(
+  sql: Sql, name: string, deviceId: string, call: RecordingCall, settings: V2Settings, gate: RequestIdGate,
+): Promise<Reply | RequestIdUsed> {
+  switch (call.operation) {
     case 'bundle.fetch': {
       const target = call.body.device;
-      const result = await handOutBundle(sql, self.id, target, {
+      const result = await handOutBundle(sql, deviceId, target, {
         burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000,
       }, gate);
       if (isRequestIdUsed(result)) return result;
@@ -93,18 +118,9 @@ export async function runOperation(
       }, pushes);
     }
 
-    case 'directory.list':
-      return okReply('directory.list', { devices: await listDeviceNames(sql) });
-
-    case 'directory.lookup': {
-      const target = await findDevice(sql, call.body.device);
-      if (target === null || target.deleted) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
-      return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
-    }
-
     case 'message.send': {
       const { to, id, type, envelope } = call.body;
-      const result = await sendMessage(sql, self.id, name, { to, clientId: id, type, envelope }, {
+      const result = await sendMessage(sql, deviceId, name, { to, clientId: id, type, envelope }, {
         maxMessages: settings.mailboxMaxMessages, maxBytes: settings.mailboxMaxBytes,
         retentionSeconds: settings.messageRetentionSeconds,
       }, gate);
@@ -116,19 +132,15 @@ export async function runOperation(
     }
 
     case 'mailbox.fetch': {
-      const messages = await fetchMailbox(sql, self.id, call.body.after, call.body.limit ?? 50, gate);
+      const messages = await fetchMailbox(sql, deviceId, call.body.after, call.body.limit ?? 50, gate);
       if (isRequestIdUsed(messages)) return messages;
       return okReply('mailbox.fetch', { messages: messages.map(messageJson) });
     }
 
     case 'mailbox.ack': {
-      const acknowledged = await acknowledgeMessages(sql, self.id, call.body.ids, gate);
+      const acknowledged = await acknowledgeMessages(sql, deviceId, call.body.ids, gate);
       if (isRequestIdUsed(acknowledged)) return acknowledged;
       return okReply('mailbox.ack', { acknowledged });
     }
-
-    case 'device.delete':
-      await deleteDevice(sql, self.id);
-      return okReply('device.delete', { deleted: true });
   }
 }

@@ -4,10 +4,11 @@ import type { InboundRequest } from '../transport/request_channel.js';
 import { inDeviceOrder } from './device_order.js';
 import { isRequestIdUsed } from '../domain/refusal.js';
 import {
-  answerUsedRequestId, authenticate, checkRequestId, requestIdGate, type UsedRequestId,
+  answerUsedRequestId, authenticate, checkRequestId, requestIdGate, withinClockSkew, type UsedRequestId,
 } from './request_authentication.js';
-import { readSignedRequest } from './signed_request.js';
-import { recordsOwnRequestId, runOperation, type V2Call } from './v2_operations.js';
+import { readSignedRequest, type SignedRequest } from './signed_request.js';
+import { IdentityCache, type KnownIdentity } from './identity_cache.js';
+import { recordsOwnRequestId, runOperation, runRecordingOperation, type V2Call } from './v2_operations.js';
 import { errorReply, refusalReply } from './v2_replies.js';
 import type { V2Settings } from './v2_settings.js';
 
@@ -17,17 +18,26 @@ export const MAX_V2_PAYLOAD_BYTES = wireV2.MAX_REQUEST_BYTES;
 /** A request whose id was used before: the first reply of the same request sent again, or its refusal. */
 const usedRequestIdReply = (used: UsedRequestId): Reply => (used.ok === 'resent' ? used.reply : refusalReply(used));
 
+/** Identity keys remembered per server process: a few MB for a large fleet. */
+const REMEMBERED_IDENTITIES = 100_000;
+
 /**
  * Wire protocol v2 (docs/protocol-v2.md): signed requests on `x3dh/v2/req/<device>/<operation>`,
  * answered on `x3dh/v2/resp/<device>` whatever Response Topic the request named.
  *
  * Check 1 (topic, size, schema, request id, time and signature fields) runs here without the
- * database; checks 2 to 5 and the operation run in the request's transaction.
+ * database; checks 2 to 5 and the operation run in the request's transaction. For the frequent
+ * operations (recordsOwnRequestId) of a device seen before, checks 3 and 4 run here too, against
+ * its remembered identity key, and the operation's own statement confirms that key (check 2) and
+ * records the request id (check 5): one statement in all. Any doubt (the key changed, the id was
+ * used) sends the request through the checks in order.
  */
 export class V2Protocol implements RequestProtocol {
   readonly requestFilters = [wireV2.REQUEST_FILTER] as const;
   readonly unavailableReply = errorReply('unavailable', 'the database cannot be reached; send the same request again later');
   readonly failedReply = errorReply('internal', 'unexpected server failure; send the same request again later');
+
+  private readonly identities = new IdentityCache(REMEMBERED_IDENTITIES);
 
   constructor(private readonly settings: V2Settings) {}
 
@@ -52,19 +62,38 @@ export class V2Protocol implements RequestProtocol {
 
     const call = { operation, body: parsed.value } as V2Call;
     const enrolmentKey = call.operation === 'enroll' ? call.body.identity_key : undefined;
+    const verifiedWith = recordsOwnRequestId(call) ? this.verifiedByRememberedKey(signed) : undefined;
     return {
       operation,
       responseTopic: wireV2.responseTopic(device),
       digest: signed.replyDigest,
       execute: (sql) => inDeviceOrder(sql, device, async () => {
-        const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds);
-        if (!auth.ok) return refusalReply(auth);
         const gate = requestIdGate(signed, this.settings.clockSkewSeconds);
-        const used = recordsOwnRequestId(operation) ? null : await checkRequestId(sql, signed, gate);
+        if (verifiedWith !== undefined && recordsOwnRequestId(call)) {
+          const reply = await runRecordingOperation(sql, device, verifiedWith.deviceId, call, this.settings, { ...gate, verifiedWith });
+          if (!isRequestIdUsed(reply)) return reply;
+          // The id was used, or the key changed or the device was deleted since: the checks in order say which.
+        }
+        const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds);
+        if (!auth.ok) {
+          this.identities.forget(device);
+          return refusalReply(auth);
+        }
+        if (auth.device !== null && !auth.device.deleted) {
+          this.identities.remember(device, { deviceId: auth.device.id, identityKey: auth.device.identity_key });
+        }
+        const used = recordsOwnRequestId(call) ? null : await checkRequestId(sql, signed, gate);
         if (used !== null) return usedRequestIdReply(used);
         const reply = await runOperation(sql, device, auth.device, call, this.settings, gate);
         return isRequestIdUsed(reply) ? usedRequestIdReply(await answerUsedRequestId(sql, signed)) : reply;
       }),
     };
+  }
+
+  /** The remembered identity of the requester, if its request is within the time window and verifies under its key. */
+  private verifiedByRememberedKey(signed: SignedRequest): KnownIdentity | undefined {
+    const known = this.identities.get(signed.device);
+    if (known === undefined || !withinClockSkew(signed, this.settings.clockSkewSeconds)) return undefined;
+    return wireV2.verifyRequest(known.identityKey, signed, signed.signature) ? known : undefined;
   }
 }

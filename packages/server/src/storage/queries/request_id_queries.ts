@@ -30,18 +30,28 @@ export async function recordRequestId(sql: Sql, record: RequestIdRecord, keepSec
 export interface RequestIdGate {
   record: RequestIdRecord;
   keepSeconds: number;
+  /**
+   * The device and identity key the request's signature was checked against before its
+   * transaction (a remembered key): the id is recorded only if the device still has that key and
+   * is not deleted, so that nothing happens on a key another transaction or replica changed.
+   */
+  verifiedWith?: { deviceId: string; identityKey: Uint8Array };
 }
 
 /**
  * The statement of recordRequestId as a WITH item named `recorded` (one row when the id was
  * recorded), for an operation's statement that records its request id itself and does nothing
- * unless it was recorded: one round trip less per request. Its parameters are $first to $first+4,
- * in the order of requestIdParams.
+ * unless it was recorded: one round trip less per request. With the gate's `verifiedWith`, the
+ * same statement also confirms the requester's identity key (one more round trip spared). Its
+ * parameters are $first to $first+6, in the order of requestIdParams.
  */
 export function recordedRequestIdCte(first: number): string {
   const p = (i: number) => `$${first + i}`;
   return `recorded AS (
-       INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest) VALUES (${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)})
+       INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest)
+       SELECT ${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)}
+       WHERE ${p(5)}::bigint IS NULL OR EXISTS (
+         SELECT 1 FROM users WHERE id = ${p(5)}::bigint AND identity_key = ${p(6)}::bytea AND deleted_at IS NULL)
        ON CONFLICT (device, request_id) DO UPDATE
          SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = now()
          WHERE r.received_at < now() - make_interval(secs => ${p(4)})
@@ -50,8 +60,9 @@ export function recordedRequestIdCte(first: number): string {
 }
 
 export function requestIdParams(gate: RequestIdGate): unknown[] {
-  const { record } = gate;
-  return [record.device, record.requestId, record.signedDigest, record.replyDigest, gate.keepSeconds];
+  const { record, verifiedWith } = gate;
+  return [record.device, record.requestId, record.signedDigest, record.replyDigest, gate.keepSeconds,
+    verifiedWith?.deviceId ?? null, verifiedWith?.identityKey ?? null];
 }
 
 /** The earlier use of a request id. */

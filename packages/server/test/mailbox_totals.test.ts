@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createTestDatabase, type TestDatabase } from '@x3dh-iot/testkit';
+import { deleteDevice } from '../src/domain/device_lifecycle.js';
+import { acknowledgeMessages, sendMessage } from '../src/domain/mailbox_delivery.js';
+import { createLogger } from '../src/ops/logger.js';
+import type { Database, Sql } from '../src/storage/database.js';
+import { migrate } from '../src/storage/migrate.js';
+import { PgliteDatabase } from '../src/storage/pglite_database.js';
+import { PostgresDatabase } from '../src/storage/postgres_database.js';
+import type { MailboxLimits } from '../src/storage/queries/mailbox_message_queries.js';
+import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
+import { insertDevice } from '../src/storage/queries/v2_device_queries.js';
+import { purgeV2 } from '../src/v2/v2_purge.js';
+
+/**
+ * The per-recipient mailbox totals that let a send check the limits and queue in one statement:
+ * they must equal the unexpired messages after sends, acknowledgements, expiry and deletion, and
+ * concurrent sends must not overfill a mailbox. On the real databases, through the domain calls.
+ */
+
+const gate = (device: string): RequestIdGate => ({
+  record: { device, requestId: randomBytes(16), signedDigest: randomBytes(32), replyDigest: `v2:${randomBytes(8).toString('hex')}` },
+  keepSeconds: 60,
+});
+
+interface Backend {
+  name: string;
+  open(): Promise<{ database: Database; close(): Promise<void> }>;
+  /** Runs transactions concurrently. */
+  concurrent: boolean;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'PostgreSQL',
+    concurrent: true,
+    async open() {
+      const test: TestDatabase = await createTestDatabase('x3dh_mailbox');
+      const database = new PostgresDatabase({ url: test.url, poolSize: 24, connectTimeoutMs: 10_000 }, createLogger('silent'));
+      return { database, close: async () => { await database.close(); await test.drop(); } };
+    },
+  },
+  {
+    name: 'embedded PGlite',
+    concurrent: false,
+    async open() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-mailbox-'));
+      const database = await PgliteDatabase.open(dir);
+      return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe(`mailbox totals on ${backend.name}`, { timeout: 120_000 }, () => {
+    let database: Database;
+    let close: () => Promise<void>;
+    before(async () => {
+      ({ database, close } = await backend.open());
+      await migrate(database);
+    });
+    after(async () => { await close?.(); });
+
+    const enrol = async (prefix: string) => {
+      const name = `${prefix}-${randomBytes(4).toString('hex')}`;
+      const id = await database.transaction((sql) => insertDevice(sql, name, randomBytes(32)));
+      return { name, id: id! };
+    };
+    const send = (from: { name: string; id: string }, to: string, bytes: number, limits: MailboxLimits) =>
+      database.transaction((sql) => sendMessage(sql, from.id, from.name, {
+        to, clientId: randomBytes(16), type: 'session', envelope: randomBytes(bytes),
+      }, limits, gate(from.name)));
+    const totals = (id: string) => database.transaction(async (sql: Sql) => {
+      const [row] = await sql.query<{ messages: number; bytes: number; counted: number; summed: number }>(
+        `SELECT queued_messages AS messages, queued_bytes::integer AS bytes,
+           (SELECT count(*)::integer FROM mailbox_messages WHERE recipient_id = u.id) AS counted,
+           (SELECT coalesce(sum(octet_length(envelope)), 0)::integer FROM mailbox_messages WHERE recipient_id = u.id) AS summed
+         FROM users u WHERE id = $1::bigint`, [id]);
+      return row!;
+    });
+    const queuedCode = (outcome: Awaited<ReturnType<typeof send>>) => ('ok' in outcome && outcome.ok === false ? outcome.code : 'queued');
+
+    test('totals follow sends, acknowledgements, the expiry purge and deletion', async () => {
+      const alice = await enrol('alice');
+      const bob = await enrol('bob');
+      const limits = { maxMessages: 10, maxBytes: 10_000, retentionSeconds: 1 };
+      for (const bytes of [100, 200, 300]) assert.equal(queuedCode(await send(alice, bob.name, bytes, limits)), 'queued');
+      assert.deepEqual(await totals(bob.id), { messages: 3, bytes: 600, counted: 3, summed: 600 });
+
+      const [first] = await database.transaction((sql) =>
+        sql.query<{ id: string }>('SELECT id::text AS id FROM mailbox_messages WHERE recipient_id = $1::bigint ORDER BY id LIMIT 1', [bob.id]));
+      // An id twice and another device's id count once and not at all.
+      const acknowledged = await database.transaction((sql) => acknowledgeMessages(sql, bob.id, [first!.id, first!.id, '999999999'], gate(bob.name)));
+      assert.equal(acknowledged, 1);
+      assert.deepEqual(await totals(bob.id), { messages: 2, bytes: 500, counted: 2, summed: 500 });
+
+      await sleep(1100);
+      await database.transaction((sql) => purgeV2(sql, 60));
+      assert.deepEqual(await totals(bob.id), { messages: 0, bytes: 0, counted: 0, summed: 0 });
+
+      assert.equal(queuedCode(await send(alice, bob.name, 50, { ...limits, retentionSeconds: 60 })), 'queued');
+      await database.transaction((sql) => deleteDevice(sql, bob.id));
+      assert.deepEqual(await totals(bob.id), { messages: 0, bytes: 0, counted: 0, summed: 0 });
+    });
+
+    test('limits by count and by bytes; expired messages not purged yet do not count', async () => {
+      const alice = await enrol('alice');
+      const bob = await enrol('bob');
+      const carol = await enrol('carol');
+      const limits = { maxMessages: 2, maxBytes: 1000, retentionSeconds: 1 };
+      assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'queued');
+      assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'queued');
+      assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'mailbox_full');
+      assert.equal(queuedCode(await send(alice, carol.name, 600, limits)), 'queued');
+      assert.equal(queuedCode(await send(alice, carol.name, 401, limits)), 'mailbox_full');
+      assert.equal(queuedCode(await send(alice, carol.name, 400, limits)), 'queued');
+
+      await sleep(1100);
+      // No purge ran: the send itself drops the expired messages that filled the totals.
+      assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'queued');
+      assert.deepEqual(await totals(bob.id), { messages: 1, bytes: 10, counted: 1, summed: 10 });
+    });
+
+    // The embedded store runs one transaction at a time: nothing to race there.
+    if (backend.concurrent) {
+      test('concurrent sends to one recipient in separate transactions fill its mailbox exactly to the limit', async () => {
+        const bob = await enrol('bob');
+        const senders = await Promise.all(Array.from({ length: 20 }, () => enrol('sender')));
+        const limits = { maxMessages: 5, maxBytes: 1_000_000, retentionSeconds: 60 };
+        const outcomes = await Promise.all(senders.map((sender) => send(sender, bob.name, 100, limits).then(queuedCode)));
+        assert.equal(outcomes.filter((code) => code === 'queued').length, 5);
+        assert.equal(outcomes.filter((code) => code === 'mailbox_full').length, 15);
+        assert.deepEqual(await totals(bob.id), { messages: 5, bytes: 500, counted: 5, summed: 500 });
+      });
+    }
+  });
+}
