@@ -39,8 +39,14 @@ const options = new Command('load.bench')
   }>();
 const runV1 = options.protocol !== 'v2';
 const runV2 = options.protocol !== 'v1';
-/** Server flags for the v2 mix: no token per bench device, and no rate limit on the bundle fetches it repeats. */
-const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1'];
+/**
+ * One-time prekeys each v2 bench device uploads before the run: enough that no bundle fetch of a
+ * run finds the stock low, as in a fleet whose devices refill (v1 firmware holds at most 100,
+ * so v1 fetches run out early in a run and then hand out none).
+ */
+const V2_PREKEYS_PER_DEVICE = 500;
+/** Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches it repeats, room for its prekeys. */
+const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
 
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
@@ -216,10 +222,15 @@ async function serverMixV2(target: Target, server: ServerProcess): Promise<numbe
   const names = Array.from({ length: options.devices }, (_, i) => `bench2-${run}-${i}`);
   const devices = await Promise.all(names.map((name) => V2TestDevice.connect({ name, brokerUrl: target.url, ca: target.ca })));
   try {
-    // Every device enrols with a signed prekey and 100 one-time prekeys (the most one upload carries).
+    // Every device enrols with a signed prekey and V2_PREKEYS_PER_DEVICE one-time prekeys, 100 per upload (the most one carries).
     await Promise.all(devices.map(async (device) => {
-      for (const response of [await device.enroll(), await device.request('prekeys.upload',
-        preKeyBatch(device.identity, { signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: 100 }).body)]) {
+      const responses = [await device.enroll()];
+      for (let k = 0; k < V2_PREKEYS_PER_DEVICE / 100; k += 1) {
+        responses.push(await device.request('prekeys.upload', preKeyBatch(device.identity, {
+          ...(k === 0 ? { signedPreKeyId: 1 } : {}), firstOneTimePreKeyId: 1 + 100 * k, count: 100,
+        }).body));
+      }
+      for (const response of responses) {
         if (!response.ok) throw new Error(`bench device set-up refused: ${response.error.code} ${response.error.message}`);
       }
     }));
