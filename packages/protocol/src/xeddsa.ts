@@ -48,9 +48,22 @@ export function xeddsaSign(
   message: Uint8Array,
   nonce: Uint8Array = backend.randomBytes(XEDDSA_NONCE_BYTES),
 ): Uint8Array {
+  return xeddsaSignWith(xeddsaSigningKey(x25519PrivateKey), message, nonce);
+}
+
+/**
+ * xeddsaSign with the signing key derived beforehand (xeddsaSigningKey): a signer that signs many
+ * messages with one key (a device signing every request) spares the derivation's scalar
+ * multiplication, about half the cost of a signature.
+ */
+export function xeddsaSignWith(
+  signingKey: XeddsaSigningKey,
+  message: Uint8Array,
+  nonce: Uint8Array = backend.randomBytes(XEDDSA_NONCE_BYTES),
+): Uint8Array {
   checkBytes('XEdDSA message', message);
   checkLength('XEdDSA nonce', nonce, XEDDSA_NONCE_BYTES);
-  const { scalar, publicKey } = xeddsaSigningKey(x25519PrivateKey);
+  const { scalar, publicKey } = signingKey;
   const r = xeddsaNonceScalar(scalar, message, nonce);
   const bigR = backend.ed25519BaseNoclamp(scalarToBytesLE(r));
   const h = mod(bytesToScalarLE(backend.sha512(bigR, publicKey, message)), L);

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { encodeBase64url as b64, generateKeyPair, wireV2, xeddsaSign, type KeyPair } from '@x3dh-iot/protocol';
+import {
+  encodeBase64url as b64, generateKeyPair, wireV2, xeddsaSign, xeddsaSigningKey, type KeyPair, type XeddsaSigningKey,
+} from '@x3dh-iot/protocol';
 import { connectMqtt } from '@x3dh-iot/transport';
 
 type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
@@ -55,6 +57,18 @@ export interface SentRequest {
 }
 
 export type V2Response = { ok: true; result: Record<string, unknown> } | { ok: false; error: { code: string; message: string; retry_after_ms?: number } };
+
+/** Signing keys by private key, derived once: load runs sign thousands of requests per key. */
+const signingKeys = new WeakMap<Uint8Array, XeddsaSigningKey>();
+
+function signingKeyOf(privateKey: Uint8Array): XeddsaSigningKey {
+  let key = signingKeys.get(privateKey);
+  if (key === undefined) {
+    key = xeddsaSigningKey(privateKey);
+    signingKeys.set(privateKey, key);
+  }
+  return key;
+}
 
 interface Waiter {
   resolve: (response: V2Response) => void;
@@ -135,7 +149,7 @@ export class V2TestDevice {
     const signedDevice = forgery.signAs ?? topicDevice;
     let signature = '';
     try {
-      signature = b64(wireV2.signRequest(forgery.signingKey ?? this.identity.privateKey, {
+      signature = b64(wireV2.signRequestWith(signingKeyOf(forgery.signingKey ?? this.identity.privateKey), {
         operation: operation as wireV2.V2Operation, device: signedDevice, requestId, timestamp, payload,
       }));
     } catch {

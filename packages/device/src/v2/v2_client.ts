@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { encodeBase64url, type KeyPair, wireV2 } from '@x3dh-iot/protocol';
+import { encodeBase64url, type KeyPair, wireV2, xeddsaSigningKey, type XeddsaSigningKey } from '@x3dh-iot/protocol';
 import { RequestTimeoutError } from '@x3dh-iot/transport';
 import { DeviceError } from '../errors.js';
 import type { V2Link } from './v2_link.js';
@@ -44,6 +44,8 @@ export class V2Client {
   private readonly resendWindowMs: number;
   private readonly retryBackoffMs: number;
   private readonly now: () => number;
+  /** The signing key of the identity that signed last, derived once rather than per request. */
+  private signer: { privateKey: Uint8Array; key: XeddsaSigningKey } | undefined;
 
   constructor(private readonly link: V2Link, readonly device: string, options: V2ClientOptions = {}) {
     if (!wireV2.isDeviceName(device)) {
@@ -66,7 +68,8 @@ export class V2Client {
     const payload = Buffer.from(JSON.stringify(body), 'utf8');
     const requestId = randomBytes(wireV2.REQUEST_ID_BYTES);
     const timestamp = this.now();
-    const signature = wireV2.signRequest(identity.privateKey, { operation, device: this.device, requestId, timestamp, payload });
+    if (this.signer?.privateKey !== identity.privateKey) this.signer = { privateKey: identity.privateKey, key: xeddsaSigningKey(identity.privateKey) };
+    const signature = wireV2.signRequestWith(this.signer.key, { operation, device: this.device, requestId, timestamp, payload });
     const request = {
       topic: wireV2.requestTopic(this.device, operation),
       payload,

@@ -2,7 +2,7 @@ import { backend } from '#crypto-backend';
 import { checkBytes, checkLength, concatBytes, utf8 } from '../bytes.js';
 import { InvalidMessageError } from '../errors.js';
 import { SIGNATURE_BYTES } from '../sizes.js';
-import { xeddsaSign, xeddsaVerify } from '../xeddsa.js';
+import { xeddsaSign, xeddsaSignWith, xeddsaVerify, type XeddsaSigningKey } from '../xeddsa.js';
 import { isDeviceName, V2_OPERATIONS, type V2Operation } from './topics.js';
 
 export const REQUEST_ID_BYTES = 16;
@@ -48,6 +48,11 @@ export function requestSignatureInput(fields: SignedRequestFields): Uint8Array {
 
 export function signRequest(identityPrivateKey: Uint8Array, fields: SignedRequestFields): Uint8Array {
   return xeddsaSign(identityPrivateKey, requestSignatureInput(fields));
+}
+
+/** signRequest with the identity's signing key derived once (xeddsaSigningKey), for a device signing request after request. */
+export function signRequestWith(signingKey: XeddsaSigningKey, fields: SignedRequestFields): Uint8Array {
+  return xeddsaSignWith(signingKey, requestSignatureInput(fields));
 }
 
 export function verifyRequest(identityPublicKey: Uint8Array, fields: SignedRequestFields, signature: Uint8Array): boolean {
