@@ -9,7 +9,7 @@ export interface IdentifiedBundle {
   identityKey: Uint8Array;
   signedPreKey: { id: number; key: Uint8Array; signature: Uint8Array };
   oneTimePreKey?: OneTimePreKey;
-  /** One-time prekeys the target has left after this hand-out. */
+  /** One-time prekeys the target has left after this hand-out, exact below the low-stock threshold (else at least the threshold). */
   stockLeft: number;
 }
 
@@ -20,9 +20,9 @@ export interface IdentifiedBundle {
  * the request id is recorded (REQUEST_ID_USED, changing nothing, when the id was used before).
  */
 export async function handOutBundle(
-  sql: Sql, requesterId: string, target: string, bucket: Bucket, gate: RequestIdGate,
+  sql: Sql, requesterId: string, target: string, bucket: Bucket, lowStock: number, gate: RequestIdGate,
 ): Promise<Result<IdentifiedBundle> | RequestIdUsed> {
-  const row = await handOutBundleRow(sql, requesterId, target, bucket, gate);
+  const row = await handOutBundleRow(sql, requesterId, target, bucket, lowStock, gate);
   if (!row.request_recorded) return REQUEST_ID_USED;
   if (row.id === null || row.deleted) return refuse('unknown_device', `${target} is not enrolled`);
   // A bundle registered over v1 has no signed prekey id, which v2 envelopes name: not a v2 bundle.

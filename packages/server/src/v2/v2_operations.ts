@@ -104,7 +104,7 @@ export async function runRecordingOperation(
       const target = call.body.device;
       const result = await handOutBundle(sql, deviceId, target, {
         burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000,
-      }, gate);
+      }, settings.preKeyLowThreshold, gate);
       if (isRequestIdUsed(result)) return result;
       if (!result.ok) return refusalReply(result);
       const bundle = result.value;

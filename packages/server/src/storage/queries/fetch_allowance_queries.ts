@@ -26,7 +26,10 @@ export interface BundleHandOutRow {
   wait_ms: number | null;
   key_id: number | null;
   public_key: Uint8Array | null;
-  /** One-time prekeys the target has left after this claim, when a token was taken. */
+  /**
+   * One-time prekeys the target has left after this claim, when a token was taken; counted only
+   * up to the low-stock threshold, so a larger stock reads as the threshold or more.
+   */
   stock_left: number | null;
 }
 
@@ -39,11 +42,12 @@ const REFILLED = 'least($3::float8, a.tokens + extract(epoch FROM now() - a.upda
  * nothing when less than one token is left); only when a token was taken, claims (deletes) the
  * target's oldest one-time prekey, where SKIP LOCKED lets concurrent fetches on any replica claim
  * different keys instead of waiting, so no key goes out twice. The stock left is the count in the
- * statement's snapshot less the key claimed. All of it only once the request's id is recorded by
+ * statement's snapshot less the key claimed, counting no further than `lowStock` + 1 keys (the push
+ * decision needs no more), so a large stock costs no longer scan. All of it only once the request's id is recorded by
  * the same statement (checks 5 and the operation of docs/protocol-v2.md section 3.2 in one round trip).
  */
 export async function handOutBundleRow(
-  sql: Sql, requesterId: string, target: string, bucket: Bucket, gate: RequestIdGate,
+  sql: Sql, requesterId: string, target: string, bucket: Bucket, lowStock: number, gate: RequestIdGate,
 ): Promise<BundleHandOutRow> {
   const rows = await sql.query<BundleHandOutRow>(
     `WITH ${recordedRequestIdCte(5)}, target AS (
@@ -71,9 +75,10 @@ export async function handOutBundleRow(
          FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
        c.key_id, c.public_key,
        CASE WHEN taken.yes THEN (
-         (SELECT count(*) FROM one_time_prekeys WHERE user_id = t.id) - (SELECT count(*) FROM claimed))::integer END AS stock_left
+         (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $12::integer + 1) AS counted)
+         - (SELECT count(*) FROM claimed))::integer END AS stock_left
      FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
      ) b ON true`,
-    [requesterId, target, bucket.burst, bucket.intervalMs, ...requestIdParams(gate)]);
+    [requesterId, target, bucket.burst, bucket.intervalMs, ...requestIdParams(gate), lowStock]);
   return rows[0]!;
 }
