@@ -214,7 +214,9 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     assert.equal(await publishReason(server, 'x3dh/v2/push/bob'), 0);
     assert.equal(await publishReason(server, 'x3dh/v2/resp/alice'), 0);
     await aliceInbox.next('x3dh/v2/resp/alice');
-    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/resp/alice']);
+    // Messages to one client keep their order, so anything of bob's would have come first. Its own
+    // response matches three of its subscriptions and may come once per subscription (MQTT 5 allows that).
+    assert.deepEqual([...new Set(aliceInbox.topics)], ['x3dh/v2/resp/alice']);
   });
 
   it('security-v2 item 2: v1 topics are refused while v1 is off (Mosquitto)', async () => {
