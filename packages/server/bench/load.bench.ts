@@ -26,6 +26,7 @@ import {
   type V2Response,
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
+import { cpuSecondsByGroup, snapshotCpu, type CpuSnapshot } from './process_cpu.js';
 
 const options = new Command('load.bench')
   .addOption(new Option('--devices <n>', 'concurrent simulated devices').argParser(Number).default(32))
@@ -71,58 +72,77 @@ async function closeDevices(devices: MqttRequester[]): Promise<void> {
 type Step = { operation: string; topic: string; payload: () => string };
 /** A v2 step sends one signed request and says which operation it was (a step may adapt to earlier answers). */
 type V2Step = () => Promise<{ operation: string; response: V2Response }>;
+/** One request's operation, and its error reply if it got one. */
+type Outcome = { operation: string; error?: string };
+
+interface RunResult {
+  latencies: Map<string, number[]>;
+  errors: Map<string, number>;
+  /** CPU seconds per process group during the measured part (null without /proc). */
+  cpu: Map<string, number> | null;
+}
+
+/** Names the process groups whose CPU time the report shows. */
+const cpuGroups = (pids: Record<string, number | undefined>) => (pid: number, name: string): string =>
+  pid === process.pid ? 'load generator' : Object.entries(pids).find(([, known]) => known === pid)?.[0] ??
+    (name === 'postgres' ? 'PostgreSQL' : name === 'mosquitto' ? 'Mosquitto' : 'other');
 
 /**
- * Runs every device through its steps in a loop for warmup + seconds; returns the latencies (ms)
- * per operation of the measured part, and the replies that were errors.
+ * Runs `count` devices in a loop for warmup + seconds, each sending its next request once the
+ * previous one was answered; returns the latencies (ms) per operation of the measured part, the
+ * replies that were errors and the CPU time of the machine's processes meanwhile.
  */
-async function driveV2(devices: V2TestDevice[], steps: (i: number) => V2Step[]) {
+async function driveLoop(
+  count: number, next: (device: number) => (k: number) => Promise<Outcome>, groupOf: (pid: number, name: string) => string,
+): Promise<RunResult> {
   const latencies = new Map<string, number[]>();
   const errors = new Map<string, number>();
   const start = performance.now();
   const measureFrom = start + options.warmup * 1000;
   const end = measureFrom + options.seconds * 1000;
-  await Promise.all(devices.map(async (_, i) => {
-    const mine = steps(i);
+  let cpuBefore: CpuSnapshot | null = null;
+  const snapshot = setTimeout(() => { cpuBefore = snapshotCpu(); }, measureFrom - start);
+  await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const send = next(i);
     for (let k = 0; performance.now() < end; k += 1) {
       const sent = performance.now();
-      const { operation, response } = await mine[k % mine.length]!();
+      const { operation, error } = await send(k);
       const done = performance.now();
       if (sent < measureFrom || done > end) continue;
       if (!latencies.has(operation)) latencies.set(operation, []);
       latencies.get(operation)!.push(done - sent);
-      if (!response.ok) errors.set(`${operation}: ${response.error.code}`, (errors.get(`${operation}: ${response.error.code}`) ?? 0) + 1);
+      if (error !== undefined) errors.set(`${operation}: ${error}`, (errors.get(`${operation}: ${error}`) ?? 0) + 1);
     }
   }));
-  return { latencies, errors };
+  clearTimeout(snapshot);
+  const cpuAfter = snapshotCpu();
+  return { latencies, errors, cpu: cpuBefore !== null && cpuAfter !== null ? cpuSecondsByGroup(cpuBefore, cpuAfter, groupOf) : null };
 }
 
-async function drive(devices: MqttRequester[], steps: (i: number) => Step[]) {
-  const latencies = new Map<string, number[]>();
-  const errors = new Map<string, number>();
-  const start = performance.now();
-  const measureFrom = start + options.warmup * 1000;
-  const end = measureFrom + options.seconds * 1000;
-  await Promise.all(devices.map(async (device, i) => {
+function drive(devices: MqttRequester[], steps: (i: number) => Step[], groupOf: (pid: number, name: string) => string) {
+  return driveLoop(devices.length, (i) => {
     const mine = steps(i);
-    for (let k = 0; performance.now() < end; k += 1) {
+    return async (k) => {
       const step = mine[k % mine.length]!;
-      const sent = performance.now();
-      const reply = await device.request(step.topic, step.payload());
-      const done = performance.now();
-      if (sent < measureFrom || done > end) continue;
-      if (!latencies.has(step.operation)) latencies.set(step.operation, []);
-      latencies.get(step.operation)!.push(done - sent);
-      const body = reply.payload.toString();
-      if (body.startsWith('{"error"')) errors.set(`${step.operation}: ${body}`, (errors.get(`${step.operation}: ${body}`) ?? 0) + 1);
-    }
-  }));
-  return { latencies, errors };
+      const body = (await devices[i]!.request(step.topic, step.payload())).payload.toString();
+      return { operation: step.operation, ...(body.startsWith('{"error"') ? { error: body } : {}) };
+    };
+  }, groupOf);
+}
+
+function driveV2(devices: V2TestDevice[], steps: (i: number) => V2Step[], groupOf: (pid: number, name: string) => string) {
+  return driveLoop(devices.length, (i) => {
+    const mine = steps(i);
+    return async (k) => {
+      const { operation, response } = await mine[k % mine.length]!();
+      return { operation, ...(response.ok ? {} : { error: response.error.code }) };
+    };
+  }, groupOf);
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
-function report(label: string, result: { latencies: Map<string, number[]>; errors: Map<string, number> }): number {
+function report(label: string, result: RunResult): number {
   let total = 0;
   const all: number[] = [];
   console.log(`  ${label}`);
@@ -138,6 +158,13 @@ function report(label: string, result: { latencies: Map<string, number[]>; error
   console.log(`    ${'all'.padEnd(16)} ${rate.toFixed(0).padStart(6)} req/s   ` +
     `p50 ${percentile(all, 0.5).toFixed(2).padStart(6)} ms   p99 ${percentile(all, 0.99).toFixed(2).padStart(6)} ms`);
   for (const [error, count] of result.errors) console.log(`    error reply x${count}: ${error}`);
+  if (result.cpu !== null && total > 0) {
+    const perRequest = [...result.cpu].sort((a, b) => b[1] - a[1]).map(([group, seconds]) => [group, 1e6 * seconds / total] as const);
+    const sum = perRequest.reduce((acc, [, us]) => acc + us, 0);
+    const busy = 100 * [...result.cpu.values()].reduce((acc, seconds) => acc + seconds, 0) / (options.seconds * os.cpus().length);
+    console.log(`    CPU per request, measured part: ${perRequest.map(([group, us]) => `${group} ${us.toFixed(0)}`).join(', ')} ` +
+      `= ${sum.toFixed(0)} µs (cores ${busy.toFixed(0)}% busy)`);
+  }
   return rate;
 }
 
@@ -150,7 +177,7 @@ async function echoCeiling(target: Target, caFile: string | undefined): Promise<
     const payload = initialMessage('echo-peer', 'echo-me');
     const result = await drive(devices, () => ['bundle', 'initialMessage', 'inbox'].map((operation) => ({
       operation, topic: `bench/echo/${operation}`, payload: () => (operation === 'initialMessage' ? payload : '{}'),
-    })));
+    })), cpuGroups({ 'echo responder': echo.pid }));
     return report('echo responder (ceiling)', result);
   } finally {
     await closeDevices(devices);
@@ -187,7 +214,7 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
         { operation: 'initialMessage', topic: T.initialMessage, payload: () => initialMessage(peer, names[i]!) },
         { operation: 'inbox', topic: wireV1.inboxTopic(names[i]!), payload: () => '{}' },
       ];
-    });
+    }, cpuGroups({ 'key server': server.process.pid }));
     const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
     const rate = report('key server (bundle fetch + initial message + inbox read)', result);
@@ -251,7 +278,7 @@ async function serverMixV2(target: Target, server: ServerProcess): Promise<numbe
         },
         () => (fetched.length > 0 ? step('mailbox.ack', { ids: fetched }) : step('prekeys.status', {})),
       ];
-    });
+    }, cpuGroups({ 'key server': server.process.pid }));
     const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
     const rate = report('key server, v2 (bundle.fetch + message.send + mailbox.fetch + mailbox.ack, signed)', result);
