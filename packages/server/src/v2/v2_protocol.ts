@@ -76,7 +76,8 @@ export class V2Protocol implements RequestProtocol {
         }
         const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds);
         if (!auth.ok) {
-          this.identities.forget(device);
+          // Not on a bad signature: forged requests must not evict the genuine device's key.
+          if (auth.code === 'unknown_device') this.identities.forget(device);
           return refusalReply(auth);
         }
         if (auth.device !== null && !auth.device.deleted) {
