@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LogFormat } from './ops/logger.js';
 import type { V2Settings } from './v2/v2_settings.js';
 
 /** The v2 limits are the same fields as V2Settings; maxPayloadBytes bounds v1 too. */
@@ -39,6 +40,7 @@ export interface ServerConfig extends V2Settings {
   httpHost: string;
   httpPort: number;
   logLevel: string;
+  logFormat: LogFormat;
   shutdownTimeoutMs: number;
   /** Serve wire protocol v1 too (its topics are not even subscribed otherwise). */
   enableV1: boolean;
@@ -102,6 +104,7 @@ export function serverCommand(): Command {
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'X3DH_LOG_LEVEL').default('info'))
+    .addOption(option('--log-format <format>', 'json (one object per line) or pretty (readable lines); default: pretty on a terminal, else json', 'X3DH_LOG_FORMAT').choices(['json', 'pretty']))
     .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000))
     .addOption(switchOption('--enable-v1', 'also serve wire protocol v1 (unauthenticated, for unmodified firmware); off: v1 topics are not subscribed', 'X3DH_ENABLE_V1').default(false))
     .addOption(switchOption('--open-enrolment', 'v2 devices may enrol without an enrolment token (default: on without --database-url, the single-machine setup; off with PostgreSQL)', 'X3DH_OPEN_ENROLMENT'))
@@ -149,6 +152,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     httpHost: o.httpHost,
     httpPort: o.httpPort,
     logLevel: o.logLevel,
+    logFormat: (o.logFormat as LogFormat | undefined) ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     shutdownTimeoutMs: o.shutdownTimeout,
     enableV1: o.enableV1,
     // The embedded single-machine setup is open by default; a PostgreSQL deployment is not.

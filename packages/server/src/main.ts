@@ -7,7 +7,7 @@ import { createLogger } from './ops/logger.js';
 /** Serves until SIGTERM or SIGINT, then finishes the requests in flight. */
 async function serve(argv: readonly string[]): Promise<void> {
   const config = parseServerConfig(argv);
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   try {
     const server = await startKeyServer(config, log);
     let stopping = false;

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import pg from 'pg';
@@ -38,5 +41,37 @@ test('two replicas starting at once on a fresh database apply each migration onc
   } finally {
     await broker.stop();
     await database.drop();
+  }
+});
+
+test('--log-format pretty (or X3DH_LOG_FORMAT) prints one readable line per entry; JSON lines stay the default off a terminal', { timeout: 120_000 }, async () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const dir = await mkdtemp(join(tmpdir(), 'x3dh-log-format-'));
+  // Prints the server's output up to "key server ready", then stops it.
+  const firstLines = async (args: string[], env: Record<string, string> = {}) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', main, '--data-dir', join(dir, 'data'),
+      '--embedded-broker-port', '0', '--http-port', '0', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('key server ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`server exited (${code}) before it was ready:\n${output}`)));
+    });
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    return output.trim().split('\n');
+  };
+  try {
+    for (const lines of [await firstLines(['--log-format', 'pretty']), await firstLines([], { X3DH_LOG_FORMAT: 'pretty' })]) {
+      const ready = lines.find((line) => line.includes('key server ready'))!;
+      assert.match(ready, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: key server ready \{"broker":"mqtt:\/\/127\.0\.0\.1:\d+"/, ready);
+      for (const line of lines) assert.throws(() => JSON.parse(line) as unknown, SyntaxError, line);
+    }
+    const json = await firstLines([]);
+    for (const line of json) assert.equal(typeof (JSON.parse(line) as { msg: unknown }).msg, 'string', line);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,15 @@
 import { pino, type Logger } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
-/** Structured JSON logs on stdout, one object per line. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'x3dh-server' } });
+/** `json`: one object per line, for log collectors; `pretty`: one readable line per entry, for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/** Structured logs on stdout, as JSON lines or formatted for people (same fields either way). */
+export function createLogger(level: string, format: LogFormat = 'json'): Logger {
+  const options = { level, base: { service: 'x3dh-server' } };
+  if (format === 'json') return pino(options);
+  // Synchronous, so that the last lines before an exit are not lost.
+  return pino(options, PinoPretty({
+    sync: true, singleLine: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service',
+  }));
 }
