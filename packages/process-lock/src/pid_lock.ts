@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { processStart } from './process_start.js';
 
 /** The lock is held by a live process (or one on another host, which cannot be checked). */
 export class LockHeldError extends Error {
@@ -12,6 +13,8 @@ export class LockHeldError extends Error {
 interface Holder {
   pid: number | null;
   host: string | null;
+  /** processStart of the holder when it took the lock; null in locks written without it. */
+  start: string | null;
 }
 
 function readHolder(path: string): Holder | null {
@@ -22,9 +25,9 @@ function readHolder(path: string): Holder | null {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  const [pidText, host] = text.split('\n');
+  const [pidText, host, start] = text.split('\n');
   const pid = Number(pidText?.trim());
-  return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : null, host: host?.trim() || null };
+  return { pid: Number.isSafeInteger(pid) && pid > 0 ? pid : null, host: host?.trim() || null, start: start?.trim() || null };
 }
 
 function isRunning(pid: number): boolean {
@@ -37,10 +40,18 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** The pid of a local holder that started at `start` now belongs to another process (the pid was reused). */
+function isReused(pid: number, start: string | null): boolean {
+  const now = processStart(pid);
+  return start !== null && now !== null && now !== start;
+}
+
 /**
- * An exclusive lock: a file created with O_EXCL holding `pid\nhost`. A lock whose owner no longer
- * runs on this host (killed with SIGKILL, say) is taken over; one from another host is never
- * taken over, since its owner cannot be checked. The lock is released on close and at process exit.
+ * An exclusive lock: a file created with O_EXCL holding `pid\nhost\nstart` (start: when the
+ * holder started, where /proc tells). A lock whose owner no longer runs on this host (killed with
+ * SIGKILL, say), or whose pid now belongs to a later process, is taken over; one from another host
+ * is never taken over, since its owner cannot be checked. The lock is released on close and at
+ * process exit.
  */
 export class PidLock {
   private released = false;
@@ -51,7 +62,7 @@ export class PidLock {
   }
 
   static acquire(path: string): PidLock {
-    const claim = `${process.pid}\n${os.hostname()}\n`;
+    const claim = `${process.pid}\n${os.hostname()}\n${processStart(process.pid) ?? ''}\n`;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         fs.writeFileSync(path, claim, { flag: 'wx', mode: 0o600 });
@@ -62,7 +73,8 @@ export class PidLock {
       const holder = readHolder(path);
       if (holder === null) continue; // released meanwhile
       const local = holder.host === null || holder.host === os.hostname();
-      const stale = local && (holder.pid === null || (holder.pid !== process.pid && !isRunning(holder.pid)));
+      const stale = local && (holder.pid === null || isReused(holder.pid, holder.start) ||
+        (holder.pid !== process.pid && !isRunning(holder.pid)));
       if (!stale) throw new LockHeldError(path, holder.pid, holder.host);
       // Renamed before removal: of two processes taking over one stale lock, only the one whose
       // rename succeeds removes it; the other then meets the winner's fresh lock.

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,3 +42,22 @@ test('a lock held on another host is never taken over', (t) => {
   assert.throws(() => PidLock.acquire(file), (error: unknown) =>
     error instanceof LockHeldError && error.holderHost === 'some-other-host' && /on some-other-host/.test(error.message));
 });
+
+test('a lock whose pid now belongs to another process (the pid was reused) is taken over; the live holder keeps it',
+  { skip: !fs.existsSync('/proc/self/stat') && 'process start times come from /proc' }, async (t) => {
+    const file = tempLock(t);
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    t.after(() => other.kill());
+    await once(other, 'spawn');
+    // The holder recorded a start other than the live process's with that pid: it was an earlier process.
+    fs.writeFileSync(file, `${other.pid}\n${os.hostname()}\nsome-boot:1\n`);
+    PidLock.acquire(file).release();
+    // The lock as that live process would have written it is held.
+    const start = fs.readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    fs.writeFileSync(file, `${other.pid}\n${os.hostname()}\n${bootId}:${start}\n`);
+    assert.throws(() => PidLock.acquire(file), (error: unknown) => error instanceof LockHeldError && error.holderPid === other.pid);
+    // A lock without a start (older form) of a live process is held too.
+    fs.writeFileSync(file, `${other.pid}\n${os.hostname()}\n`);
+    assert.throws(() => PidLock.acquire(file), LockHeldError);
+  });
