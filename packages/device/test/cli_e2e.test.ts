@@ -169,7 +169,7 @@ async function changedIdentity(server: RunningKeyServer, dir: string): Promise<v
   const store = await FileKeyStore.open(join(dir, 'gus-new.json'));
   await store.save({ ...emptyDeviceState(), username: 'gus', identity: replacement });
   await store.close();
-  await server.operator!(['device', 'set-identity', 'gus', encodeBase64url(replacement.publicKey)]);
+  await server.operator!(['device', 'set-identity', 'gus', '--', encodeBase64url(replacement.publicKey)]);
   const gusNew = (args: string[], code = 0) => runCliJson(args, env('gus-new'), code);
   await gusNew(['publish', '--count', '3']);
 

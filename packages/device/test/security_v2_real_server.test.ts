@@ -301,7 +301,7 @@ for (const { kind, start } of realV2Servers) {
       if (server.operator) {
         // The operator gives the name a new key (a replaced device); the new device starts on a fresh key store.
         const replacement = generateKeyPair();
-        await server.operator(['device', 'set-identity', aliceName, b64(replacement.publicKey)]);
+        await server.operator(['device', 'set-identity', aliceName, '--', b64(replacement.publicKey)]);
         await alice.close();
         const store = new MemoryKeyStore();
         await store.save({ ...emptyDeviceState(), username: aliceName, identity: replacement });

@@ -87,6 +87,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
   it("replaces a device's identity key, deletes its prekeys and keeps its mailbox", async () => {
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
+    newKey[0] = 0xf8; // its base64url begins with "-", which must follow "--" not to be read as an option
     const { rows: [alice] } = await client.query(
       `INSERT INTO users (username, identity_key, signed_prekey, signed_prekey_signature, signed_prekey_id, max_signed_prekey_id, max_one_time_prekey_id)
        VALUES ('alice', $1, $2, $3, 4, 4, 11) RETURNING id`, [oldKey, randomBytes(32), randomBytes(64)]);
@@ -100,7 +101,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
     assert.deepEqual(devices.map((d) => [d.device, d.identity_key, d.one_time_prekeys, d.mailbox_messages, d.signed_prekey_id]),
       [['alice', encodeBase64url(oldKey), 2, 1, 4], ['bob', devices[1]!.identity_key, 1, 0, null]]);
 
-    assert.match(await admin(store, 'device', 'set-identity', 'alice', encodeBase64url(newKey)), /replaced/);
+    assert.match(await admin([], 'device', 'set-identity', ...store, 'alice', '--', encodeBase64url(newKey)), /replaced/);
     const { rows: [after] } = await client.query('SELECT * FROM users WHERE username = $1', ['alice']);
     assert.deepEqual(after.identity_key, newKey);
     assert.equal(after.signed_prekey, null);
@@ -113,7 +114,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
       (SELECT count(*)::int FROM mailbox_messages WHERE recipient_id = $1) AS alice_mailbox`, [alice.id, bob.id]);
     assert.deepEqual(counts.rows[0], { alice_prekeys: 0, bob_prekeys: 1, alice_mailbox: 1 });
 
-    const unknown = await runAdmin(store, 'device', 'set-identity', 'carol', encodeBase64url(newKey));
+    const unknown = await runAdmin([], 'device', 'set-identity', ...store, 'carol', '--', encodeBase64url(newKey));
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no device named carol/);
   });

@@ -25,9 +25,16 @@ export interface RunningKeyServer {
 }
 
 /** An operator command against the server's PostgreSQL database, as an operator would run it. */
+/**
+ * The argv of an operator command (`device set-identity alice -- KEY`) on a database: the store
+ * flag goes right after the two-word command, so that its arguments may follow "--".
+ */
+export const operatorArgs = (args: readonly string[], databaseUrl: string): string[] =>
+  [...args.slice(0, 2), '--database-url', databaseUrl, ...args.slice(2)];
+
 async function operatorCommand(databaseUrl: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath,
-    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...args, '--database-url', databaseUrl], { timeout: 120_000 });
+    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...operatorArgs(args, databaseUrl)], { timeout: 120_000 });
   return stdout;
 }
 

@@ -12,6 +12,7 @@ import {
   type ConnectionSettings, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
   type V2LinkListener, type V2WireRequest,
 } from '../../src/index.js';
+import { operatorArgs } from './key_server.js';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 const SERVER_NAME = 'x3dh-server';
@@ -164,7 +165,7 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
         '--database-url', database.url, '--http-port', '0', ...serverArgs],
     });
     const operator = async (args: string[]) => (await promisify(execFile)(process.execPath,
-      ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...args, '--database-url', database.url], { timeout: 120_000 })).stdout;
+      ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...operatorArgs(args, database.url)], { timeout: 120_000 })).stdout;
     const b = broker;
     const s = server;
     return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)',

@@ -28,7 +28,8 @@ function setIdentityCommand(): Command {
     .description("Replace a device's identity key (a lost or replaced device): deletes its signed and one-time prekeys, " +
       'which the old key signed, and keeps its mailbox. Peers will see a changed key and must accept it.')
     .argument('<name>', 'the device name')
-    .argument('<identity-key>', 'the new X25519 identity public key, base64url without padding', identityKey)
+    .argument('<identity-key>', 'the new X25519 identity public key, base64url without padding; one that begins with "-" ' +
+      'goes after "--" (set-identity [options] <name> -- <identity-key>)', identityKey)
     .option('--json', 'print the device as JSON')
     .action(async (name: string, key: Uint8Array, options: StoreOptions & { json?: boolean }) => {
       await withStore(options, (database) => database.transaction(async (sql) => {
