@@ -6,6 +6,7 @@ import {
 import { type DeviceState, MemoryKeyStore, type SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, openV2, rejects } from './support/v2_devices.js';
+import { RecordingKeyStore } from './support/recording_key_store.js';
 
 /**
  * The client side of docs/security-v2 guarantees against the in-process fake server, which can do
@@ -271,14 +272,7 @@ test('security-v2 item 13 (fake server): both sides show the same safety number;
 test('security-v2 item 15 (client side, fake server): a redelivered message is dropped by its mailbox id, and the acknowledgement follows the save', async () => {
   const server = new FakeV2Server();
   const events: string[] = [];
-  const bobStore = new (class extends MemoryKeyStore {
-    failing = false;
-    override async save(state: DeviceState): Promise<void> {
-      if (this.failing) throw new Error('disk full');
-      events.push(`save unread=${state.v2.unread.length}`);
-      await super.save(state);
-    }
-  })();
+  const bobStore = new RecordingKeyStore(events);
   const alice = await enrolled(server, 'alice');
   const bob = await openV2(server, 'bob', bobStore);
   const spy = bob as unknown as { linkFactory: (name: string) => V2Link };

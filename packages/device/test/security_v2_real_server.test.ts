@@ -9,6 +9,7 @@ import type { V2Response, V2TestDevice } from '@x3dh-iot/testkit';
 import { type DeviceState, emptyDeviceState, MemoryKeyStore } from '../src/index.js';
 import { realV2Servers, type RealV2Server } from './support/real_v2_server.js';
 import { rejects } from './support/v2_devices.js';
+import { RecordingKeyStore } from './support/recording_key_store.js';
 
 /**
  * The client side of ../shared/spec/security-v2.md, each guarantee shown by the attack or fault its
@@ -331,14 +332,7 @@ for (const { kind, start } of realV2Servers) {
 
     test('security-v2 item 15 (client side): the acknowledgement follows the save; a message fetched again before its acknowledgement is dropped by its mailbox id', async () => {
       const events: string[] = [];
-      const bobStore = new (class extends MemoryKeyStore {
-        failing = false;
-        override async save(state: DeviceState): Promise<void> {
-          if (this.failing) throw new Error('disk full');
-          events.push(`save unread=${state.v2.unread.length}`);
-          await super.save(state);
-        }
-      })();
+      const bobStore = new RecordingKeyStore(events);
       const aliceName = nameOf('alice');
       const alice = await server.enrolled(aliceName);
       const bobName = nameOf('bob');

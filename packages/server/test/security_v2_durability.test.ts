@@ -10,7 +10,7 @@ import {
   type MosquittoBroker, type ServerProcess, type TestDatabase, type V2Response,
 } from '@x3dh-iot/testkit';
 import pg from 'pg';
-import { issueClientCertificate, uniqueName } from './support/v2_environment.js';
+import { deviceCertificate, uniqueName } from './support/v2_environment.js';
 
 /**
  * security-v2 item 16: every acknowledged request is durable. The server (a child process, as in
@@ -38,7 +38,7 @@ const backends: Backend[] = [
       const certificates = broker.certificates!;
       const pool = new pg.Pool({ connectionString: database.url, max: 1 });
       const connection = (name: string, identity: KeyPair) => ({
-        name, identity, brokerUrl: broker.url, ca: certificates.ca, ...issueClientCertificate(certificates.dir, name),
+        name, identity, brokerUrl: broker.url, ca: certificates.ca, ...deviceCertificate(certificates.dir, name),
       });
       return {
         args: ['--database-url', database.url, '--broker-url', broker.url, '--broker-ca', certificates.caFile,

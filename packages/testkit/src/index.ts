@@ -1,5 +1,5 @@
 export { freePort } from './free_port.js';
-export { createTestCertificates, type CertificateFiles, type TestCertificates } from './test_certificates.js';
+export { createTestCertificates, issueClientCertificate, type CertificateFiles, type TestCertificates } from './test_certificates.js';
 export { startMosquitto, stopChild, type MosquittoBroker, type MosquittoOptions } from './mosquitto.js';
 export { createTestDatabase, testDatabaseServerUrl, type TestDatabase } from './test_database.js';
 export { startServer, ServerStartError, type ServerProcess, type ServerProcessOptions } from './server_process.js';

@@ -33,6 +33,20 @@ function issue(dir: string, name: string, subject: string, extensions: string): 
   return { certFile, keyFile, cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8') };
 }
 
+const CLIENT_EXTENSIONS = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
+
+/**
+ * A client certificate with common name `name` from the CA of createTestCertificates in `dir`,
+ * issued on first use (a device certificate, say) and read from `dir` afterwards.
+ */
+export function issueClientCertificate(dir: string, name: string): CertificateFiles {
+  const base = `client-${name}`;
+  const certFile = path.join(dir, `${base}.crt`);
+  const keyFile = path.join(dir, `${base}.key`);
+  if (!fs.existsSync(certFile)) return issue(dir, base, `/CN=${name}`, CLIENT_EXTENSIONS);
+  return { certFile, keyFile, cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8') };
+}
+
 /**
  * A throw-away CA with a server certificate (subjectAltName 127.0.0.1, ::1, localhost: Node refuses
  * a certificate without one when connecting by IP) and optional client certificates, made with the
@@ -47,8 +61,7 @@ export function createTestCertificates(dir: string, clientNames: readonly string
   const server = issue(dir, 'server', '/CN=localhost',
     'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nbasicConstraints=CA:FALSE\n' +
     'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
-  const clients = Object.fromEntries(clientNames.map((name) => [name, issue(dir, `client-${name}`, `/CN=${name}`,
-    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n')]));
+  const clients = Object.fromEntries(clientNames.map((name) => [name, issueClientCertificate(dir, name)]));
   fs.chmodSync(dir, 0o755);
   for (const file of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, file), 0o644);
   const caFile = path.join(dir, 'ca.crt');

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type KeyPair, wireV2 } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
+  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import {
   type ConnectionSettings, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
@@ -80,19 +80,6 @@ export interface RealV2Server {
   close(): Promise<void>;
 }
 
-/** A client certificate for `name` from the test CA in `dir`, issued on first use. */
-function clientCertificate(dir: string, name: string): { certFile: string; keyFile: string } {
-  const file = (ext: string) => path.join(dir, `device-${name}.${ext}`);
-  if (!fs.existsSync(file('crt'))) {
-    fs.writeFileSync(file('ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', file('key'), '-out', file('csr'), '-subj', `/CN=${name}`]);
-    openssl(['x509', '-req', '-in', file('csr'), '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '2', '-out', file('crt'), '-extfile', file('ext')]);
-  }
-  return { certFile: file('crt'), keyFile: file('key') };
-}
 
 function serverOn(
   kind: RealV2Server['kind'], name: string, settingsOf: (device: string) => ConnectionSettings,
@@ -169,10 +156,13 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
     const b = broker;
     const s = server;
     return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)',
-      (device) => ({ brokerUrl: b.url, caFile: certificates.caFile, ...clientCertificate(certificates.dir, device), timeoutMs: 20_000 }),
       (device) => {
-        const { certFile, keyFile } = clientCertificate(certificates.dir, device);
-        return { brokerUrl: b.url, ca: certificates.ca, cert: fs.readFileSync(certFile, 'utf8'), key: fs.readFileSync(keyFile, 'utf8') };
+        const { certFile, keyFile } = issueClientCertificate(certificates.dir, device);
+        return { brokerUrl: b.url, caFile: certificates.caFile, certFile, keyFile, timeoutMs: 20_000 };
+      },
+      (device) => {
+        const { cert, key } = issueClientCertificate(certificates.dir, device);
+        return { brokerUrl: b.url, ca: certificates.ca, cert, key };
       },
       async () => (await operator(['token', 'issue'])).trim(),
       operator,

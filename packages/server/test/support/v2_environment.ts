@@ -1,29 +1,20 @@
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { KeyPair } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, startMosquitto, V2TestDevice, type MosquittoBroker, type TestDatabase,
+  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, V2TestDevice, type MosquittoBroker, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import pg from 'pg';
 import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from '../../src/index.js';
 
 const SERVER_NAME = 'x3dh-server';
 
-/** A client certificate for `name` from the test CA in `dir` (as createTestCertificates makes them). */
-export function issueClientCertificate(dir: string, name: string): { cert: string; key: string } {
-  const file = (ext: string) => path.join(dir, `device-${name}.${ext}`);
-  if (!fs.existsSync(file('crt'))) {
-    fs.writeFileSync(file('ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-    const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', file('key'), '-out', file('csr'), '-subj', `/CN=${name}`]);
-    openssl(['x509', '-req', '-in', file('csr'), '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '2', '-out', file('crt'), '-extfile', file('ext')]);
-  }
-  return { cert: fs.readFileSync(file('crt'), 'utf8'), key: fs.readFileSync(file('key'), 'utf8') };
+/** A device's client certificate and key (PEM), from the test CA in `dir`. */
+export function deviceCertificate(dir: string, name: string): { cert: string; key: string } {
+  const { cert, key } = issueClientCertificate(dir, name);
+  return { cert, key };
 }
 
 let uniqueCounter = 0;
@@ -90,7 +81,7 @@ export async function startV2Postgres(
     };
     const connection = (name: string) => ({
       brokerUrl: b.url, ca: certificates.ca, name,
-      ...(clientCertificates ? issueClientCertificate(certificates.dir, name) : {}),
+      ...(clientCertificates ? deviceCertificate(certificates.dir, name) : {}),
     });
     return {
       name: `postgresql + mosquitto (TLS 1.3${clientCertificates ? ', client certificates' : ''})`,
