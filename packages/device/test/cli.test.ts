@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { Device, MemoryKeyStore, resolveConnectionSettings, V1Client } from '../src/index.js';
 import type { CliDevice } from '../src/cli/cli_options.js';
 import { runMenu } from '../src/cli/menu.js';
@@ -10,7 +12,7 @@ import { Prompter } from '../src/cli/prompter.js';
 import { FakeV1Server } from './support/fake_v1_server.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, openV2 } from './support/v2_devices.js';
-import { runCli, runCliJson } from './support/run_cli.js';
+import { REPO_ROOT, runCli, runCliJson } from './support/run_cli.js';
 import { tempDir } from './support/temp_dir.js';
 import { freePort } from '@x3dh-iot/testkit';
 
@@ -28,6 +30,11 @@ test('--help lists every subcommand, setting and environment variable, and the e
   assert.match(sub.stdout, /--store <path>/);
   const enroll = await runCli(['enroll', '--help']);
   assert.match(enroll.stdout, /--token <token> .*X3DH_ENROLMENT_TOKEN/s);
+});
+
+test('the README\'s command (npm run device) runs the CLI from its TypeScript sources', async () => {
+  const { stdout } = await promisify(execFile)('npm', ['run', '--silent', 'device', '--', '--help'], { cwd: REPO_ROOT });
+  assert.match(stdout, /^Usage: x3dh-device /m);
 });
 
 test('usage errors exit with 2 and no stack trace', async () => {

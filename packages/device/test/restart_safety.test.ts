@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { entryScript } from '@x3dh-iot/testkit';
 import { FileKeyStore, type DeviceState } from '../src/index.js';
 import { startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
 import { REPO_ROOT, runCli, runCliJson } from './support/run_cli.js';
@@ -20,8 +21,8 @@ async function loadStore(path: string, passphrase?: string): Promise<DeviceState
 }
 
 /** Runs the save loop until it has completed at least `minSaves` saves plus a random extra time, then SIGKILLs it. */
-function killDuringSaves(path: string, passphrase: string | undefined, minSaves: number): Promise<number> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', SAVE_LOOP, path, ...(passphrase ? [passphrase] : [])],
+async function killDuringSaves(path: string, passphrase: string | undefined, minSaves: number): Promise<number> {
+  const child = spawn(process.execPath, [await entryScript(SAVE_LOOP), path, ...(passphrase ? [passphrase] : [])],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let last = 0;
   let killScheduled = false;

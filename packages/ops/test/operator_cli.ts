@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { entryScript } from '@x3dh-iot/testkit';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
@@ -10,9 +11,10 @@ export interface CliResult {
 }
 
 /** Runs the operator CLI as an operator would, in a child process. */
-export function runCli(args: string[]): Promise<CliResult> {
+export async function runCli(args: string[]): Promise<CliResult> {
+  const script = await entryScript(MAIN);
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [script, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });

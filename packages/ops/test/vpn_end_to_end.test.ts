@@ -5,6 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { entryScript } from '@x3dh-iot/testkit';
 import { cli } from './operator_cli.js';
 import { handBundleToMosquitto, hasMosquitto, MOSQUITTO } from './mosquitto_process.js';
 import { NamespaceLab } from './network_namespaces.js';
@@ -42,7 +43,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
   const device = async (index: number, ...args: string[]) => {
     const name = DEVICES[index]!;
     return lab.exec(ns.devices[index]!, process.execPath, [
-      '--conditions=source', '--import', 'tsx', DEVICE_CLI,
+      await entryScript(DEVICE_CLI),
       '--store', join(ops, `${name}-store.json`),
       '--broker', `mqtts://${BROKER}:${PORTS.devices}`,
       '--ca', join(ops, 'pki', 'ca.crt'),
@@ -113,7 +114,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     const server = lab.spawn(ns.cluster, process.execPath, [
-      '--conditions=source', '--import', 'tsx', SERVER_MAIN,
+      await entryScript(SERVER_MAIN),
       '--broker-url', `mqtts://${BROKER}:${PORTS.server}`,
       '--broker-ca', join(ops, 'pki', 'ca.crt'),
       '--broker-cert', join(ops, 'pki', 'server-client.crt'),

@@ -1,3 +1,4 @@
+export { entryScript } from './entry_script.js';
 export { freePort } from './free_port.js';
 export { createTestCertificates, issueClientCertificate, type CertificateFiles, type TestCertificates } from './test_certificates.js';
 export { startMosquitto, stopChild, type MosquittoBroker, type MosquittoOptions } from './mosquitto.js';

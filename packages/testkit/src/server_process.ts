@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { entryScript } from './entry_script.js';
 import { stopChild } from './mosquitto.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -44,8 +45,12 @@ export class ServerStartError extends Error {
  * resolves once it logs that it is ready. Rejects with ServerStartError, carrying its output, if
  * it exits first.
  */
-export function startServer(options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...(options.v1 === false ? [] : ['--enable-v1']), ...(options.args ?? [])], {
+export async function startServer(options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  return launch(await entryScript(SERVER_MAIN), options);
+}
+
+function launch(script: string, options: ServerProcessOptions): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [script, ...(options.v1 === false ? [] : ['--enable-v1']), ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, X3DH_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestCertificates, createTestDatabase, startMosquitto, startServer } from '@x3dh-iot/testkit';
+import { createTestCertificates, createTestDatabase, entryScript, startMosquitto, startServer } from '@x3dh-iot/testkit';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 
@@ -34,7 +34,7 @@ export const operatorArgs = (args: readonly string[], databaseUrl: string): stri
 
 async function operatorCommand(databaseUrl: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath,
-    ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...operatorArgs(args, databaseUrl)], { timeout: 120_000 });
+    [await entryScript(SERVER_MAIN), ...operatorArgs(args, databaseUrl)], { timeout: 120_000 });
   return stdout;
 }
 
@@ -94,7 +94,7 @@ export async function startEmbeddedWithClientCertificates(names: readonly string
     const certificates = createTestCertificates(join(dir, 'pki'), [...names, 'key-server']);
     const tokens: Record<string, string> = {};
     for (const name of names) {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', SERVER_MAIN,
+      const { stdout } = await promisify(execFile)(process.execPath, [await entryScript(SERVER_MAIN),
         'token', 'issue', '--device', name, '--data-dir', dataDir], { timeout: 120_000 });
       tokens[name] = stdout.trim();
     }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type KeyPair, wireV2 } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
+  createTestDatabase, enrolV2Device, entryScript, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import {
   type ConnectionSettings, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
@@ -152,7 +152,7 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
         '--database-url', database.url, '--http-port', '0', ...serverArgs],
     });
     const operator = async (args: string[]) => (await promisify(execFile)(process.execPath,
-      ['--conditions=source', '--import', 'tsx', SERVER_MAIN, ...operatorArgs(args, database.url)], { timeout: 120_000 })).stdout;
+      [await entryScript(SERVER_MAIN), ...operatorArgs(args, database.url)], { timeout: 120_000 })).stdout;
     const b = broker;
     const s = server;
     return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)',

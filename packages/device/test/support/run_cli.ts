@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { entryScript } from '@x3dh-iot/testkit';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const CLI_MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-/** The command that runs the CLI from sources, as the README shows it. */
-export const CLI_COMMAND = [process.execPath, '--conditions=source', '--import', 'tsx', CLI_MAIN];
+/** The command that runs the CLI from the current sources (bundled: see entryScript). */
+export const CLI_COMMAND = [process.execPath, await entryScript(CLI_MAIN)];
 
 export interface CliResult {
   code: number | null;

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { entryScript } from '@x3dh-iot/testkit';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
@@ -10,9 +11,10 @@ export interface AdminResult { code: number; stdout: string; stderr: string }
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'X3DH_DATABASE_URL' && name !== 'X3DH_DATA_DIR'));
 
 /** Runs `x3dh-server <args> <store flags>` as an operator would, in a child process. */
-export function runAdmin(store: readonly string[], ...args: string[]): Promise<AdminResult> {
+export async function runAdmin(store: readonly string[], ...args: string[]): Promise<AdminResult> {
+  const script = await entryScript(MAIN);
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, ...args, ...store],
+    execFile(process.execPath, [script, ...args, ...store],
       { timeout: 120_000, env: ENV }, (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
       });
