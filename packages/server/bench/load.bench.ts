@@ -35,8 +35,11 @@ const options = new Command('load.bench')
   .addOption(new Option('--backends <list>', 'postgresql, embedded, or both').default('postgresql,embedded'))
   .addOption(new Option('--shared-response-topic', 'every device uses x3dh/resp/me and receives every reply, as v1 firmware does'))
   .addOption(new Option('--protocol <which>', 'the device mix: v1, v2 or both').choices(['v1', 'v2', 'both']).default('both'))
+  .addOption(new Option('--rounds <n>', 'runs of every mix, alternating (echo, v1, v2, echo, ...); ratios per round and their median')
+    .argParser(Number).default(1))
   .parse().opts<{
     devices: number; seconds: number; warmup: number; backends: string; sharedResponseTopic?: boolean; protocol: 'v1' | 'v2' | 'both';
+    rounds: number;
   }>();
 const runV1 = options.protocol !== 'v2';
 const runV2 = options.protocol !== 'v1';
@@ -295,22 +298,45 @@ async function serverMixV2(target: Target, server: ServerProcess): Promise<numbe
   }
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * Runs the mixes in turn, `--rounds` times. This machine's speed drifts by tens of percent within
+ * a minute, so a ratio compares the rates of one round (measured a few seconds apart), and the
+ * summary gives each round's ratio and their median rather than a ratio of rates far apart in time.
+ */
 async function measure(
   name: string, target: Target, caFile: string | undefined, server: ServerProcess, echo = true,
 ): Promise<void> {
   console.log(`\n${name}: ${options.devices} devices, ${options.seconds} s measured after ${options.warmup} s warm-up`);
   // The embedded broker's topic rules admit only the protocols' topics, so no echo responder there.
   if (!echo) console.log('  echo responder (ceiling): not run (the embedded broker admits only the protocol topics)');
-  const ceiling = echo ? await echoCeiling(target, caFile) : NaN;
-  let v1Rate: number | undefined;
-  if (runV1) {
-    v1Rate = await serverMix(target, server);
-    if (!Number.isNaN(ceiling)) console.log(`  key server v1 / echo ceiling: ${(100 * v1Rate / ceiling).toFixed(0)}%`);
+  const ratios = new Map<string, number[]>();
+  const note = (label: string, ratio: number) => {
+    if (Number.isNaN(ratio)) return;
+    console.log(`  ${label}: ${(100 * ratio).toFixed(0)}%`);
+    ratios.set(label, [...(ratios.get(label) ?? []), ratio]);
+  };
+  for (let round = 1; round <= options.rounds; round += 1) {
+    if (options.rounds > 1) console.log(`  round ${round} of ${options.rounds}`);
+    const ceiling = echo ? await echoCeiling(target, caFile) : NaN;
+    const v1Rate = runV1 ? await serverMix(target, server) : NaN;
+    note('key server v1 / echo ceiling', v1Rate / ceiling);
+    if (runV2) {
+      const v2Rate = await serverMixV2(target, server);
+      note('key server v2 / echo ceiling', v2Rate / ceiling);
+      note('v2 rate / v1 rate', v2Rate / v1Rate);
+    }
   }
-  if (runV2) {
-    const v2Rate = await serverMixV2(target, server);
-    if (!Number.isNaN(ceiling)) console.log(`  key server v2 / echo ceiling: ${(100 * v2Rate / ceiling).toFixed(0)}%`);
-    if (v1Rate !== undefined) console.log(`  v2 rate / v1 rate: ${(100 * v2Rate / v1Rate).toFixed(0)}%`);
+  if (options.rounds > 1) {
+    console.log(`  summary of ${options.rounds} rounds (${name}):`);
+    for (const [label, values] of ratios) {
+      console.log(`    ${label}: median ${(100 * median(values)).toFixed(0)}% (rounds: ${values.map((v) => `${(100 * v).toFixed(0)}%`).join(', ')})`);
+    }
   }
 }
 
