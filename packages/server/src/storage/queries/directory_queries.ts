@@ -62,6 +62,8 @@ export interface BundleRow {
  * The user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
  * upload first. SKIP LOCKED lets concurrent fetches claim different keys instead of waiting, so
  * no key is ever handed out twice; key_id is null when none is left. Null for an unknown user.
+ * The owner is a scalar subquery, not a join: joined, the generic plan walks every user's keys in
+ * id order looking for the owner's (see query_plans.test.ts).
  */
 export async function claimBundle(sql: Sql, username: string): Promise<BundleRow | null> {
   const rows = await sql.query<BundleRow>(
@@ -69,7 +71,7 @@ export async function claimBundle(sql: Sql, username: string): Promise<BundleRow
        SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users WHERE username = $1
      ), claimed AS (
        DELETE FROM one_time_prekeys WHERE id = (
-         SELECT o.id FROM one_time_prekeys o JOIN owner ON o.user_id = owner.id
+         SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT id FROM owner)
          ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
        RETURNING key_id, public_key
      )

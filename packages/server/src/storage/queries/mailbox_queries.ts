@@ -1,6 +1,10 @@
 import type { Sql } from '../database.js';
 
-/** One function per SQL statement on the mailbox tables (initial_messages, chat_messages). */
+/**
+ * One function per SQL statement on the mailbox tables (initial_messages, chat_messages). A
+ * recipient is found by a scalar subquery, not a join, so that the queue's (recipient, id) index
+ * is used: see query_plans.test.ts.
+ */
 
 export interface InitialMessageRecord {
   sender: string;
@@ -31,8 +35,8 @@ export async function claimInitialMessage(sql: Sql, recipient: string): Promise<
     ciphertext: Uint8Array; associated_data: Uint8Array; nonce: Uint8Array;
   }>(
     `DELETE FROM initial_messages WHERE id = (
-       SELECT m.id FROM initial_messages m JOIN users u ON m.recipient_id = u.id
-       WHERE u.username = $1 ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED)
+       SELECT m.id FROM initial_messages m WHERE m.recipient_id = (SELECT id FROM users WHERE username = $1)
+       ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED)
      RETURNING sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce`,
     [recipient]);
   const row = rows[0];
@@ -64,8 +68,9 @@ export async function claimChatMessages(
   return sql.query(
     `WITH claimed AS (
        DELETE FROM chat_messages WHERE id IN (
-         SELECT c.id FROM chat_messages c JOIN users u ON c.recipient_id = u.id
-         WHERE u.username = $1 AND c.sender = $2 ORDER BY c.id LIMIT $3 FOR UPDATE OF c SKIP LOCKED)
+         SELECT c.id FROM chat_messages c
+         WHERE c.recipient_id = (SELECT id FROM users WHERE username = $1) AND c.sender = $2
+         ORDER BY c.id LIMIT $3 FOR UPDATE OF c SKIP LOCKED)
        RETURNING id, ciphertext, nonce
      )
      SELECT ciphertext, nonce FROM claimed ORDER BY id`,

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '@x3dh-iot/testkit';
+import { createLogger } from '../src/ops/logger.js';
+import type { Sql } from '../src/storage/database.js';
+import { migrate } from '../src/storage/migrate.js';
+import { PostgresDatabase } from '../src/storage/postgres_database.js';
+import { claimBundle } from '../src/storage/queries/directory_queries.js';
+import { handOutBundleRow } from '../src/storage/queries/fetch_allowance_queries.js';
+import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/mailbox_queries.js';
+
+/**
+ * The hand-out statements (oldest one-time prekey, oldest queued message) must find the target's
+ * rows through an index on (owner, id), whatever else the tables hold: a plan that walks the
+ * primary key in id order and filters by owner reads every device's rows per request, which
+ * PostgreSQL chose for joins under the generic plans of prepared statements. The plans are checked
+ * on PostgreSQL with tables of other devices' rows, for a target that has none left (the worst case).
+ */
+
+const QUEUE_TABLES = ['one_time_prekeys', 'initial_messages', 'chat_messages'];
+const ROWS_OF_OTHERS = 30_000;
+
+let testDatabase: TestDatabase;
+let database: PostgresDatabase;
+
+before(async () => {
+  testDatabase = await createTestDatabase('x3dh_plans');
+  database = new PostgresDatabase({ url: testDatabase.url, poolSize: 2, connectTimeoutMs: 10_000 }, createLogger('silent'));
+  await migrate(database);
+  await database.transaction((sql) => sql.exec(`
+    INSERT INTO users (username, identity_key) SELECT 'other' || g, '\\x00' FROM generate_series(1, 200) g;
+    INSERT INTO users (username, identity_key) VALUES ('target', '\\x00'), ('requester', '\\x00');
+    INSERT INTO one_time_prekeys (user_id, key_id, public_key)
+      SELECT 1 + g % 200, g, '\\x00' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
+    INSERT INTO initial_messages (recipient_id, sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce)
+      SELECT 1 + g % 200, 'peer', '\\x00', '\\x00', 0, '\\x00', '\\x00', '\\x00' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
+    INSERT INTO chat_messages (recipient_id, sender, ciphertext, nonce)
+      SELECT 1 + g % 200, 'peer', '\\x00', '\\x00' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
+    ANALYZE;`));
+});
+
+after(async () => {
+  await database?.close();
+  await testDatabase?.drop();
+});
+
+/** The statements a query function issues, with their parameters, without running them. */
+async function statementsOf(call: (sql: Sql) => Promise<unknown>): Promise<{ text: string; params: readonly unknown[] }[]> {
+  const statements: { text: string; params: readonly unknown[] }[] = [];
+  const recorder: Sql = {
+    query: async <Row>(text: string, params: readonly unknown[] = []) => {
+      statements.push({ text, params });
+      return [{ request_recorded: true }] as Row[];
+    },
+    exec: async () => {},
+  };
+  await call(recorder);
+  return statements;
+}
+
+const literal = (value: unknown): string => {
+  if (value === null || value === undefined) return 'NULL';
+  if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString('hex')}'`;
+  return `'${String(value).replaceAll("'", "''")}'`;
+};
+
+interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Cond'?: string; Plans?: PlanNode[] }
+
+/** The generic plan of a prepared statement, as the server runs it after a few executions. */
+async function genericPlan(text: string, params: readonly unknown[]): Promise<PlanNode> {
+  return database.transaction(async (sql) => {
+    await sql.exec('SET LOCAL plan_cache_mode = force_generic_plan');
+    await sql.exec(`PREPARE probe AS ${text}`);
+    const rows = await sql.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) EXECUTE probe(${params.map(literal).join(', ')})`);
+    await sql.exec('DEALLOCATE probe');
+    return rows[0]!['QUERY PLAN'][0].Plan;
+  });
+}
+
+/** The plan's scans of tables (not the DELETE or INSERT nodes, which name their table too). */
+function* scans(node: PlanNode): Generator<PlanNode> {
+  if (node['Relation Name'] !== undefined && node['Node Type'].endsWith('Scan')) yield node;
+  for (const child of node.Plans ?? []) yield* scans(child);
+}
+
+/** The index condition a scan reads its rows by (a bitmap heap scan's is on its bitmap index scan). */
+const indexCondition = (scan: PlanNode): string | undefined =>
+  scan['Index Cond'] ?? scan.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan')?.['Index Cond'];
+
+const handOuts: [string, (sql: Sql) => Promise<unknown>, string][] = [
+  ['v1 bundle fetch (one-time prekey claim)', (sql) => claimBundle(sql, 'target'), 'user_id'],
+  ['v1 inbox read (initial message claim)', (sql) => claimInitialMessage(sql, 'target'), 'recipient_id'],
+  ['v1 chat read', (sql) => claimChatMessages(sql, 'target', 'peer', 10), 'recipient_id'],
+  ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { burst: 10, intervalMs: 1000 }, 10, {
+    record: { device: 'requester', requestId: new Uint8Array(16), signedDigest: new Uint8Array(32), replyDigest: 'v2:probe' },
+    keepSeconds: 60,
+  }), 'user_id'],
+];
+
+for (const [operation, call, owner] of handOuts) {
+  test(`${operation} reads the target's rows by an index on its ${owner}, not every device's`, async () => {
+    const statements = await statementsOf(call);
+    assert.ok(statements.length > 0);
+    for (const { text, params } of statements) {
+      const plan = await genericPlan(text, params);
+      const queueScans = [...scans(plan)].filter((scan) => QUEUE_TABLES.includes(scan['Relation Name']!));
+      assert.ok(queueScans.length > 0, `no scan of a queue table in ${JSON.stringify(plan)}`);
+      // A sequential scan, or an index scan without a condition (a walk in id order), reads every device's rows.
+      for (const scan of queueScans) {
+        assert.ok(indexCondition(scan) !== undefined,
+          `${scan['Node Type']} on ${scan['Relation Name']} without an index condition: ${JSON.stringify(plan)}`);
+      }
+      assert.ok(queueScans.some((scan) => new RegExp(`\\b${owner} =`).test(indexCondition(scan)!)),
+        `no scan by the target's ${owner}: ${JSON.stringify(plan)}`);
+    }
+  });
+}
