@@ -7,7 +7,9 @@ import { migrate } from '../src/storage/migrate.js';
 import { PostgresDatabase } from '../src/storage/postgres_database.js';
 import { claimBundle } from '../src/storage/queries/directory_queries.js';
 import { handOutBundleRow } from '../src/storage/queries/fetch_allowance_queries.js';
+import { listMailboxMessages } from '../src/storage/queries/mailbox_message_queries.js';
 import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/mailbox_queries.js';
+import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 
 /**
  * The hand-out statements (oldest one-time prekey, oldest queued message) must find the target's
@@ -17,7 +19,7 @@ import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/m
  * on PostgreSQL with tables of other devices' rows, for a target that has none left (the worst case).
  */
 
-const QUEUE_TABLES = ['one_time_prekeys', 'initial_messages', 'chat_messages'];
+const QUEUE_TABLES = ['one_time_prekeys', 'initial_messages', 'chat_messages', 'mailbox_messages'];
 const ROWS_OF_OTHERS = 30_000;
 
 let testDatabase: TestDatabase;
@@ -36,6 +38,8 @@ before(async () => {
       SELECT 1 + g % 200, 'peer', '\\x00', '\\x00', 0, '\\x00', '\\x00', '\\x00' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
     INSERT INTO chat_messages (recipient_id, sender, ciphertext, nonce)
       SELECT 1 + g % 200, 'peer', '\\x00', '\\x00' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
+    INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
+      SELECT 1 + g % 200, 1, int4send(g), 'session', '\\x00', now() + interval '1 day' FROM generate_series(1, ${ROWS_OF_OTHERS}) g;
     ANALYZE;`));
 });
 
@@ -88,14 +92,17 @@ function* scans(node: PlanNode): Generator<PlanNode> {
 const indexCondition = (scan: PlanNode): string | undefined =>
   scan['Index Cond'] ?? scan.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan')?.['Index Cond'];
 
+const gate: RequestIdGate = {
+  record: { device: 'target', requestId: new Uint8Array(16), signedDigest: new Uint8Array(32), replyDigest: 'v2:probe' },
+  keepSeconds: 60,
+};
+// Device ids: 'target' is 201, 'requester' 202.
 const handOuts: [string, (sql: Sql) => Promise<unknown>, string][] = [
   ['v1 bundle fetch (one-time prekey claim)', (sql) => claimBundle(sql, 'target'), 'user_id'],
   ['v1 inbox read (initial message claim)', (sql) => claimInitialMessage(sql, 'target'), 'recipient_id'],
   ['v1 chat read', (sql) => claimChatMessages(sql, 'target', 'peer', 10), 'recipient_id'],
-  ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { burst: 10, intervalMs: 1000 }, 10, {
-    record: { device: 'requester', requestId: new Uint8Array(16), signedDigest: new Uint8Array(32), replyDigest: 'v2:probe' },
-    keepSeconds: 60,
-  }), 'user_id'],
+  ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { burst: 10, intervalMs: 1000 }, 10, gate), 'user_id'],
+  ['v2 mailbox.fetch', (sql) => listMailboxMessages(sql, '201', '0', 100, gate), 'recipient_id'],
 ];
 
 for (const [operation, call, owner] of handOuts) {
