@@ -7,6 +7,8 @@ import { build, type Plugin } from 'esbuild';
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Inside the repository, so that the bundle's imports of dependencies resolve from its node_modules. */
 const CACHE_DIR = path.join(REPO_ROOT, 'node_modules', '.cache', 'x3dh-iot-entries');
+/** A bundle of an entry not started for this long, whose sources have changed since, is removed. */
+const STALE_AFTER_MS = 60 * 60 * 1000;
 
 /** Dependencies stay imports (loaded from node_modules as usual); only the workspace's own sources are bundled. */
 const dependenciesExternal: Plugin = {
@@ -45,8 +47,27 @@ async function bundle(entry: string): Promise<string> {
     const temporary = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temporary, code);
     fs.renameSync(temporary, file);
+    removeStaleBundles(name, file);
+  } else {
+    // Marks it in use, so that removeStaleBundles spares it.
+    const now = new Date();
+    fs.utimesSync(file, now, now);
   }
   return file;
+}
+
+/** Older bundles of the entry (earlier sources) that no test run can still be starting. */
+function removeStaleBundles(name: string, current: string): void {
+  const staleBefore = Date.now() - STALE_AFTER_MS;
+  for (const other of fs.readdirSync(CACHE_DIR)) {
+    const file = path.join(CACHE_DIR, other);
+    if (file === current || !/^[0-9a-f]{16}\.mjs$/.test(other.slice(name.length + 1)) || !other.startsWith(`${name}-`)) continue;
+    try {
+      if (fs.statSync(file).mtimeMs < staleBefore) fs.rmSync(file, { force: true });
+    } catch {
+      // Removed meanwhile by another test process.
+    }
+  }
 }
 
 /**
