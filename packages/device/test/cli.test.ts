@@ -37,6 +37,12 @@ test('the README\'s command (npm run device) runs the CLI from its TypeScript so
   assert.match(stdout, /^Usage: x3dh-device /m);
 });
 
+test('output into a pipe whose reader has gone (| head) is dropped quietly: no stack trace, exit code of the command', async () => {
+  const { code, stderr } = await runCli(['--help'], {}, { closedOutput: true });
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
+});
+
 test('usage errors exit with 2 and no stack trace', async () => {
   for (const args of [['init', 'bob'], ['frobnicate'], ['users', '--no-such-flag'], ['users', '--broker', 'mqtt://example.com:1883']]) {
     const { code, stderr } = await runCli(args);

@@ -19,14 +19,20 @@ export function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('X3DH_'))), ...env };
 }
 
-/** Runs the CLI as its own process in the repository root. */
-export function runCli(args: readonly string[], env: Record<string, string> = {}, options: { killAfterMs?: number } = {}): Promise<CliResult> {
+/**
+ * Runs the CLI as its own process in the repository root. With `closedOutput`, the reader of its
+ * standard output goes away before it writes, as `| head` does after its lines.
+ */
+export function runCli(
+  args: readonly string[], env: Record<string, string> = {}, options: { killAfterMs?: number; closedOutput?: boolean } = {},
+): Promise<CliResult> {
   const child = spawn(CLI_COMMAND[0]!, [...CLI_COMMAND.slice(1), ...args], {
     cwd: REPO_ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
+  if (options.closedOutput) child.stdout.destroy();
+  else child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
   return new Promise((resolve) => child.on('close', (code, signal) => {

@@ -22,6 +22,11 @@ function operatorProgram(): Command {
     .addCommand(k8sSecretsCommand());
 }
 
+// A reader that stops early (`| head`) closes the pipe: the rest of the output goes nowhere, but the
+// command still finishes writing its files.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 operatorProgram()
   .parseAsync()
   .catch((error: unknown) => {
