@@ -165,7 +165,9 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       database.transaction((sql) => purgeProcessedReplies(sql, Math.max(config.dedupeRetentionSeconds, 2 * config.clockSkewSeconds)))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
       database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds))
-        .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'));
+        .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'))
+        .then(() => database.maintain())
+        .catch((error: Error) => log.warn({ err: error }, 'database maintenance (vacuum) failed'));
     }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));
     purge.unref();
     stack.push(async () => clearInterval(purge));

@@ -21,5 +21,12 @@ export interface Database {
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
   /** How many transactions may usefully run at once (the pool size; 1 for PGlite). */
   readonly maxConcurrency: number;
+  /**
+   * Housekeeping the backend does not do by itself, run periodically by the server: PGlite has no
+   * autovacuum and no checkpointer, so without it deleted rows (handed-out prekeys, delivered
+   * messages, purged records) would stay in tables and indexes forever, the planner's statistics
+   * would never change, and the write-ahead log would grow until the server stops.
+   */
+  maintain(): Promise<void>;
   close(): Promise<void>;
 }
