@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { readProcessStat } from './proc_stat.js';
 
 let bootId: string | null | undefined;
 
@@ -10,9 +11,8 @@ let bootId: string | null | undefined;
 export function processStart(pid: number): string | null {
   try {
     bootId ??= fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses; start time is field 22.
-    const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // Start time is field 22.
+    const startTicks = readProcessStat(pid)?.fields[19];
     return startTicks === undefined ? null : `${bootId}:${startTicks}`;
   } catch {
     bootId ??= null;

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { readProcessStat } from '@x3dh-iot/process-lock';
 
 /**
  * CPU time of every process on this machine, read from Linux's /proc: the load benchmark's
@@ -29,16 +30,10 @@ export function snapshotCpu(): CpuSnapshot | null {
   const snapshot: CpuSnapshot = new Map();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // ended meanwhile
-    }
-    // "pid (comm) state ...": comm may hold spaces and parentheses, so split at the last ")".
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    snapshot.set(Number(entry), { name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) });
+    const stat = readProcessStat(entry);
+    if (stat === null) continue; // ended meanwhile
+    // utime and stime are fields 14 and 15.
+    snapshot.set(Number(entry), { name: stat.name, ticks: Number(stat.fields[11]) + Number(stat.fields[12]) });
   }
   return snapshot;
 }

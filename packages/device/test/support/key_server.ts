@@ -24,7 +24,6 @@ export interface RunningKeyServer {
   stop(): Promise<void>;
 }
 
-/** An operator command against the server's PostgreSQL database, as an operator would run it. */
 /**
  * The argv of an operator command (`device set-identity alice -- KEY`) on a database: the store
  * flag goes right after the two-word command, so that its arguments may follow "--".
@@ -32,6 +31,7 @@ export interface RunningKeyServer {
 export const operatorArgs = (args: readonly string[], databaseUrl: string): string[] =>
   [...args.slice(0, 2), '--database-url', databaseUrl, ...args.slice(2)];
 
+/** An operator command against the server's PostgreSQL database, as an operator would run it. */
 async function operatorCommand(databaseUrl: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath,
     [await entryScript(SERVER_MAIN), ...operatorArgs(args, databaseUrl)], { timeout: 120_000 });
