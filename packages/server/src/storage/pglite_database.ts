@@ -1,19 +1,42 @@
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, parse, protocol } from '@electric-sql/pglite';
 import type { Database, Sql } from './database.js';
 import type { PidLock } from '@x3dh-iot/process-lock';
 import { lockDataDir } from './data_dir_lock.js';
 
+const { serialize } = protocol;
+
+/** A named prepared statement of the PGlite session, with the types PostgreSQL inferred for its parameters. */
+interface PreparedStatement {
+  name: string;
+  parameterTypes: number[];
+}
+
+function concat(messages: Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(messages.reduce((length, message) => length + message.length, 0));
+  let offset = 0;
+  for (const message of messages) {
+    joined.set(message, offset);
+    offset += message.length;
+  }
+  return joined;
+}
+
 /**
  * Embedded PostgreSQL (PGlite, WASM) in a data directory on disk: the store when no database URL
  * is given. It runs the same SQL as PostgreSQL. It has a single connection, so transactions run
- * one at a time (PGlite queues them), and no lock of its own against a second process, hence
- * lockDataDir. Its writes reach the operating system when a transaction commits, so they survive a
- * kill of the server process (not a power loss: PGlite runs with fsync off).
+ * one at a time, and no lock of its own against a second process, hence lockDataDir. Its writes
+ * reach the operating system when a transaction commits, so they survive a kill of the server
+ * process (not a power loss: PGlite runs with fsync off).
+ *
+ * Statements are prepared once per text (named, over PGlite's wire-protocol interface) and then
+ * only bound and executed: PGlite's own query() parses and plans every statement every time, which
+ * in WASM costs several times the execution of the server's statements.
  */
 export class PgliteDatabase implements Database {
   readonly kind = 'pglite';
   readonly maxConcurrency = 1;
+  private readonly statements = new Map<string, PreparedStatement>();
 
   private constructor(private readonly db: PGlite, private readonly lock: PidLock) {}
 
@@ -29,21 +52,68 @@ export class PgliteDatabase implements Database {
   }
 
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
+    // Exclusive: no other transaction, and no maintain(), while this one runs.
+    return this.db.runExclusive(async () => {
+      // PGlite's wire-protocol interface takes one exchange at a time: statements issued
+      // together (a batch's requests) run one after another, in the order issued.
+      let tail: Promise<unknown> = Promise.resolve();
       const issued: Promise<unknown>[] = [];
-      const result = await work({
-        query: <Row>(text: string, params: readonly unknown[] = []) => {
-          const statement = tx.query<Row>(text, params as unknown[]).then((r) => r.rows);
-          statement.catch(() => {}); // reported by the transaction
-          issued.push(statement);
-          return statement;
-        },
-        exec: async (script: string) => { await tx.exec(script); },
-      });
-      // Statements issued without being awaited belong to the transaction too: wait before it commits.
-      await Promise.all(issued);
-      return result;
+      const inTurn = <R>(step: () => Promise<R>): Promise<R> => {
+        const run = tail.then(step, step);
+        tail = run.catch(() => {});
+        run.catch(() => {}); // reported by the transaction
+        issued.push(run);
+        return run;
+      };
+      await this.simpleQuery('BEGIN');
+      try {
+        const result = await work({
+          query: <Row>(text: string, params: readonly unknown[] = []) => inTurn(() => this.execute<Row>(text, params)),
+          exec: async (script: string) => { await inTurn(() => this.simpleQuery(script)); },
+        });
+        // Statements issued without being awaited belong to the transaction too: wait before it commits.
+        await Promise.all(issued);
+        const committed = await this.simpleQuery('COMMIT', true);
+        // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+        if (committed.some((message) => message.name === 'commandComplete' && (message as { text?: string }).text === 'ROLLBACK')) {
+          throw new Error('transaction rolled back at commit');
+        }
+        return result;
+      } catch (error) {
+        await tail;
+        await this.simpleQuery('ROLLBACK').catch(() => {});
+        throw error;
+      }
     });
+  }
+
+  /** Runs a statement in the current transaction, preparing it on first use; its rows. */
+  private async execute<Row>(text: string, params: readonly unknown[]): Promise<Row[]> {
+    const statement = this.statements.get(text) ?? await this.prepare(text);
+    const values = params.map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const serializer = this.db.serializers[statement.parameterTypes[i]!];
+      return serializer ? serializer(value) : String(value);
+    });
+    const { messages } = await this.db.execProtocol(concat([
+      serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync(),
+    ]), { syncToFs: false });
+    return (parse.parseResults(messages, this.db.parsers)[0]?.rows ?? []) as Row[];
+  }
+
+  private async prepare(text: string): Promise<PreparedStatement> {
+    const name = `s${this.statements.size}`;
+    const { messages } = await this.db.execProtocol(concat([
+      serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync(),
+    ]), { syncToFs: false });
+    const statement = { name, parameterTypes: parse.parseDescribeStatementResults(messages) };
+    this.statements.set(text, statement);
+    return statement;
+  }
+
+  /** A script without parameters over the simple query protocol (several statements allowed). */
+  private async simpleQuery(script: string, syncToFs = false) {
+    return (await this.db.execProtocol(serialize.query(script), { syncToFs })).messages;
   }
 
   /**
