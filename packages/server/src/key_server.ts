@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { connectMqtt } from '@x3dh-iot/transport';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
@@ -138,6 +139,14 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     stack.push(() => database.close());
     const applied = await migrate(database);
     log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
+    if (config.databaseUrl === undefined) {
+      // Operator commands cannot open the embedded store while this process holds it: they come here.
+      const operatorSocket = await serveOperatorSocket(config.dataDir, database, log).catch((error: Error) => {
+        log.warn({ err: error }, 'no operator socket: operator commands on the embedded store must wait until the server stops');
+        return null;
+      });
+      if (operatorSocket !== null) stack.push(() => operatorSocket.close());
+    }
 
     const protocols: RequestProtocol[] = [new V2Protocol({
       ...config, maxPayloadBytes: Math.min(config.maxPayloadBytes, MAX_V2_PAYLOAD_BYTES),

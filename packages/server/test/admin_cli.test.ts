@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { encodeBase64url } from '@x3dh-iot/protocol';
-import { createTestDatabase, type TestDatabase } from '@x3dh-iot/testkit';
+import { createTestDatabase, startServer, V2TestDevice, type TestDatabase } from '@x3dh-iot/testkit';
 import { lockDataDir } from '../src/storage/data_dir_lock.js';
 import { admin, runAdmin } from './support/admin_cli.js';
 
@@ -138,14 +138,55 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
     assert.ok(!list.includes(token));
   });
 
-  it('refuses to open the data directory of a running server, saying what to do', async () => {
-    // The lock a running key server holds on its embedded store.
+  it('runs through the key server that holds the data directory: tokens it issues enrol devices at once', async () => {
+    const serverDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-admin-served-'));
+    const store = ['--data-dir', serverDir];
+    const server = await startServer({ v1: false, args: [...store, '--embedded-broker-port', '0', '--http-port', '0', '--no-open-enrolment'] });
+    let device: V2TestDevice | undefined;
+    try {
+      const socket = fs.statSync(path.join(serverDir, 'x3dh-server.sock'));
+      assert.ok(socket.isSocket());
+      assert.equal(socket.mode & 0o777, 0o600, 'the operator socket is its owner\'s only');
+
+      const token = (await admin(store, 'token', 'issue', '--device', 'carol', '--note', 'while serving')).trim();
+      device = await V2TestDevice.connect({ name: 'carol', brokerUrl: server.brokerUrl });
+      const withoutToken = await device.enroll();
+      assert.ok(!withoutToken.ok && withoutToken.error.code === 'enrolment_required', JSON.stringify(withoutToken));
+      const enrolled = await device.enroll(token);
+      assert.ok(enrolled.ok, JSON.stringify(enrolled));
+
+      const tokens = JSON.parse(await admin(store, 'token', 'list', '--json')) as { id: string; state: string; used_by: string | null; note: string }[];
+      assert.deepEqual(tokens.map((row) => [row.state, row.used_by, row.note]), [['used', 'carol', 'while serving']]);
+      const refused = await runAdmin(store, 'token', 'revoke', tokens[0]!.id);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^x3dh-server: enrolment token 1 is already used \(by carol at /);
+
+      const key = encodeBase64url(randomBytes(32));
+      await admin([], 'device', 'set-identity', ...store, 'carol', '--', key);
+      const devices = JSON.parse(await admin(store, 'device', 'list', '--json')) as { device: string; identity_key: string }[];
+      assert.deepEqual(devices.map((row) => [row.device, row.identity_key]), [['carol', key]]);
+      const missing = await runAdmin([], 'device', 'set-identity', ...store, 'nobody', '--', key);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^x3dh-server: no device named nobody\n$/);
+    } finally {
+      await device?.close();
+      await server.stop();
+    }
+    assert.ok(!fs.existsSync(path.join(serverDir, 'x3dh-server.sock')), 'the socket goes with the server');
+    // With the server stopped, the command opens the store itself and sees the same data.
+    assert.match(await admin(store, 'token', 'list'), /^1\s+used\s+carol/m);
+    fs.rmSync(serverDir, { recursive: true, force: true });
+  });
+
+  it('refuses a data directory held by a process that takes no operator commands, saying what to do', async () => {
+    // The lock a key server holds on its embedded store, without the server's operator socket.
     const lock = lockDataDir(dataDir);
     try {
       const result = await runAdmin(['--data-dir', dataDir], 'token', 'issue');
       assert.equal(result.code, 1);
       assert.equal(result.stdout, '', 'no token printed');
-      assert.match(result.stderr, new RegExp(`in use by a running key server \\(pid ${process.pid}\\): stop the server first, or run it on PostgreSQL`));
+      assert.match(result.stderr, new RegExp(`in use by process ${process.pid}, which takes no operator commands ` +
+        '\\(nothing answers on .*x3dh-server\\.sock\\): stop it first, or run the key server on PostgreSQL'));
     } finally {
       lock.release();
     }

@@ -6,6 +6,8 @@ import { PgliteDatabase } from '../storage/pglite_database.js';
 import { PostgresDatabase } from '../storage/postgres_database.js';
 import { createLogger } from '../ops/logger.js';
 import { OperatorError } from './operator_error.js';
+import { runOperatorOperation, type OperatorInput, type OperatorOperation } from './operator_operations.js';
+import { callOperatorSocket, OperatorSocketUnavailableError } from './operator_socket.js';
 
 export interface StoreOptions {
   databaseUrl?: string | undefined;
@@ -16,37 +18,54 @@ export interface StoreOptions {
 export function withStoreOptions(command: Command): Command {
   return command
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir').env('X3DH_DATABASE_URL'))
-    .addOption(new Option('--data-dir <dir>', 'data directory of the embedded store (the key server must be stopped)')
+    .addOption(new Option('--data-dir <dir>', 'data directory of the embedded store (through the key server while one runs on it)')
       .env('X3DH_DATA_DIR').default('.x3dh/data'));
 }
 
+/**
+ * Opens the key server's store and brings its schema up to date (an operator may issue tokens
+ * before the first start). The embedded store of a running key server is refused (DataDirLockedError).
+ */
 async function open(options: StoreOptions): Promise<Database> {
-  if (options.databaseUrl !== undefined) {
-    return new PostgresDatabase({ url: options.databaseUrl, poolSize: 1, connectTimeoutMs: 10_000 }, createLogger('silent'));
-  }
+  const database = options.databaseUrl !== undefined
+    ? new PostgresDatabase({ url: options.databaseUrl, poolSize: 1, connectTimeoutMs: 10_000 }, createLogger('silent'))
+    : await PgliteDatabase.open(options.dataDir);
   try {
-    return await PgliteDatabase.open(options.dataDir);
+    await migrate(database);
+    return database;
   } catch (error) {
-    if (error instanceof DataDirLockedError) {
-      // PGlite is a single process's database: a second writer would corrupt it.
-      throw new OperatorError(`the embedded store in ${options.dataDir} is in use by a running key server ` +
-        `(pid ${error.holderPid ?? '?'}): stop the server first, or run it on PostgreSQL (--database-url), ` +
-        'where operator commands can run while it serves');
-    }
+    await database.close();
     throw error;
   }
 }
 
 /**
- * Opens the key server's store, brings its schema up to date (an operator may issue tokens before
- * the first start), runs `work` and closes the store again.
+ * Runs one operator operation on the store: in a transaction of its own on a store it can open,
+ * or, while a key server holds the embedded store, by that server (operator_socket.ts).
  */
-export async function withStore<T>(options: StoreOptions, work: (database: Database) => Promise<T>): Promise<T> {
-  const database = await open(options);
+export async function runOnStore<O extends OperatorOperation>(options: StoreOptions, operation: O, input: OperatorInput<O>): Promise<unknown> {
+  let database: Database;
   try {
-    await migrate(database);
-    return await work(database);
+    database = await open(options);
+  } catch (error) {
+    if (!(error instanceof DataDirLockedError)) throw error;
+    return runByHolder(error, operation, input);
+  }
+  try {
+    return await database.transaction((sql) => runOperatorOperation(sql, operation, input));
   } finally {
     await database.close();
+  }
+}
+
+async function runByHolder(locked: DataDirLockedError, operation: OperatorOperation, input: unknown): Promise<unknown> {
+  try {
+    return await callOperatorSocket(locked.dataDir, operation, input);
+  } catch (error) {
+    if (!(error instanceof OperatorSocketUnavailableError)) throw error;
+    // PGlite is a single process's database: a second writer would corrupt it.
+    throw new OperatorError(`the embedded store in ${locked.dataDir} is in use by process ${locked.holderPid ?? '?'}, ` +
+      `which takes no operator commands (nothing answers on ${error.socketPath}): stop it first, or run the key ` +
+      'server on PostgreSQL (--database-url), where operator commands can run while it serves');
   }
 }

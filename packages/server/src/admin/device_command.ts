@@ -1,11 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeBase64urlFixed, encodeBase64url, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
-import { rotateIdentity } from '../domain/device_lifecycle.js';
-import { listDevices, type DeviceRow } from '../storage/queries/operator_device_queries.js';
-import { findDevice } from '../storage/queries/v2_device_queries.js';
-import { withStore, withStoreOptions, type StoreOptions } from './admin_store.js';
-import { OperatorError } from './operator_error.js';
-import { formatTime, printJson, printTable } from './output.js';
+import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
+import type { DeviceView } from './operator_operations.js';
+import { printJson, printTable } from './output.js';
 
 function identityKey(text: string): Uint8Array {
   try {
@@ -13,14 +10,6 @@ function identityKey(text: string): Uint8Array {
   } catch (error) {
     throw new InvalidArgumentError(`${(error as Error).message} (expected ${X25519_KEY_BYTES} bytes, base64url without padding)`);
   }
-}
-
-function describe(row: DeviceRow) {
-  return {
-    device: row.username, identity_key: encodeBase64url(row.identity_key), state: row.deleted_at ? 'deleted' : 'active',
-    created: formatTime(row.created_at), deleted: formatTime(row.deleted_at), signed_prekey_id: row.signed_prekey_id,
-    one_time_prekeys: row.one_time_prekeys, mailbox_messages: row.mailbox_messages,
-  };
 }
 
 function setIdentityCommand(): Command {
@@ -32,14 +21,8 @@ function setIdentityCommand(): Command {
       'goes after "--" (set-identity [options] <name> -- <identity-key>)', identityKey)
     .option('--json', 'print the device as JSON')
     .action(async (name: string, key: Uint8Array, options: StoreOptions & { json?: boolean }) => {
-      await withStore(options, (database) => database.transaction(async (sql) => {
-        const device = await findDevice(sql, name);
-        if (device === null) throw new OperatorError(`no device named ${name}`);
-        // The same change as a device's own identity.rotate; the row lock its UPDATE takes waits for
-        // a prekey upload in flight, whose keys are then deleted too.
-        await rotateIdentity(sql, device.id, key);
-      }));
-      if (options.json) printJson({ device: name, identity_key: encodeBase64url(key) });
+      const device = await runOnStore(options, 'device.set-identity', { device: name, identityKey: encodeBase64url(key) });
+      if (options.json) printJson(device);
       else process.stdout.write(`identity key of ${name} replaced; its prekeys are deleted until it uploads new ones\n`);
     });
 }
@@ -49,12 +32,12 @@ function listCommand(): Command {
     .description('List devices with their identity key, prekey stock and waiting mailbox messages')
     .option('--json', 'print a JSON array')
     .action(async (options: StoreOptions & { json?: boolean }) => {
-      const rows = await withStore(options, (database) => database.transaction(listDevices));
+      const rows = await runOnStore(options, 'device.list', {}) as DeviceView[];
       if (options.json) {
-        printJson(rows.map(describe));
+        printJson(rows);
         return;
       }
-      printTable(['DEVICE', 'STATE', 'IDENTITY KEY', 'SIGNED PREKEY', 'ONE-TIME PREKEYS', 'MAILBOX', 'CREATED'], rows.map(describe).map((row) => [
+      printTable(['DEVICE', 'STATE', 'IDENTITY KEY', 'SIGNED PREKEY', 'ONE-TIME PREKEYS', 'MAILBOX', 'CREATED'], rows.map((row) => [
         row.device, row.state, row.identity_key, row.signed_prekey_id?.toString(), String(row.one_time_prekeys),
         String(row.mailbox_messages), row.created,
       ]));

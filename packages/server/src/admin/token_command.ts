@@ -1,13 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { wireV2 } from '@x3dh-iot/protocol';
 import { enrolmentTokenDigest, newEnrolmentToken } from '../domain/enrolment_token.js';
-import {
-  findEnrolmentToken, insertEnrolmentToken, listEnrolmentTokens, revokeEnrolmentToken, type EnrolmentTokenRow,
-} from '../storage/queries/enrolment_token_queries.js';
-import { withStore, withStoreOptions, type StoreOptions } from './admin_store.js';
+import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
 import { parseDuration } from './duration.js';
-import { OperatorError } from './operator_error.js';
-import { formatTime, printJson, printTable } from './output.js';
+import type { TokenView } from './operator_operations.js';
+import { printJson, printTable } from './output.js';
 
 function deviceName(text: string): string {
   if (!wireV2.isDeviceName(text)) throw new InvalidArgumentError('a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
@@ -19,15 +16,6 @@ function tokenId(text: string): string {
   return text;
 }
 
-/** A token as the operator sees it: everything but the token and its digest. */
-function describe(row: EnrolmentTokenRow) {
-  return {
-    id: row.id, device: row.device, note: row.note, state: row.state,
-    created: formatTime(row.created_at), expires: formatTime(row.expires_at),
-    used: formatTime(row.used_at), used_by: row.used_by, revoked: formatTime(row.revoked_at),
-  };
-}
-
 function issueCommand(): Command {
   return withStoreOptions(new Command('issue'))
     .description('Issue a single-use enrolment token and print it. It is shown only this once: the store keeps its SHA-256 digest.')
@@ -36,19 +24,20 @@ function issueCommand(): Command {
     .option('--note <text>', 'free text for the operator, shown by token list')
     .option('--json', 'print {"token": ..., "id": ..., ...} instead of text')
     .action(async (options: StoreOptions & { device?: string; expiresIn?: number; note?: string; json?: boolean }) => {
+      // Made here: only its digest reaches the store (or the key server holding it).
       const token = newEnrolmentToken();
-      const row = await withStore(options, (database) => database.transaction((sql) => insertEnrolmentToken(sql, {
-        digest: enrolmentTokenDigest(token), device: options.device ?? null, note: options.note ?? null,
+      const row = await runOnStore(options, 'token.issue', {
+        digest: enrolmentTokenDigest(token).toString('base64url'), device: options.device ?? null, note: options.note ?? null,
         expiresInSeconds: options.expiresIn ?? null,
-      })));
+      }) as TokenView;
       if (options.json) {
-        printJson({ token, ...describe(row) });
+        printJson({ token, ...row });
         return;
       }
       // The token alone on stdout, so that `TOKEN=$(x3dh-server token issue)` captures it.
       process.stdout.write(`${token}\n`);
       process.stderr.write(`enrolment token ${row.id} issued${row.device ? ` for device ${row.device}` : ' for any device name'}, ` +
-        `${row.expires_at ? `expires ${formatTime(row.expires_at)}` : 'does not expire'}; it is not shown again\n`);
+        `${row.expires ? `expires ${row.expires}` : 'does not expire'}; it is not shown again\n`);
     });
 }
 
@@ -57,13 +46,13 @@ function listCommand(): Command {
     .description('List enrolment tokens with their state: issued, used, revoked or expired (never the tokens themselves)')
     .option('--json', 'print a JSON array')
     .action(async (options: StoreOptions & { json?: boolean }) => {
-      const rows = await withStore(options, (database) => database.transaction(listEnrolmentTokens));
+      const rows = await runOnStore(options, 'token.list', {}) as TokenView[];
       if (options.json) {
-        printJson(rows.map(describe));
+        printJson(rows);
         return;
       }
       printTable(['ID', 'STATE', 'DEVICE', 'CREATED', 'EXPIRES', 'USED BY', 'NOTE'], rows.map((row) => [
-        row.id, row.state, row.device, formatTime(row.created_at), formatTime(row.expires_at), row.used_by, row.note,
+        row.id, row.state, row.device, row.created, row.expires, row.used_by, row.note,
       ]));
     });
 }
@@ -74,15 +63,8 @@ function revokeCommand(): Command {
     .argument('<id>', 'the token id shown by token issue and token list', tokenId)
     .option('--json', 'print the revoked token as JSON')
     .action(async (id: string, options: StoreOptions & { json?: boolean }) => {
-      const row = await withStore(options, (database) => database.transaction(async (sql) => {
-        const revoked = await revokeEnrolmentToken(sql, id);
-        if (revoked) return revoked;
-        const existing = await findEnrolmentToken(sql, id);
-        if (!existing) throw new OperatorError(`no enrolment token ${id}`);
-        throw new OperatorError(`enrolment token ${id} is already ${existing.state === 'used'
-          ? `used (by ${existing.used_by ?? '?'} at ${formatTime(existing.used_at)})` : existing.state}`);
-      }));
-      if (options.json) printJson(describe(row));
+      const row = await runOnStore(options, 'token.revoke', { id }) as TokenView;
+      if (options.json) printJson(row);
       else process.stdout.write(`enrolment token ${row.id} revoked\n`);
     });
 }

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { decodeBase64urlFixed, encodeBase64url, wireV2, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
+import { rotateIdentity } from '../domain/device_lifecycle.js';
+import type { Sql } from '../storage/database.js';
+import {
+  findEnrolmentToken, insertEnrolmentToken, listEnrolmentTokens, revokeEnrolmentToken, type EnrolmentTokenRow,
+} from '../storage/queries/enrolment_token_queries.js';
+import { listDevices, type DeviceRow } from '../storage/queries/operator_device_queries.js';
+import { findDevice } from '../storage/queries/v2_device_queries.js';
+import { OperatorError } from './operator_error.js';
+import { formatTime } from './output.js';
+
+/**
+ * What the operator commands do to the store, one transaction each, with JSON inputs and results:
+ * so the command can run it on a store it opens itself, or hand it to the running key server that
+ * holds the embedded store (operator_socket.ts), and print the same either way.
+ */
+
+/** A token as the operator sees it: everything but the token and its digest. */
+export function describeToken(row: EnrolmentTokenRow) {
+  return {
+    id: row.id, device: row.device, note: row.note, state: row.state,
+    created: formatTime(row.created_at), expires: formatTime(row.expires_at),
+    used: formatTime(row.used_at), used_by: row.used_by, revoked: formatTime(row.revoked_at),
+  };
+}
+export type TokenView = ReturnType<typeof describeToken>;
+
+export function describeDevice(row: DeviceRow) {
+  return {
+    device: row.username, identity_key: encodeBase64url(row.identity_key), state: row.deleted_at ? 'deleted' : 'active',
+    created: formatTime(row.created_at), deleted: formatTime(row.deleted_at), signed_prekey_id: row.signed_prekey_id,
+    one_time_prekeys: row.one_time_prekeys, mailbox_messages: row.mailbox_messages,
+  };
+}
+export type DeviceView = ReturnType<typeof describeDevice>;
+
+const deviceName = z.string().refine(wireV2.isDeviceName, 'a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
+const base64urlKey = (bytes: number) => z.string().transform((text, context) => {
+  try {
+    return decodeBase64urlFixed(text, bytes, 'key');
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const inputs = {
+  'token.issue': z.strictObject({
+    digest: base64urlKey(32),
+    device: deviceName.nullable(),
+    note: z.string().max(1000).nullable(),
+    expiresInSeconds: z.number().int().positive().nullable(),
+  }),
+  'token.list': z.strictObject({}),
+  'token.revoke': z.strictObject({ id: z.string().regex(/^[1-9][0-9]{0,17}$/) }),
+  'device.list': z.strictObject({}),
+  'device.set-identity': z.strictObject({ device: z.string(), identityKey: base64urlKey(X25519_KEY_BYTES) }),
+};
+
+export type OperatorOperation = keyof typeof inputs;
+export type OperatorInput<O extends OperatorOperation> = z.input<(typeof inputs)[O]>;
+
+const operations: { [O in OperatorOperation]: (sql: Sql, input: z.output<(typeof inputs)[O]>) => Promise<unknown> } = {
+  'token.issue': async (sql, input) => describeToken(await insertEnrolmentToken(sql, input)),
+  'token.list': async (sql) => (await listEnrolmentTokens(sql)).map(describeToken),
+  'token.revoke': async (sql, { id }) => {
+    const revoked = await revokeEnrolmentToken(sql, id);
+    if (revoked) return describeToken(revoked);
+    const existing = await findEnrolmentToken(sql, id);
+    if (!existing) throw new OperatorError(`no enrolment token ${id}`);
+    throw new OperatorError(`enrolment token ${id} is already ${existing.state === 'used'
+      ? `used (by ${existing.used_by ?? '?'} at ${formatTime(existing.used_at)})` : existing.state}`);
+  },
+  'device.list': async (sql) => (await listDevices(sql)).map(describeDevice),
+  'device.set-identity': async (sql, { device: name, identityKey }) => {
+    const device = await findDevice(sql, name);
+    if (device === null) throw new OperatorError(`no device named ${name}`);
+    // The same change as a device's own identity.rotate; the row lock its UPDATE takes waits for
+    // a prekey upload in flight, whose keys are then deleted too.
+    await rotateIdentity(sql, device.id, identityKey);
+    return { device: name, identity_key: encodeBase64url(identityKey) };
+  },
+};
+
+export const isOperatorOperation = (name: unknown): name is OperatorOperation =>
+  typeof name === 'string' && Object.hasOwn(inputs, name);
+
+/** Runs one operation in the caller's transaction; bad input is an OperatorError naming the problem. */
+export async function runOperatorOperation(sql: Sql, operation: OperatorOperation, input: unknown): Promise<unknown> {
+  const parsed = inputs[operation].safeParse(input);
+  if (!parsed.success) {
+    throw new OperatorError(`${operation}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ')}`);
+  }
+  return (operations[operation] as (sql: Sql, input: unknown) => Promise<unknown>)(sql, parsed.data);
+}

@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Database } from '../storage/database.js';
+import { OperatorError } from './operator_error.js';
+import { isOperatorOperation, runOperatorOperation, type OperatorOperation } from './operator_operations.js';
+
+/**
+ * The embedded store belongs to the one process that holds its data directory, so while a key
+ * server runs on it, operator commands reach the store through that server: a Unix socket in the
+ * data directory, readable and writable by its owner only (whoever may use the socket may read the
+ * store's files anyway). One request per connection, one JSON line each way:
+ *   {"operation": "token.issue", "input": {...}}  ->  {"result": ...} or {"error": "...", "operator": true}
+ */
+
+const SOCKET_NAME = 'x3dh-server.sock';
+/** Far more than any operator request (a token digest, a key). */
+const MAX_REQUEST_BYTES = 64 * 1024;
+
+export const operatorSocketPath = (dataDir: string): string => path.join(dataDir, SOCKET_NAME);
+
+export interface OperatorSocket {
+  close(): Promise<void>;
+}
+
+/**
+ * Serves operator requests on the data directory's socket. The caller holds the data directory's
+ * lock, so a socket file already there was left by a server that died: it is replaced.
+ */
+export async function serveOperatorSocket(dataDir: string, database: Database, log: Logger): Promise<OperatorSocket> {
+  const socketPath = operatorSocketPath(dataDir);
+  fs.rmSync(socketPath, { force: true });
+  const server = net.createServer((connection) => {
+    let received = '';
+    let answered = false;
+    connection.setEncoding('utf8');
+    connection.on('error', () => {});
+    // Whatever follows the request line is read and dropped, so the connection closes cleanly.
+    connection.on('data', (chunk: string) => {
+      if (answered) return;
+      received += chunk;
+      const end = received.indexOf('\n');
+      if (end < 0 && received.length <= MAX_REQUEST_BYTES) return;
+      answered = true;
+      const reply = end < 0 || end > MAX_REQUEST_BYTES
+        ? Promise.resolve({ error: 'operator request too large' }) : answer(received.slice(0, end));
+      void reply.then((body) => connection.end(`${JSON.stringify(body)}\n`));
+    });
+  });
+  const answer = async (line: string): Promise<Record<string, unknown>> => {
+    let request: { operation?: unknown; input?: unknown };
+    try {
+      request = JSON.parse(line) as typeof request;
+    } catch {
+      return { error: 'operator request is not JSON' };
+    }
+    const { operation, input } = request ?? {};
+    if (!isOperatorOperation(operation)) return { error: `unknown operator operation ${JSON.stringify(operation)}` };
+    try {
+      const result = await database.transaction((sql) => runOperatorOperation(sql, operation, input ?? {}));
+      log.info({ operation }, 'operator command');
+      return { result };
+    } catch (error) {
+      if (error instanceof OperatorError) return { error: error.message, operator: true };
+      log.error({ err: error, operation }, 'operator command failed');
+      return { error: `operator command failed: ${(error as Error).message}` };
+    }
+  };
+  // Owner only from the moment it exists.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(umask);
+  }
+  return {
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      fs.rmSync(socketPath, { force: true });
+    }),
+  };
+}
+
+/** No key server answers on the data directory's socket (none runs, or one too old to have it). */
+export class OperatorSocketUnavailableError extends Error {
+  constructor(readonly socketPath: string, options?: { cause?: unknown }) {
+    super(`no key server answers on ${socketPath}`, options);
+    this.name = 'OperatorSocketUnavailableError';
+  }
+}
+
+/** Has the key server holding `dataDir` run one operation; its result, or its refusal as an OperatorError. */
+export function callOperatorSocket(dataDir: string, operation: OperatorOperation, input: unknown, timeoutMs = 30_000): Promise<unknown> {
+  const socketPath = operatorSocketPath(dataDir);
+  return new Promise((resolve, reject) => {
+    const connection = net.connect(socketPath);
+    let received = '';
+    let connected = false;
+    connection.setEncoding('utf8');
+    connection.setTimeout(timeoutMs, () => connection.destroy(new Error(`the key server did not answer within ${timeoutMs / 1000} s`)));
+    connection.on('connect', () => {
+      connected = true;
+      connection.write(`${JSON.stringify({ operation, input })}\n`);
+    });
+    connection.on('data', (chunk: string) => { received += chunk; });
+    connection.on('error', (error) => reject(connected ? error : new OperatorSocketUnavailableError(socketPath, { cause: error })));
+    connection.on('end', () => {
+      let reply: { result?: unknown; error?: string; operator?: boolean };
+      try {
+        reply = JSON.parse(received) as typeof reply;
+      } catch {
+        reject(new Error(`the key server answered ${JSON.stringify(received.slice(0, 200))}`));
+        return;
+      }
+      if (reply.error !== undefined) reject(reply.operator ? new OperatorError(reply.error) : new Error(reply.error));
+      else resolve(reply.result);
+    });
+  });
+}

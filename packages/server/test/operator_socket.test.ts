@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { OperatorError } from '../src/admin/operator_error.js';
+import { callOperatorSocket, operatorSocketPath, serveOperatorSocket, type OperatorSocket } from '../src/admin/operator_socket.js';
+import { createLogger } from '../src/ops/logger.js';
+import { migrate } from '../src/storage/migrate.js';
+import { PgliteDatabase } from '../src/storage/pglite_database.js';
+
+/** Sends raw bytes to the socket and returns everything it answers before closing. */
+function exchange(socketPath: string, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const connection = net.connect(socketPath, () => connection.write(bytes));
+    let received = '';
+    connection.setEncoding('utf8');
+    connection.on('data', (chunk: string) => { received += chunk; });
+    connection.on('end', () => resolve(received));
+    connection.on('error', reject);
+  });
+}
+
+describe('operator socket of the embedded store', () => {
+  let dataDir: string;
+  let database: PgliteDatabase;
+  let socket: OperatorSocket;
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-operator-socket-'));
+    database = await PgliteDatabase.open(dataDir);
+    await migrate(database);
+    // A socket file left by a server that was killed.
+    fs.writeFileSync(operatorSocketPath(dataDir), '');
+    socket = await serveOperatorSocket(dataDir, database, createLogger('silent'));
+  });
+  after(async () => {
+    await socket.close();
+    await database.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers bad requests with a clear error and keeps serving', async () => {
+    const socketPath = operatorSocketPath(dataDir);
+    assert.deepEqual(JSON.parse(await exchange(socketPath, 'not json\n')), { error: 'operator request is not JSON' });
+    assert.deepEqual(JSON.parse(await exchange(socketPath, '{"operation":"token.drop"}\n')),
+      { error: 'unknown operator operation "token.drop"' });
+    assert.deepEqual(JSON.parse(await exchange(socketPath, '{"operation":"constructor"}\n')),
+      { error: 'unknown operator operation "constructor"' });
+    const invalid = JSON.parse(await exchange(socketPath, '{"operation":"token.revoke","input":{"id":"1; DROP TABLE users"}}\n')) as
+      { error: string; operator: boolean };
+    assert.equal(invalid.operator, true);
+    assert.match(invalid.error, /^token\.revoke: id: /);
+    assert.deepEqual(JSON.parse(await exchange(socketPath, `${'x'.repeat(70_000)}\n`)), { error: 'operator request too large' });
+    assert.deepEqual(await callOperatorSocket(dataDir, 'token.list', {}), []);
+  });
+
+  it('carries the refusals of the operations as operator errors', async () => {
+    await assert.rejects(callOperatorSocket(dataDir, 'token.revoke', { id: '42' }),
+      (error: Error) => error instanceof OperatorError && error.message === 'no enrolment token 42');
+    await assert.rejects(callOperatorSocket(dataDir, 'device.set-identity', { device: 'nobody', identityKey: 'A'.repeat(43) }),
+      (error: Error) => error instanceof OperatorError && error.message === 'no device named nobody');
+  });
+});
