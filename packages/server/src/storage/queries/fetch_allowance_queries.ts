@@ -33,7 +33,11 @@ export interface BundleHandOutRow {
   stock_left: number | null;
 }
 
-const REFILLED = 'least($3::float8, a.tokens + extract(epoch FROM now() - a.updated_at) * 1000 / $4::float8)';
+/**
+ * The bucket's tokens now. A transaction's now() is its start: one that started earlier may find the
+ * bucket written by one that started later, and that (negative) time counts as none.
+ */
+const REFILLED = 'least($3::float8, a.tokens + greatest(0, extract(epoch FROM now() - a.updated_at)) * 1000 / $4::float8)';
 
 /**
  * One statement for the whole hand-out, so that a bundle fetch costs one round trip instead of five:
@@ -58,7 +62,7 @@ export async function handOutBundleRow(
        SELECT $1::bigint, id, $3::float8 - 1, now() FROM target
        WHERE NOT deleted AND signed_prekey_id IS NOT NULL AND signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL
        ON CONFLICT (requester_id, target_id) DO UPDATE
-         SET tokens = ${REFILLED} - 1, updated_at = now()
+         SET tokens = ${REFILLED} - 1, updated_at = greatest(a.updated_at, now())
          WHERE ${REFILLED} >= 1
        RETURNING target_id
      ), claimed AS (
