@@ -1,4 +1,5 @@
 import { backend } from '#crypto-backend';
+import { fromHex, inBlocklist } from './backend/scalar.js';
 import { checkLength } from './bytes.js';
 import { InvalidKeyError, SmallOrderKeyError } from './errors.js';
 import { X25519_KEY_BYTES } from './sizes.js';
@@ -29,11 +30,42 @@ export function keyPairFromPrivateKey(privateKey: Uint8Array): KeyPair {
  * means one key has one encoding, which replay detection and identity comparison rely on.
  */
 export function checkCanonicalPublicKey(publicKey: Uint8Array, what: string): void {
-  if ((publicKey[31]! & 0x80) !== 0) throw new InvalidKeyError(what, 'bit 255 of the X25519 public key is set');
+  const problem = canonicalKeyProblem(publicKey);
+  if (problem !== null) throw new InvalidKeyError(what, problem);
+}
+
+function canonicalKeyProblem(publicKey: Uint8Array): string | null {
+  if ((publicKey[31]! & 0x80) !== 0) return 'bit 255 of the X25519 public key is set';
   // u >= p = 2^255 - 19 means bytes 1..30 are 0xff, byte 31 is 0x7f and byte 0 >= 0xed.
   if (publicKey[31] === 0x7f && publicKey[0]! >= 0xed && publicKey.subarray(1, 31).every((b) => b === 0xff)) {
-    throw new InvalidKeyError(what, 'X25519 public key is not reduced mod p');
+    return 'X25519 public key is not reduced mod p';
   }
+  return null;
+}
+
+/**
+ * X25519 u-coordinates of points of order 1, 2, 4 and 8, and their encodings as u + p (bit 255
+ * ignored), as libsodium's blocklist: Diffie-Hellman with any of them gives all zeros.
+ */
+const SMALL_ORDER_U: readonly Uint8Array[] = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map(fromHex);
+
+/**
+ * Why a 32-byte X25519 public key cannot be published for others to agree keys with (an identity
+ * or prekey upload), or null: it must be canonical (checkCanonicalPublicKey) and not of small order,
+ * whose Diffie-Hellman output is all zeros for every private key.
+ */
+export function publishedKeyProblem(publicKey: Uint8Array): string | null {
+  checkLength('X25519 public key', publicKey, X25519_KEY_BYTES);
+  if (inBlocklist(publicKey, SMALL_ORDER_U)) return 'X25519 public key has small order (Diffie-Hellman with it is all zeros)';
+  return canonicalKeyProblem(publicKey);
 }
 
 /**

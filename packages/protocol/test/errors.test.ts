@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   aeadDecrypt, aeadEncrypt, createInitialMessage, decodeBase64urlFixed, diffieHellman, encodeBase64url,
-  generateKeyPair, InvalidKeyError, InvalidLengthError, openInitialMessage, ProtocolError, SmallOrderKeyError,
+  generateKeyPair, InvalidKeyError, InvalidLengthError, openInitialMessage, ProtocolError, publishedKeyProblem, SmallOrderKeyError,
   wireV1, x25519PublicKey, x3dhKdf, xeddsaSign, xeddsaVerify,
 } from '../src/index.js';
 import { hex, toHex } from './vector_files.js';
@@ -53,6 +53,22 @@ describe('small-order and non-canonical peer keys', () => {
     }, new Uint8Array(4));
     const keys = { identity: bob, signedPreKey: spk.privateKey };
     assert.throws(() => openInitialMessage(keys, { ...message, ephemeralKey: hex(SMALL_ORDER_U[1]!) }), SmallOrderKeyError);
+  });
+
+  test('a key to publish (identity, prekey) is refused when of small order in any encoding, or not canonical', () => {
+    const smallOrder = [...SMALL_ORDER_U, 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'];
+    for (const u of smallOrder) {
+      const key = hex(u);
+      assert.match(publishedKeyProblem(key) ?? '', /small order/, u);
+      key[31]! |= 0x80;
+      assert.match(publishedKeyProblem(key) ?? '', /small order/, `${u} with bit 255 set`);
+    }
+    const highBit = generateKeyPair().publicKey;
+    highBit[31]! |= 0x80;
+    assert.match(publishedKeyProblem(highBit) ?? '', /bit 255/);
+    assert.match(publishedKeyProblem(hex('efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f')) ?? '', /not reduced mod p/);
+    for (let i = 0; i < 50; i++) assert.equal(publishedKeyProblem(generateKeyPair().publicKey), null);
   });
 
   test('an X25519 key with bit 255 set is refused (one key, one encoding)', () => {

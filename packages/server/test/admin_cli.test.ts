@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { encodeBase64url } from '@x3dh-iot/protocol';
+import { encodeBase64url, generateKeyPair } from '@x3dh-iot/protocol';
 import { createTestDatabase, startServer, V2TestDevice, type TestDatabase } from '@x3dh-iot/testkit';
 import { lockDataDir } from '../src/storage/data_dir_lock.js';
 import { admin, runAdmin } from './support/admin_cli.js';
@@ -77,17 +77,20 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
       runAdmin(store, 'token', 'issue', '--device', 'a/b'),
       runAdmin(store, 'token', 'revoke', 'x'),
       runAdmin(store, 'device', 'set-identity', 'alice', 'not-a-key'),
+      runAdmin(store, 'device', 'set-identity', 'alice', encodeBase64url(new Uint8Array(32))),
     ]);
     for (const result of results) assert.equal(result.code, 2, result.stderr);
     assert.match(results[0]!.stderr, /7d, 24h or 30m/);
     assert.match(results[1]!.stderr, /device name/);
     assert.match(results[3]!.stderr, /identity key/);
+    assert.match(results[4]!.stderr, /identity key: X25519 public key has small order/);
   });
 
   it("replaces a device's identity key, deletes its prekeys and keeps its mailbox", async () => {
-    const oldKey = randomBytes(32);
-    const newKey = randomBytes(32);
-    newKey[0] = 0xf8; // its base64url begins with "-", which must follow "--" not to be read as an option
+    const oldKey = generateKeyPair().publicKey;
+    // A key whose base64url begins with "-", which must follow "--" not to be read as an option.
+    let newKey = generateKeyPair().publicKey;
+    while (!encodeBase64url(newKey).startsWith('-')) newKey = generateKeyPair().publicKey;
     const { rows: [alice] } = await client.query(
       `INSERT INTO users (username, identity_key, signed_prekey, signed_prekey_signature, signed_prekey_id, max_signed_prekey_id, max_one_time_prekey_id)
        VALUES ('alice', $1, $2, $3, 4, 4, 11) RETURNING id`, [oldKey, randomBytes(32), randomBytes(64)]);
@@ -103,7 +106,7 @@ describe('operator commands on PostgreSQL', { timeout: 300_000 }, () => {
 
     assert.match(await admin([], 'device', 'set-identity', ...store, 'alice', '--', encodeBase64url(newKey)), /replaced/);
     const { rows: [after] } = await client.query('SELECT * FROM users WHERE username = $1', ['alice']);
-    assert.deepEqual(after.identity_key, newKey);
+    assert.deepEqual(new Uint8Array(after.identity_key), newKey);
     assert.equal(after.signed_prekey, null);
     assert.equal(after.signed_prekey_signature, null);
     assert.equal(after.signed_prekey_id, null);
@@ -161,7 +164,7 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /^x3dh-server: enrolment token 1 is already used \(by carol at /);
 
-      const key = encodeBase64url(randomBytes(32));
+      const key = encodeBase64url(generateKeyPair().publicKey);
       await admin([], 'device', 'set-identity', ...store, 'carol', '--', key);
       const devices = JSON.parse(await admin(store, 'device', 'list', '--json')) as { device: string; identity_key: string }[];
       assert.deepEqual(devices.map((row) => [row.device, row.identity_key]), [['carol', key]]);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { encodeBase64url, generateKeyPair } from '@x3dh-iot/protocol';
 import { OperatorError } from '../src/admin/operator_error.js';
 import { callOperatorSocket, operatorSocketPath, serveOperatorSocket, type OperatorSocket } from '../src/admin/operator_socket.js';
 import { createLogger } from '../src/ops/logger.js';
@@ -58,7 +59,10 @@ describe('operator socket of the embedded store', () => {
   it('carries the refusals of the operations as operator errors', async () => {
     await assert.rejects(callOperatorSocket(dataDir, 'token.revoke', { id: '42' }),
       (error: Error) => error instanceof OperatorError && error.message === 'no enrolment token 42');
-    await assert.rejects(callOperatorSocket(dataDir, 'device.set-identity', { device: 'nobody', identityKey: 'A'.repeat(43) }),
+    const key = encodeBase64url(generateKeyPair().publicKey);
+    await assert.rejects(callOperatorSocket(dataDir, 'device.set-identity', { device: 'nobody', identityKey: key }),
       (error: Error) => error instanceof OperatorError && error.message === 'no device named nobody');
+    await assert.rejects(callOperatorSocket(dataDir, 'device.set-identity', { device: 'nobody', identityKey: 'A'.repeat(43) }),
+      (error: Error) => error instanceof OperatorError && /^device\.set-identity: identityKey: X25519 public key has small order/.test(error.message));
   });
 });

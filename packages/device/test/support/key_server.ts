@@ -25,16 +25,13 @@ export interface RunningKeyServer {
 }
 
 /**
- * The argv of an operator command (`device set-identity alice -- KEY`) on a database: the store
- * flag goes right after the two-word command, so that its arguments may follow "--".
+ * An operator command (`device set-identity alice -- KEY`) on the server's store, as an operator
+ * would run it: the store flags (`--database-url URL` or `--data-dir DIR`) go right after the
+ * two-word command, so that its arguments may follow "--". Its stdout.
  */
-export const operatorArgs = (args: readonly string[], databaseUrl: string): string[] =>
-  [...args.slice(0, 2), '--database-url', databaseUrl, ...args.slice(2)];
-
-/** An operator command against the server's PostgreSQL database, as an operator would run it. */
-async function operatorCommand(databaseUrl: string, args: string[]): Promise<string> {
+export async function operatorCommand(store: readonly string[], args: readonly string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath,
-    [await entryScript(SERVER_MAIN), ...operatorArgs(args, databaseUrl)], { timeout: 120_000 });
+    [await entryScript(SERVER_MAIN), ...args.slice(0, 2), ...store, ...args.slice(2)], { timeout: 120_000 });
   return stdout;
 }
 
@@ -48,8 +45,8 @@ export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
     });
     return {
       deviceEnv: { X3DH_BROKER_URL: broker.url, X3DH_CA_FILE: broker.certificates!.caFile },
-      issueToken: async () => (await operatorCommand(database.url, ['token', 'issue'])).trim(),
-      operator: (args) => operatorCommand(database.url, args),
+      issueToken: async () => (await operatorCommand(['--database-url', database.url], ['token', 'issue'])).trim(),
+      operator: (args) => operatorCommand(['--database-url', database.url], args),
       stop: async () => {
         await server.stop();
         await broker.stop();

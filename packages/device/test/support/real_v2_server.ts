@@ -1,20 +1,16 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type KeyPair, wireV2 } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, entryScript, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
+  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import {
   type ConnectionSettings, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
   type V2LinkListener, type V2WireRequest,
 } from '../../src/index.js';
-import { operatorArgs } from './key_server.js';
+import { operatorCommand } from './key_server.js';
 
-const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 const SERVER_NAME = 'x3dh-server';
 
 /** One request a device sent through its link, with the response it got (undefined when it got none). */
@@ -75,8 +71,8 @@ export interface RealV2Server {
   raw(name: string, identity?: KeyPair): Promise<V2TestDevice>;
   /** A raw test device, enrolled, with a signed prekey (id 1) and `oneTimePreKeys` one-time prekeys. */
   rawEnrolled(name: string, oneTimePreKeys?: number): Promise<V2TestDevice>;
-  /** Runs an operator command (`x3dh-server device ...`) on the store; null on the embedded defaults, whose store the server holds. */
-  operator: ((args: string[]) => Promise<string>) | null;
+  /** Runs an operator command (`x3dh-server device ...`) on the store (on the embedded defaults, through the server holding it). */
+  operator: (args: string[]) => Promise<string>;
   close(): Promise<void>;
 }
 
@@ -151,8 +147,7 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
         '--broker-cert', certificates.clients[SERVER_NAME]!.certFile, '--broker-key', certificates.clients[SERVER_NAME]!.keyFile,
         '--database-url', database.url, '--http-port', '0', ...serverArgs],
     });
-    const operator = async (args: string[]) => (await promisify(execFile)(process.execPath,
-      [await entryScript(SERVER_MAIN), ...operatorArgs(args, database.url)], { timeout: 120_000 })).stdout;
+    const operator = (args: string[]) => operatorCommand(['--database-url', database.url], args);
     const b = broker;
     const s = server;
     return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)',
@@ -188,7 +183,7 @@ export async function startRealEmbedded(serverArgs: readonly string[] = []): Pro
       () => ({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }),
       () => ({ brokerUrl: server.brokerUrl }),
       async () => undefined,
-      null,
+      (args) => operatorCommand(['--data-dir', dataDir], args),
       async () => {
         await server.stop();
         fs.rmSync(dataDir, { recursive: true, force: true });

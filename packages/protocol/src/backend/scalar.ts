@@ -23,7 +23,9 @@ export function mod(a: bigint, m: bigint): bigint {
   return r >= 0n ? r : r + m;
 }
 
-/** Encodings of points of order 1, 2, 4 and 8 (bit 255 ignored), as libsodium's blocklist. */
+/** Ed25519 encodings of points of order 1, 2, 4 and 8 (bit 255 ignored), as libsodium's blocklist. */
+export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
+
 const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   '0000000000000000000000000000000000000000000000000000000000000000',
   '0100000000000000000000000000000000000000000000000000000000000000',
@@ -32,12 +34,17 @@ const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-].map((hex) => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16)));
+].map(fromHex);
 
-export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
-  return SMALL_ORDER_ENCODINGS.some((bad) => {
+/** Whether a 32-byte encoding equals one of `list`, bit 255 ignored, comparing every byte (libsodium's blocklist check). */
+export function inBlocklist(encoding: Uint8Array, list: readonly Uint8Array[]): boolean {
+  return list.some((bad) => {
     let diff = (encoding[31]! & 0x7f) ^ bad[31]!;
     for (let i = 0; i < 31; i++) diff |= encoding[i]! ^ bad[i]!;
     return diff === 0;
   });
+}
+
+export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
+  return inBlocklist(encoding, SMALL_ORDER_ENCODINGS);
 }

@@ -3,6 +3,7 @@ import { decodeBase64url } from '../base64url.js';
 import { utf8 } from '../bytes.js';
 import { EncodingError } from '../errors.js';
 import { AEAD_NONCE_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from '../sizes.js';
+import { publishedKeyProblem } from '../x25519.js';
 
 /** Schema parts both wire protocols use: strict base64url byte strings of checked lengths, and parsing with readable errors. */
 
@@ -24,6 +25,11 @@ export const exactly = (what: string, n: number) =>
   base64Bytes(what, (len) => (len === n ? null : `${what} must be ${n} bytes, got ${len}`));
 
 export const keySchema = exactly('key', X25519_KEY_BYTES);
+/** An X25519 public key someone publishes for others to agree keys with: canonical and not of small order. */
+export const publishedKeySchema = keySchema.superRefine((key, ctx) => {
+  const problem = publishedKeyProblem(key);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
 export const signatureSchema = exactly('signature', SIGNATURE_BYTES);
 export const nonceSchema = exactly('nonce', AEAD_NONCE_BYTES);
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { base64Bytes, exactly, keySchema, signatureSchema } from '../wire_common/schema_parts.js';
+import { base64Bytes, exactly, keySchema, publishedKeySchema, signatureSchema } from '../wire_common/schema_parts.js';
 import { DEVICE_NAME_PATTERN, type V2Operation } from './topics.js';
 
 /** Payloads of wire protocol v2 (docs/protocol-v2.md sections 4 to 6), validated at both ends. */
@@ -28,14 +28,17 @@ export type MessageType = z.output<typeof messageTypeSchema>;
 
 const signedPreKeySchema = z.strictObject({ id: preKeyIdSchema, key: keySchema, signature: signatureSchema });
 const oneTimePreKeySchema = z.strictObject({ id: preKeyIdSchema, key: keySchema });
+/** Uploads refuse keys no one could agree a secret with; what the server hands out is checked again by the initiator. */
+const uploadedSignedPreKeySchema = signedPreKeySchema.extend({ key: publishedKeySchema });
+const uploadedOneTimePreKeySchema = oneTimePreKeySchema.extend({ key: publishedKeySchema });
 
 /** Request bodies by operation. Unknown members are refused, so a typo is an error, not a silent default. */
 export const requestBodies = {
-  'enroll': z.strictObject({ identity_key: keySchema, token: z.string().min(1).max(256).optional() }),
-  'identity.rotate': z.strictObject({ new_identity_key: keySchema, proof: signatureSchema }),
+  'enroll': z.strictObject({ identity_key: publishedKeySchema, token: z.string().min(1).max(256).optional() }),
+  'identity.rotate': z.strictObject({ new_identity_key: publishedKeySchema, proof: signatureSchema }),
   'prekeys.upload': z.strictObject({
-    signed_prekey: signedPreKeySchema.optional(),
-    one_time_prekeys: z.array(oneTimePreKeySchema).max(MAX_ONE_TIME_PREKEYS_PER_UPLOAD)
+    signed_prekey: uploadedSignedPreKeySchema.optional(),
+    one_time_prekeys: z.array(uploadedOneTimePreKeySchema).max(MAX_ONE_TIME_PREKEYS_PER_UPLOAD)
       .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { error: 'one-time prekey ids must be unique' })
       .optional(),
   }),

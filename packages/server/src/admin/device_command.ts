@@ -1,15 +1,19 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { decodeBase64urlFixed, encodeBase64url, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
+import { decodeBase64urlFixed, encodeBase64url, publishedKeyProblem, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
 import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
 import type { DeviceView } from './operator_operations.js';
 import { printJson, printTable } from './output.js';
 
 function identityKey(text: string): Uint8Array {
+  let key: Uint8Array;
   try {
-    return decodeBase64urlFixed(text, X25519_KEY_BYTES, 'identity key');
+    key = decodeBase64urlFixed(text, X25519_KEY_BYTES, 'identity key');
   } catch (error) {
     throw new InvalidArgumentError(`${(error as Error).message} (expected ${X25519_KEY_BYTES} bytes, base64url without padding)`);
   }
+  const problem = publishedKeyProblem(key);
+  if (problem !== null) throw new InvalidArgumentError(`identity key: ${problem}`);
+  return key;
 }
 
 function setIdentityCommand(): Command {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodeBase64urlFixed, encodeBase64url, wireV2, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
+import { decodeBase64urlFixed, encodeBase64url, publishedKeyProblem, wireV2, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
 import { rotateIdentity } from '../domain/device_lifecycle.js';
 import type { Sql } from '../storage/database.js';
 import {
@@ -36,7 +36,7 @@ export function describeDevice(row: DeviceRow) {
 export type DeviceView = ReturnType<typeof describeDevice>;
 
 const deviceName = z.string().refine(wireV2.isDeviceName, 'a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
-const base64urlKey = (bytes: number) => z.string().transform((text, context) => {
+const base64urlBytes = (bytes: number) => z.string().transform((text, context) => {
   try {
     return decodeBase64urlFixed(text, bytes, 'key');
   } catch (error) {
@@ -44,10 +44,14 @@ const base64urlKey = (bytes: number) => z.string().transform((text, context) => 
     return z.NEVER;
   }
 });
+const publishedKey = base64urlBytes(X25519_KEY_BYTES).superRefine((key, context) => {
+  const problem = publishedKeyProblem(key);
+  if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+});
 
 const inputs = {
   'token.issue': z.strictObject({
-    digest: base64urlKey(32),
+    digest: base64urlBytes(32),
     device: deviceName.nullable(),
     note: z.string().max(1000).nullable(),
     expiresInSeconds: z.number().int().positive().nullable(),
@@ -55,7 +59,7 @@ const inputs = {
   'token.list': z.strictObject({}),
   'token.revoke': z.strictObject({ id: z.string().regex(/^[1-9][0-9]{0,17}$/) }),
   'device.list': z.strictObject({}),
-  'device.set-identity': z.strictObject({ device: z.string(), identityKey: base64urlKey(X25519_KEY_BYTES) }),
+  'device.set-identity': z.strictObject({ device: z.string(), identityKey: publishedKey }),
 };
 
 export type OperatorOperation = keyof typeof inputs;
