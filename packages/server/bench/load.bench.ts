@@ -250,7 +250,7 @@ function verificationCost(): number {
 async function serverMixV2(target: Target, server: ServerProcess): Promise<number> {
   const run = Date.now().toString(36);
   const names = Array.from({ length: options.devices }, (_, i) => `bench2-${run}-${i}`);
-  const devices = await Promise.all(names.map((name) => V2TestDevice.connect({ name, brokerUrl: target.url, ca: target.ca })));
+  const devices = await Promise.all(names.map((name) => V2TestDevice.connect({ name, brokerUrl: target.url, ca: target.ca, keepReceived: false })));
   try {
     // Every device enrols with a signed prekey and V2_PREKEYS_PER_DEVICE one-time prekeys, 100 per upload (the most one carries).
     await Promise.all(devices.map(async (device) => {

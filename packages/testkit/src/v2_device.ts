@@ -19,6 +19,11 @@ export interface V2DeviceOptions {
   clientId?: string;
   /** How long a request waits for its response (default 15 s). */
   timeoutMs?: number;
+  /**
+   * Keep every response and push received (default true: attack tests read them, and waitForPush
+   * needs them); a load generator sending thousands of requests turns it off.
+   */
+  keepReceived?: boolean;
 }
 
 /** Ways to get a request wrong on purpose, for attack tests. */
@@ -94,7 +99,9 @@ export class V2TestDevice {
     public identity: KeyPair,
     readonly client: MqttClient,
     private readonly timeoutMs: number,
+    keepReceived: boolean,
   ) {
+    const pushTopic = wireV2.pushTopic(name);
     client.on('message', (topic, payload, packet) => {
       let json: Record<string, unknown>;
       try {
@@ -102,13 +109,13 @@ export class V2TestDevice {
       } catch {
         return;
       }
-      if (topic === wireV2.pushTopic(name)) {
-        this.pushes.push(json);
+      if (topic === pushTopic) {
+        if (keepReceived) this.pushes.push(json);
         for (const wake of this.pushWaiters.splice(0)) wake();
         return;
       }
       const id = packet.properties?.correlationData?.toString('hex') ?? '';
-      this.responses.push({ requestId: id, response: json as V2Response });
+      if (keepReceived) this.responses.push({ requestId: id, response: json as V2Response });
       const waiter = this.waiters.get(id);
       if (waiter) {
         this.waiters.delete(id);
@@ -124,7 +131,8 @@ export class V2TestDevice {
       clientId: options.clientId ?? options.name,
     });
     client.on('error', () => {});
-    const device = new V2TestDevice(options.name, options.identity ?? generateKeyPair(), client, options.timeoutMs ?? 15_000);
+    const device = new V2TestDevice(options.name, options.identity ?? generateKeyPair(), client, options.timeoutMs ?? 15_000,
+      options.keepReceived ?? true);
     await client.subscribeAsync([wireV2.responseTopic(options.name), wireV2.pushTopic(options.name)], { qos: 1 });
     return device;
   }
