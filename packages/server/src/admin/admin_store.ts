@@ -6,7 +6,7 @@ import { PgliteDatabase } from '../storage/pglite_database.js';
 import { PostgresDatabase } from '../storage/postgres_database.js';
 import { createLogger } from '../ops/logger.js';
 import { OperatorError } from './operator_error.js';
-import { runOperatorOperation, type OperatorInput, type OperatorOperation } from './operator_operations.js';
+import { runOperatorOperation, type OperatorInput, type OperatorOperation, type OperatorResult } from './operator_operations.js';
 import { callOperatorSocket, OperatorSocketUnavailableError } from './operator_socket.js';
 
 export interface StoreOptions {
@@ -43,13 +43,16 @@ async function open(options: StoreOptions): Promise<Database> {
  * Runs one operator operation on the store: in a transaction of its own on a store it can open,
  * or, while a key server holds the embedded store, by that server (operator_socket.ts).
  */
-export async function runOnStore<O extends OperatorOperation>(options: StoreOptions, operation: O, input: OperatorInput<O>): Promise<unknown> {
+export async function runOnStore<O extends OperatorOperation>(
+  options: StoreOptions, operation: O, input: OperatorInput<O>,
+): Promise<OperatorResult<O>> {
   let database: Database;
   try {
     database = await open(options);
   } catch (error) {
     if (!(error instanceof DataDirLockedError)) throw error;
-    return runByHolder(error, operation, input);
+    // The key server answers with what the operation returns there.
+    return runByHolder(error, operation, input) as Promise<OperatorResult<O>>;
   }
   try {
     return await database.transaction((sql) => runOperatorOperation(sql, operation, input));

@@ -1,7 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeBase64urlFixed, encodeBase64url, publishedKeyProblem, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
 import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
-import type { DeviceView } from './operator_operations.js';
 import { printJson, printTable } from './output.js';
 
 function identityKey(text: string): Uint8Array {
@@ -36,7 +35,7 @@ function listCommand(): Command {
     .description('List devices with their identity key, prekey stock and waiting mailbox messages')
     .option('--json', 'print a JSON array')
     .action(async (options: StoreOptions & { json?: boolean }) => {
-      const rows = await runOnStore(options, 'device.list', {}) as DeviceView[];
+      const rows = await runOnStore(options, 'device.list', {});
       if (options.json) {
         printJson(rows);
         return;

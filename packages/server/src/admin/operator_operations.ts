@@ -24,7 +24,6 @@ export function describeToken(row: EnrolmentTokenRow) {
     used: formatTime(row.used_at), used_by: row.used_by, revoked: formatTime(row.revoked_at),
   };
 }
-export type TokenView = ReturnType<typeof describeToken>;
 
 export function describeDevice(row: DeviceRow) {
   return {
@@ -33,7 +32,6 @@ export function describeDevice(row: DeviceRow) {
     one_time_prekeys: row.one_time_prekeys, mailbox_messages: row.mailbox_messages,
   };
 }
-export type DeviceView = ReturnType<typeof describeDevice>;
 
 const deviceName = z.string().refine(wireV2.isDeviceName, 'a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
 const base64urlBytes = (bytes: number) => z.string().transform((text, context) => {
@@ -65,7 +63,7 @@ const inputs = {
 export type OperatorOperation = keyof typeof inputs;
 export type OperatorInput<O extends OperatorOperation> = z.input<(typeof inputs)[O]>;
 
-const operations: { [O in OperatorOperation]: (sql: Sql, input: z.output<(typeof inputs)[O]>) => Promise<unknown> } = {
+const operations = {
   'token.issue': async (sql, input) => describeToken(await insertEnrolmentToken(sql, input)),
   'token.list': async (sql) => (await listEnrolmentTokens(sql)).map(describeToken),
   'token.revoke': async (sql, { id }) => {
@@ -85,16 +83,19 @@ const operations: { [O in OperatorOperation]: (sql: Sql, input: z.output<(typeof
     await rotateIdentity(sql, device.id, identityKey);
     return { device: name, identity_key: encodeBase64url(identityKey) };
   },
-};
+} satisfies { [O in OperatorOperation]: (sql: Sql, input: z.output<(typeof inputs)[O]>) => Promise<unknown> };
+
+/** What an operation returns: plain JSON, the same whether run here or by the key server holding the store. */
+export type OperatorResult<O extends OperatorOperation> = Awaited<ReturnType<(typeof operations)[O]>>;
 
 export const isOperatorOperation = (name: unknown): name is OperatorOperation =>
   typeof name === 'string' && Object.hasOwn(inputs, name);
 
 /** Runs one operation in the caller's transaction; bad input is an OperatorError naming the problem. */
-export async function runOperatorOperation(sql: Sql, operation: OperatorOperation, input: unknown): Promise<unknown> {
+export async function runOperatorOperation<O extends OperatorOperation>(sql: Sql, operation: O, input: unknown): Promise<OperatorResult<O>> {
   const parsed = inputs[operation].safeParse(input);
   if (!parsed.success) {
     throw new OperatorError(`${operation}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ')}`);
   }
-  return (operations[operation] as (sql: Sql, input: unknown) => Promise<unknown>)(sql, parsed.data);
+  return (operations[operation] as (sql: Sql, input: unknown) => Promise<OperatorResult<O>>)(sql, parsed.data);
 }

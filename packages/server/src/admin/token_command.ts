@@ -3,7 +3,6 @@ import { wireV2 } from '@x3dh-iot/protocol';
 import { enrolmentTokenDigest, newEnrolmentToken } from '../domain/enrolment_token.js';
 import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
 import { parseDuration } from './duration.js';
-import type { TokenView } from './operator_operations.js';
 import { printJson, printTable } from './output.js';
 
 function deviceName(text: string): string {
@@ -29,7 +28,7 @@ function issueCommand(): Command {
       const row = await runOnStore(options, 'token.issue', {
         digest: enrolmentTokenDigest(token).toString('base64url'), device: options.device ?? null, note: options.note ?? null,
         expiresInSeconds: options.expiresIn ?? null,
-      }) as TokenView;
+      });
       if (options.json) {
         printJson({ token, ...row });
         return;
@@ -46,7 +45,7 @@ function listCommand(): Command {
     .description('List enrolment tokens with their state: issued, used, revoked or expired (never the tokens themselves)')
     .option('--json', 'print a JSON array')
     .action(async (options: StoreOptions & { json?: boolean }) => {
-      const rows = await runOnStore(options, 'token.list', {}) as TokenView[];
+      const rows = await runOnStore(options, 'token.list', {});
       if (options.json) {
         printJson(rows);
         return;
@@ -63,7 +62,7 @@ function revokeCommand(): Command {
     .argument('<id>', 'the token id shown by token issue and token list', tokenId)
     .option('--json', 'print the revoked token as JSON')
     .action(async (id: string, options: StoreOptions & { json?: boolean }) => {
-      const row = await runOnStore(options, 'token.revoke', { id }) as TokenView;
+      const row = await runOnStore(options, 'token.revoke', { id });
       if (options.json) printJson(row);
       else process.stdout.write(`enrolment token ${row.id} revoked\n`);
     });
