@@ -73,11 +73,8 @@ export class PgliteDatabase implements Database {
         });
         // Statements issued without being awaited belong to the transaction too: wait before it commits.
         await Promise.all(issued);
-        const committed = await this.simpleQuery('COMMIT', true);
-        // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-        if (committed.some((message) => message.name === 'commandComplete' && (message as { text?: string }).text === 'ROLLBACK')) {
-          throw new Error('transaction rolled back at commit');
-        }
+        // Every statement succeeded (a failed one rejected above), so COMMIT commits.
+        await this.simpleQuery('COMMIT', true);
         return result;
       } catch (error) {
         await tail;
@@ -112,8 +109,8 @@ export class PgliteDatabase implements Database {
   }
 
   /** A script without parameters over the simple query protocol (several statements allowed). */
-  private async simpleQuery(script: string, syncToFs = false) {
-    return (await this.db.execProtocol(serialize.query(script), { syncToFs })).messages;
+  private async simpleQuery(script: string, syncToFs = false): Promise<void> {
+    await this.db.execProtocol(serialize.query(script), { syncToFs });
   }
 
   /**
