@@ -56,6 +56,20 @@ describe('operator socket of the embedded store', () => {
     assert.deepEqual(await callOperatorSocket(dataDir, 'token.list', {}), []);
   });
 
+  it('closes at once although a client connected and sent nothing', { timeout: 20_000 }, async () => {
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-operator-idle-'));
+    const other = await serveOperatorSocket(otherDir, database, createLogger('silent'));
+    const idle = net.connect(operatorSocketPath(otherDir));
+    await new Promise((resolve) => idle.once('connect', resolve));
+    const ended = new Promise((resolve) => idle.once('close', resolve));
+    const started = Date.now();
+    await other.close();
+    await ended;
+    assert.ok(Date.now() - started < 5_000, `closed in ${Date.now() - started} ms`);
+    assert.ok(!fs.existsSync(operatorSocketPath(otherDir)));
+    fs.rmSync(otherDir, { recursive: true, force: true });
+  });
+
   it('carries the refusals of the operations as operator errors', async () => {
     await assert.rejects(callOperatorSocket(dataDir, 'token.revoke', { id: '42' }),
       (error: Error) => error instanceof OperatorError && error.message === 'no enrolment token 42');

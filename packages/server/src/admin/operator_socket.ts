@@ -17,6 +17,8 @@ import { isOperatorOperation, runOperatorOperation, type OperatorOperation } fro
 const SOCKET_NAME = 'x3dh-server.sock';
 /** Far more than any operator request (a token digest, a key). */
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** A connection that sends no request within this time is dropped. */
+const IDLE_TIMEOUT_MS = 30_000;
 
 export const operatorSocketPath = (dataDir: string): string => path.join(dataDir, SOCKET_NAME);
 
@@ -31,10 +33,15 @@ export interface OperatorSocket {
 export async function serveOperatorSocket(dataDir: string, database: Database, log: Logger): Promise<OperatorSocket> {
   const socketPath = operatorSocketPath(dataDir);
   fs.rmSync(socketPath, { force: true });
+  const connections = new Set<net.Socket>();
+  const answering = new Set<Promise<void>>();
   const server = net.createServer((connection) => {
     let received = '';
     let answered = false;
+    connections.add(connection);
+    connection.on('close', () => connections.delete(connection));
     connection.setEncoding('utf8');
+    connection.setTimeout(IDLE_TIMEOUT_MS, () => connection.destroy());
     connection.on('error', () => {});
     // Whatever follows the request line is read and dropped, so the connection closes cleanly.
     connection.on('data', (chunk: string) => {
@@ -45,7 +52,9 @@ export async function serveOperatorSocket(dataDir: string, database: Database, l
       answered = true;
       const reply = end < 0 || end > MAX_REQUEST_BYTES
         ? Promise.resolve({ error: 'operator request too large' }) : answer(received.slice(0, end));
-      void reply.then((body) => connection.end(`${JSON.stringify(body)}\n`));
+      const sent = reply.then((body) => { connection.end(`${JSON.stringify(body)}\n`); });
+      answering.add(sent);
+      void sent.finally(() => answering.delete(sent));
     });
   });
   const answer = async (line: string): Promise<Record<string, unknown>> => {
@@ -81,10 +90,14 @@ export async function serveOperatorSocket(dataDir: string, database: Database, l
     process.umask(umask);
   }
   return {
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+    // Commands being run finish (their transactions belong to the store, which closes next); idle
+    // connections do not hold up the shutdown.
+    close: async () => {
+      server.close();
       fs.rmSync(socketPath, { force: true });
-    }),
+      await Promise.allSettled([...answering]);
+      for (const connection of connections) connection.destroy();
+    },
   };
 }
 
