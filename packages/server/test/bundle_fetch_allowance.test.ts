@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createTestDatabase } from '@x3dh-iot/testkit';
 import { handOutBundle } from '../src/domain/bundle_handout.js';
-import { createLogger } from '../src/ops/logger.js';
 import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
-import { PgliteDatabase } from '../src/storage/pglite_database.js';
-import { PostgresDatabase } from '../src/storage/postgres_database.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 import { insertDevice } from '../src/storage/queries/v2_device_queries.js';
+import { databaseBackends } from './support/database_backends.js';
 
 /**
  * The token bucket per (requester, target) of v2 bundle fetches, on the real databases. Transactions
@@ -29,24 +23,7 @@ const gate = (device: string): RequestIdGate => ({
   keepSeconds: 60,
 });
 
-const backends: { name: string; open(): Promise<{ database: Database; close(): Promise<void> }> }[] = [
-  {
-    name: 'PostgreSQL',
-    async open() {
-      const test = await createTestDatabase('x3dh_allowance');
-      const database = new PostgresDatabase({ url: test.url, poolSize: 4, connectTimeoutMs: 10_000 }, createLogger('silent'));
-      return { database, close: async () => { await database.close(); await test.drop(); } };
-    },
-  },
-  {
-    name: 'embedded PGlite',
-    async open() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-allowance-'));
-      const database = await PgliteDatabase.open(dir);
-      return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
-    },
-  },
-];
+const backends = databaseBackends('allowance');
 
 for (const backend of backends) {
   describe(`bundle fetch allowance on ${backend.name}`, () => {

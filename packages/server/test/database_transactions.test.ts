@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createTestDatabase } from '@x3dh-iot/testkit';
-import { createLogger } from '../src/ops/logger.js';
 import type { Database } from '../src/storage/database.js';
-import { PgliteDatabase } from '../src/storage/pglite_database.js';
-import { PostgresDatabase } from '../src/storage/postgres_database.js';
+import { databaseBackends } from './support/database_backends.js';
 
 /**
  * The Database contract both backends keep (each prepares statements once and reuses them): values
@@ -16,24 +10,7 @@ import { PostgresDatabase } from '../src/storage/postgres_database.js';
  * again in the next transaction.
  */
 
-const backends: { name: string; open(): Promise<{ database: Database; close(): Promise<void> }> }[] = [
-  {
-    name: 'PostgreSQL',
-    async open() {
-      const test = await createTestDatabase('x3dh_transactions');
-      const database = new PostgresDatabase({ url: test.url, poolSize: 4, connectTimeoutMs: 10_000 }, createLogger('silent'));
-      return { database, close: async () => { await database.close(); await test.drop(); } };
-    },
-  },
-  {
-    name: 'embedded PGlite',
-    async open() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-transactions-'));
-      const database = await PgliteDatabase.open(dir);
-      return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
-    },
-  },
-];
+const backends = databaseBackends('transactions');
 
 const INSERT = 'INSERT INTO items (name, body, counts, keys) VALUES ($1, $2, $3::integer[], $4::bytea[]) RETURNING id::text AS id';
 const SELECT = 'SELECT name, body, counts, keys FROM items WHERE name = $1';

@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, type TestDatabase } from '@x3dh-iot/testkit';
 import { deleteDevice } from '../src/domain/device_lifecycle.js';
 import { acknowledgeMessages, sendMessage } from '../src/domain/mailbox_delivery.js';
-import { createLogger } from '../src/ops/logger.js';
 import type { Database, Sql } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
-import { PgliteDatabase } from '../src/storage/pglite_database.js';
-import { PostgresDatabase } from '../src/storage/postgres_database.js';
 import type { MailboxLimits } from '../src/storage/queries/mailbox_message_queries.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 import { insertDevice } from '../src/storage/queries/v2_device_queries.js';
 import { purgeV2 } from '../src/v2/v2_purge.js';
+import { databaseBackends } from './support/database_backends.js';
 
 /**
  * The per-recipient mailbox totals that let a send check the limits and queue in one statement:
@@ -29,33 +23,7 @@ const gate = (device: string): RequestIdGate => ({
   keepSeconds: 60,
 });
 
-interface Backend {
-  name: string;
-  open(): Promise<{ database: Database; close(): Promise<void> }>;
-  /** Runs transactions concurrently. */
-  concurrent: boolean;
-}
-
-const backends: Backend[] = [
-  {
-    name: 'PostgreSQL',
-    concurrent: true,
-    async open() {
-      const test: TestDatabase = await createTestDatabase('x3dh_mailbox');
-      const database = new PostgresDatabase({ url: test.url, poolSize: 24, connectTimeoutMs: 10_000 }, createLogger('silent'));
-      return { database, close: async () => { await database.close(); await test.drop(); } };
-    },
-  },
-  {
-    name: 'embedded PGlite',
-    concurrent: false,
-    async open() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-mailbox-'));
-      const database = await PgliteDatabase.open(dir);
-      return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
-    },
-  },
-];
+const backends = databaseBackends('mailbox', 24);
 
 for (const backend of backends) {
   describe(`mailbox totals on ${backend.name}`, { timeout: 120_000 }, () => {

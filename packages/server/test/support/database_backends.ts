@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createTestDatabase } from '@x3dh-iot/testkit';
+import { createLogger } from '../../src/ops/logger.js';
+import type { Database } from '../../src/storage/database.js';
+import { PgliteDatabase } from '../../src/storage/pglite_database.js';
+import { PostgresDatabase } from '../../src/storage/postgres_database.js';
+
+/** A store the server runs on, opened fresh for a test: a new PostgreSQL database, or PGlite in a new directory. */
+export interface DatabaseBackend {
+  name: string;
+  /** Runs transactions concurrently (PGlite runs one at a time). */
+  concurrent: boolean;
+  open(): Promise<{ database: Database; close(): Promise<void> }>;
+}
+
+/** Both stores, named after `stem` (database x3dh_<stem>_..., directory x3dh-<stem>-...). */
+export function databaseBackends(stem: string, poolSize = 4): DatabaseBackend[] {
+  return [
+    {
+      name: 'PostgreSQL',
+      concurrent: true,
+      async open() {
+        const test = await createTestDatabase(`x3dh_${stem}`);
+        const database = new PostgresDatabase({ url: test.url, poolSize, connectTimeoutMs: 10_000 }, createLogger('silent'));
+        return { database, close: async () => { await database.close(); await test.drop(); } };
+      },
+    },
+    {
+      name: 'embedded PGlite',
+      concurrent: false,
+      async open() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `x3dh-${stem}-`));
+        const database = await PgliteDatabase.open(dir);
+        return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+      },
+    },
+  ];
+}
