@@ -23,9 +23,9 @@ export function mod(a: bigint, m: bigint): bigint {
   return r >= 0n ? r : r + m;
 }
 
-/** Ed25519 encodings of points of order 1, 2, 4 and 8 (bit 255 ignored), as libsodium's blocklist. */
 export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
 
+/** Ed25519 encodings of points of order 1, 2, 4 and 8 (bit 255 ignored), as libsodium's blocklist. */
 const SMALL_ORDER_ENCODINGS: readonly Uint8Array[] = [
   '0000000000000000000000000000000000000000000000000000000000000000',
   '0100000000000000000000000000000000000000000000000000000000000000',

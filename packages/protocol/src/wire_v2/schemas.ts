@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { base64Bytes, exactly, keySchema, publishedKeySchema, signatureSchema } from '../wire_common/schema_parts.js';
 import { DEVICE_NAME_PATTERN, type V2Operation } from './topics.js';
 
+/** Byte strings of a given length and published X25519 keys, as the requests check them (for other edges to check alike). */
+export { exactly, publishedKeySchema } from '../wire_common/schema_parts.js';
+
 /** Payloads of wire protocol v2 (docs/protocol-v2.md sections 4 to 6), validated at both ends. */
 
 export const MAX_REQUEST_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decodeBase64urlFixed, encodeBase64url, publishedKeyProblem, wireV2, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
+import { encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { rotateIdentity } from '../domain/device_lifecycle.js';
 import type { Sql } from '../storage/database.js';
 import {
@@ -33,31 +33,20 @@ export function describeDevice(row: DeviceRow) {
   };
 }
 
-const deviceName = z.string().refine(wireV2.isDeviceName, 'a device name is 1 to 64 of A-Z a-z 0-9 . _ -');
-const base64urlBytes = (bytes: number) => z.string().transform((text, context) => {
-  try {
-    return decodeBase64urlFixed(text, bytes, 'key');
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-const publishedKey = base64urlBytes(X25519_KEY_BYTES).superRefine((key, context) => {
-  const problem = publishedKeyProblem(key);
-  if (problem !== null) context.addIssue({ code: 'custom', message: problem });
-});
+/** Enrolment token ids, as `token list` shows them. */
+export const TOKEN_ID_PATTERN = /^[1-9][0-9]{0,17}$/;
 
 const inputs = {
   'token.issue': z.strictObject({
-    digest: base64urlBytes(32),
-    device: deviceName.nullable(),
+    digest: wireV2.exactly('token digest', 32),
+    device: wireV2.deviceNameSchema.nullable(),
     note: z.string().max(1000).nullable(),
     expiresInSeconds: z.number().int().positive().nullable(),
   }),
   'token.list': z.strictObject({}),
-  'token.revoke': z.strictObject({ id: z.string().regex(/^[1-9][0-9]{0,17}$/) }),
+  'token.revoke': z.strictObject({ id: z.string().regex(TOKEN_ID_PATTERN) }),
   'device.list': z.strictObject({}),
-  'device.set-identity': z.strictObject({ device: z.string(), identityKey: publishedKey }),
+  'device.set-identity': z.strictObject({ device: z.string(), identityKey: wireV2.publishedKeySchema }),
 };
 
 export type OperatorOperation = keyof typeof inputs;

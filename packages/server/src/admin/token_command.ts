@@ -3,6 +3,7 @@ import { wireV2 } from '@x3dh-iot/protocol';
 import { enrolmentTokenDigest, newEnrolmentToken } from '../domain/enrolment_token.js';
 import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
 import { parseDuration } from './duration.js';
+import { TOKEN_ID_PATTERN } from './operator_operations.js';
 import { printJson, printTable } from './output.js';
 
 function deviceName(text: string): string {
@@ -11,7 +12,7 @@ function deviceName(text: string): string {
 }
 
 function tokenId(text: string): string {
-  if (!/^[1-9][0-9]{0,17}$/.test(text)) throw new InvalidArgumentError('a token id is a positive integer (see token list)');
+  if (!TOKEN_ID_PATTERN.test(text)) throw new InvalidArgumentError('a token id is a positive integer (see token list)');
   return text;
 }
 

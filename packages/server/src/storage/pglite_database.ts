@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { PGlite, parse, protocol } from '@electric-sql/pglite';
+import { concatBytes } from '@x3dh-iot/protocol';
 import type { Database, Sql } from './database.js';
 import type { PidLock } from '@x3dh-iot/process-lock';
 import { lockDataDir } from './data_dir_lock.js';
@@ -10,16 +11,6 @@ const { serialize } = protocol;
 interface PreparedStatement {
   name: string;
   parameterTypes: number[];
-}
-
-function concat(messages: Uint8Array[]): Uint8Array {
-  const joined = new Uint8Array(messages.reduce((length, message) => length + message.length, 0));
-  let offset = 0;
-  for (const message of messages) {
-    joined.set(message, offset);
-    offset += message.length;
-  }
-  return joined;
 }
 
 /**
@@ -92,17 +83,17 @@ export class PgliteDatabase implements Database {
       const serializer = this.db.serializers[statement.parameterTypes[i]!];
       return serializer ? serializer(value) : String(value);
     });
-    const { messages } = await this.db.execProtocol(concat([
+    const { messages } = await this.db.execProtocol(concatBytes(
       serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync(),
-    ]), { syncToFs: false });
+    ), { syncToFs: false });
     return (parse.parseResults(messages, this.db.parsers)[0]?.rows ?? []) as Row[];
   }
 
   private async prepare(text: string): Promise<PreparedStatement> {
     const name = `s${this.statements.size}`;
-    const { messages } = await this.db.execProtocol(concat([
+    const { messages } = await this.db.execProtocol(concatBytes(
       serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync(),
-    ]), { syncToFs: false });
+    ), { syncToFs: false });
     const statement = { name, parameterTypes: parse.parseDescribeStatementResults(messages) };
     this.statements.set(text, statement);
     return statement;
