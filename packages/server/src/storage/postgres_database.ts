@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database, Sql } from './database.js';
 import { DatabaseUnavailableError, isConnectionFailure } from './database_errors.js';
+import { StatementGroup, type GroupedStatement, type RowShape } from './statement_group.js';
 
 export interface PostgresOptions {
   url: string;
@@ -18,6 +19,7 @@ export class PostgresDatabase implements Database {
   readonly kind = 'postgresql';
   private readonly pool: pg.Pool;
   private readonly statementNames = new Map<string, string>();
+  private readonly rowShapes = new Map<string, RowShape>();
 
   constructor(options: PostgresOptions, log: Logger) {
     this.pool = new pg.Pool({
@@ -55,51 +57,50 @@ export class PostgresDatabase implements Database {
     // that event would end the process. The failed query reports it.
     const ignore = () => {};
     client.on('error', ignore);
+    let uncertain = false;
     const release = (broken: boolean) => {
       client.off('error', ignore);
-      client.release(broken);
+      client.release(broken || uncertain);
     };
     let open = true;
     const issued: Promise<unknown>[] = [];
     // Statements issued in one turn of the event loop (a batch's requests, each at the same step)
-    // leave in one socket write: the connection is corked at the first and uncorked once the
-    // current promise jobs ran, instead of one write system call per statement.
-    const socket = (client as unknown as pg.Client).connection.stream;
-    let corked = false;
-    const coalesce = () => {
-      if (corked) return;
-      corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        corked = false;
-        socket.uncork();
-      });
+    // go out as one group: one socket write and one Sync (see StatementGroup).
+    let pending: GroupedStatement[] = [];
+    const send = () => {
+      const group = pending;
+      pending = [];
+      if (group.length > 0) client.query(new StatementGroup(group, this.rowShapes, () => { uncertain = true; }));
     };
-    const run = async (text: string, params: readonly unknown[], name?: string) => {
-      if (!open) throw new Error('statement issued after its transaction ended');
-      coalesce();
-      try {
-        return await client.query({ name, text, values: params as unknown[] });
-      } catch (error) {
+    const run = (text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> => {
+      if (!open) return Promise.reject(new Error('statement issued after its transaction ended'));
+      return new Promise<Record<string, unknown>[]>((resolve, reject) => {
+        if (pending.length === 0) process.nextTick(send);
+        pending.push({ name: this.statementName(text), text, values: params, resolve, reject });
+      }).catch((error: unknown) => {
         if (isConnectionFailure(error)) {
           throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
         }
         throw error;
-      }
+      });
     };
     const sql: Sql = {
       query: <Row>(text: string, params: readonly unknown[] = []) => {
-        const statement = run(text, params, this.statementName(text)).then((result) => result.rows as Row[]);
+        const statement = run(text, params) as Promise<Row[]>;
         // Handled here, so that a failure of a statement nobody awaits does not end the process;
         // the transaction reports it.
         statement.catch(() => {});
         issued.push(statement);
         return statement;
       },
-      exec: async (script: string) => { await run(script, []); },
+      // A script of several statements needs the simple query protocol; it follows what was issued before it.
+      exec: async (script: string) => {
+        send();
+        await client.query(script);
+      },
     };
     try {
-      // BEGIN goes out in the same write as the work's first statements; both settle before anything else.
+      // BEGIN goes out in the same group as the work's first statements; both settle before anything else.
       const [begun, done] = await Promise.allSettled([run('BEGIN', []), work(sql)]);
       if (begun.status === 'rejected') throw begun.reason;
       if (done.status === 'rejected') throw done.reason;
