@@ -79,5 +79,24 @@ for (const backend of backends) {
         (error: { code?: string }) => error.code === '42601');
       assert.ok((await names(database)).includes('first'));
     });
+
+    test('statements issued together: one fails, the ones behind it do not run, and all of them work in the next transaction', async () => {
+      // Run before (prepared on the connection); the count is first issued behind its failure.
+      const COUNT = 'SELECT count(*)::integer AS matching FROM items WHERE name = $1 AND body IS NULL';
+      await database.transaction((sql) => sql.query(INSERT, ['issued-together', null, null, null]));
+      const before = await names(database);
+      await assert.rejects(database.transaction(async (sql) => {
+        await Promise.all([
+          sql.query(INSERT, ['not-kept', null, null, null]),
+          sql.query(INSERT, ['issued-together', null, null, null]),
+          sql.query(COUNT, ['issued-together']),
+        ]);
+      }), (error: { code?: string }) => error.code === '23505');
+      assert.deepEqual(await names(database), before);
+      for (let round = 0; round < 2; round += 1) {
+        const [row] = await database.transaction((sql) => sql.query<{ matching: number }>(COUNT, ['issued-together']));
+        assert.equal(row!.matching, 1);
+      }
+    });
   });
 }
