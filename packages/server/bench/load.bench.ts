@@ -72,7 +72,7 @@ async function closeDevices(devices: MqttRequester[]): Promise<void> {
   await Promise.all(devices.map(async (d) => { d.close(); await d.client.endAsync(); }));
 }
 
-type Step = { operation: string; topic: string; payload: () => string };
+type Step = { operation: string; topic: string; payload: string };
 /** A v2 step sends one signed request and says which operation it was (a step may adapt to earlier answers). */
 type V2Step = () => Promise<{ operation: string; response: V2Response }>;
 /** One request's operation, and its error reply if it got one. */
@@ -127,7 +127,7 @@ function drive(devices: MqttRequester[], steps: (i: number) => Step[], groupOf: 
     const mine = steps(i);
     return async (k) => {
       const step = mine[k % mine.length]!;
-      const body = (await devices[i]!.request(step.topic, step.payload())).payload.toString();
+      const body = (await devices[i]!.request(step.topic, step.payload)).payload.toString();
       return { operation: step.operation, ...(body.startsWith('{"error"') ? { error: body } : {}) };
     };
   }, groupOf);
@@ -179,7 +179,7 @@ async function echoCeiling(target: Target, caFile: string | undefined): Promise<
   try {
     const payload = initialMessage('echo-peer', 'echo-me');
     const result = await drive(devices, () => ['bundle', 'initialMessage', 'inbox'].map((operation) => ({
-      operation, topic: `bench/echo/${operation}`, payload: () => (operation === 'initialMessage' ? payload : '{}'),
+      operation, topic: `bench/echo/${operation}`, payload: operation === 'initialMessage' ? payload : '{}',
     })), cpuGroups({ 'echo responder': echo.pid }));
     return report('echo responder (ceiling)', result);
   } finally {
@@ -212,10 +212,12 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
     const before = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const result = await drive(devices, (i) => {
       const peer = names[(i + 1) % names.length]!;
+      // Built once per device, as the echo mix's payload: making keys is the device's work, not the server's.
+      const message = initialMessage(peer, names[i]!);
       return [
-        { operation: 'bundle', topic: wireV1.bundleTopic(peer), payload: () => '{}' },
-        { operation: 'initialMessage', topic: T.initialMessage, payload: () => initialMessage(peer, names[i]!) },
-        { operation: 'inbox', topic: wireV1.inboxTopic(names[i]!), payload: () => '{}' },
+        { operation: 'bundle', topic: wireV1.bundleTopic(peer), payload: '{}' },
+        { operation: 'initialMessage', topic: T.initialMessage, payload: message },
+        { operation: 'inbox', topic: wireV1.inboxTopic(names[i]!), payload: '{}' },
       ];
     }, cpuGroups({ 'key server': server.process.pid }));
     const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
