@@ -4,7 +4,7 @@ import type { InboundRequest, RequestChannel } from '../transport/request_channe
 import type { BatchExecutor } from './batch_executor.js';
 import { requestDigest } from './request_digest.js';
 import type { Reply, RequestProtocol } from './request_protocol.js';
-import { topicMatches } from './topic_filter.js';
+import { topicFilterMatcher } from './topic_filter.js';
 
 /**
  * Takes each request from the transport to its reply: routing to the protocol whose topic filters
@@ -15,6 +15,7 @@ import { topicMatches } from './topic_filter.js';
 export class RequestDispatcher {
   private inFlight = 0;
   private idle: (() => void)[] = [];
+  private readonly routes: { protocol: RequestProtocol; matchers: ((levels: readonly string[]) => boolean)[] }[];
 
   constructor(
     private readonly protocols: readonly RequestProtocol[],
@@ -22,7 +23,9 @@ export class RequestDispatcher {
     private readonly channel: Pick<RequestChannel, 'reply' | 'publish'>,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.routes = protocols.map((protocol) => ({ protocol, matchers: protocol.requestFilters.map(topicFilterMatcher) }));
+  }
 
   /** Every topic filter of every protocol served, for the subscriptions. */
   get requestFilters(): string[] {
@@ -45,8 +48,8 @@ export class RequestDispatcher {
 
   private async dispatch(request: InboundRequest): Promise<void> {
     const started = performance.now();
-    const protocol = this.protocols.find((candidate) =>
-      candidate.requestFilters.some((filter) => topicMatches(filter, request.topic)));
+    const levels = request.topic.split('/');
+    const protocol = this.routes.find((route) => route.matchers.some((matches) => matches(levels)))?.protocol;
     if (protocol === undefined) {
       // Only reachable through a broker delivering beyond the subscriptions.
       this.channel.reply(request, JSON.stringify({ error: 'Unknown topic' }));

@@ -64,7 +64,7 @@ export class StatementGroup extends pg.Query {
     private readonly shapes: Map<string, RowShape>,
     private readonly onUncertainPreparation: () => void,
   ) {
-    super({ text: '' });
+    super('');
   }
 
   override submit = (connection: pg.Connection): Error | null => {
