@@ -6,7 +6,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeBase64url, generateKeyPair } from '@x3dh-iot/protocol';
 import { OperatorError } from '../src/admin/operator_error.js';
-import { callOperatorSocket, operatorSocketPath, serveOperatorSocket, type OperatorSocket } from '../src/admin/operator_socket.js';
+import {
+  callOperatorSocket, OperatorSocketUnavailableError, operatorSocketPath, serveOperatorSocket, type OperatorSocket,
+} from '../src/admin/operator_socket.js';
 import { createLogger } from '../src/ops/logger.js';
 import { migrate } from '../src/storage/migrate.js';
 import { PgliteDatabase } from '../src/storage/pglite_database.js';
@@ -78,5 +80,21 @@ describe('operator socket of the embedded store', () => {
       (error: Error) => error instanceof OperatorError && error.message === 'no device named nobody');
     await assert.rejects(callOperatorSocket(dataDir, 'device.set-identity', { device: 'nobody', identityKey: 'A'.repeat(43) }),
       (error: Error) => error instanceof OperatorError && /^device\.set-identity: identityKey: X25519 public key has small order/.test(error.message));
+  });
+
+  it('refuses a data directory whose socket path is too long for a Unix socket, and puts no socket elsewhere', async () => {
+    // A directory path of 100 bytes: the socket's path is longer than any system takes, and one cut
+    // short to fit would land in the directory itself.
+    const stem = path.join(os.tmpdir(), 'x3dh-operator-');
+    const longDir = fs.mkdtempSync(`${stem}${'d'.repeat(Math.max(1, 93 - stem.length))}-`);
+    const tooLong = /x3dh-server\.sock is \d+ bytes, more than the 10\d a Unix socket path may have \(use a shorter --data-dir path\)$/;
+    try {
+      await assert.rejects(serveOperatorSocket(longDir, database, createLogger('silent')), (error: Error) => tooLong.test(error.message));
+      assert.deepEqual(fs.readdirSync(longDir), []);
+      await assert.rejects(callOperatorSocket(longDir, 'token.list', {}),
+        (error: Error) => error instanceof OperatorSocketUnavailableError && tooLong.test(error.reason));
+    } finally {
+      fs.rmSync(longDir, { recursive: true, force: true });
+    }
   });
 });

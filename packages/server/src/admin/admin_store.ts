@@ -68,7 +68,7 @@ async function runByHolder(locked: DataDirLockedError, operation: OperatorOperat
     if (!(error instanceof OperatorSocketUnavailableError)) throw error;
     // PGlite is a single process's database: a second writer would corrupt it.
     throw new OperatorError(`the embedded store in ${locked.dataDir} is in use by process ${locked.holderPid ?? '?'}, ` +
-      `which takes no operator commands (nothing answers on ${error.socketPath}): stop it first, or run the key ` +
+      `which takes no operator commands (${error.reason}): stop it first, or run the key ` +
       'server on PostgreSQL (--database-url), where operator commands can run while it serves');
   }
 }

@@ -20,7 +20,20 @@ const MAX_REQUEST_BYTES = 64 * 1024;
 /** A connection that sends no request within this time is dropped. */
 const IDLE_TIMEOUT_MS = 30_000;
 
+/**
+ * Longest Unix socket path the system takes (its sun_path less the final NUL). Node cuts a longer
+ * path short without a word, which would put the socket somewhere outside the data directory.
+ */
+const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
 export const operatorSocketPath = (dataDir: string): string => path.join(dataDir, SOCKET_NAME);
+
+/** Why the socket cannot live at this path, or null. */
+function socketPathProblem(socketPath: string): string | null {
+  const bytes = Buffer.byteLength(socketPath);
+  return bytes <= MAX_SOCKET_PATH_BYTES ? null
+    : `${socketPath} is ${bytes} bytes, more than the ${MAX_SOCKET_PATH_BYTES} a Unix socket path may have (use a shorter --data-dir path)`;
+}
 
 export interface OperatorSocket {
   close(): Promise<void>;
@@ -32,6 +45,8 @@ export interface OperatorSocket {
  */
 export async function serveOperatorSocket(dataDir: string, database: Database, log: Logger): Promise<OperatorSocket> {
   const socketPath = operatorSocketPath(dataDir);
+  const problem = socketPathProblem(socketPath);
+  if (problem !== null) throw new Error(problem);
   fs.rmSync(socketPath, { force: true });
   const connections = new Set<net.Socket>();
   const answering = new Set<Promise<void>>();
@@ -101,10 +116,10 @@ export async function serveOperatorSocket(dataDir: string, database: Database, l
   };
 }
 
-/** No key server answers on the data directory's socket (none runs, or one too old to have it). */
+/** No key server answers on the data directory's socket (none runs, one too old to have it, or the path is too long for one). */
 export class OperatorSocketUnavailableError extends Error {
-  constructor(readonly socketPath: string, options?: { cause?: unknown }) {
-    super(`no key server answers on ${socketPath}`, options);
+  constructor(readonly reason: string, options?: { cause?: unknown }) {
+    super(`no key server answers: ${reason}`, options);
     this.name = 'OperatorSocketUnavailableError';
   }
 }
@@ -112,6 +127,8 @@ export class OperatorSocketUnavailableError extends Error {
 /** Has the key server holding `dataDir` run one operation; its result, or its refusal as an OperatorError. */
 export function callOperatorSocket(dataDir: string, operation: OperatorOperation, input: unknown, timeoutMs = 30_000): Promise<unknown> {
   const socketPath = operatorSocketPath(dataDir);
+  const problem = socketPathProblem(socketPath);
+  if (problem !== null) return Promise.reject(new OperatorSocketUnavailableError(problem));
   return new Promise((resolve, reject) => {
     const connection = net.connect(socketPath);
     let received = '';
@@ -123,7 +140,8 @@ export function callOperatorSocket(dataDir: string, operation: OperatorOperation
       connection.write(`${JSON.stringify({ operation, input })}\n`);
     });
     connection.on('data', (chunk: string) => { received += chunk; });
-    connection.on('error', (error) => reject(connected ? error : new OperatorSocketUnavailableError(socketPath, { cause: error })));
+    connection.on('error', (error) => reject(connected ? error
+      : new OperatorSocketUnavailableError(`nothing answers on ${socketPath}`, { cause: error })));
     connection.on('end', () => {
       let reply: { result?: unknown; error?: string; operator?: boolean };
       try {
