@@ -36,6 +36,13 @@ test('embedded store: maintain() removes deleted rows, refreshes planner statist
     });
     return rows[0]!;
   };
+  const analyzedAt = async () => {
+    const rows = await database.transaction(async (sql) => {
+      await sql.query('SELECT pg_stat_clear_snapshot()');
+      return sql.query<{ at: string }>("SELECT last_analyze::text AS at FROM pg_stat_user_tables WHERE relname = 'one_time_prekeys'");
+    });
+    return rows[0]!;
+  };
 
   const redo = async () => (await database.transaction((sql) => sql.query<{ lsn: string }>(
     'SELECT redo_lsn::text AS lsn FROM pg_control_checkpoint()')))[0]!.lsn;
@@ -52,4 +59,13 @@ test('embedded store: maintain() removes deleted rows, refreshes planner statist
   const [row] = await database.transaction((sql) => sql.query<{ planned: number }>(
     "SELECT reltuples::integer AS planned FROM pg_class WHERE relname = 'one_time_prekeys'"));
   assert.equal(row?.planned, 1000, 'the planner knows how many rows are left');
+
+  // Statistics are refreshed as autovacuum would: not after a few changes, after more than 50 rows and 10%.
+  const firstAnalysis = (await analyzedAt()).at;
+  await database.transaction((sql) => sql.exec('DELETE FROM one_time_prekeys WHERE key_id <= 4100'));
+  await database.maintain();
+  assert.equal((await analyzedAt()).at, firstAnalysis);
+  await database.transaction((sql) => sql.exec('DELETE FROM one_time_prekeys WHERE key_id <= 4300'));
+  await database.maintain();
+  assert.notEqual((await analyzedAt()).at, firstAnalysis);
 });

@@ -7,6 +7,10 @@ import { lockDataDir } from './data_dir_lock.js';
 
 const { serialize } = protocol;
 
+/** Tables whose statistics autovacuum would refresh (its default threshold: 50 rows plus 10% changed since the last ANALYZE). */
+const STALE_STATISTICS = `SELECT format('%I.%I', schemaname, relname) AS name FROM pg_stat_user_tables
+  WHERE last_analyze IS NULL OR n_mod_since_analyze > 50 + 0.1 * n_live_tup`;
+
 /** A named prepared statement of the PGlite session, with the types PostgreSQL inferred for its parameters. */
 interface PreparedStatement {
   name: string;
@@ -108,9 +112,18 @@ export class PgliteDatabase implements Database {
    * What autovacuum and the checkpointer do on PostgreSQL; PGlite runs no background workers, so
    * without it dead rows stay and the write-ahead log grows from start to stop (and all of it is
    * replayed after a kill). Blocks other statements meanwhile.
+   *
+   * Statistics are refreshed as autovacuum would, only for tables changed by more than 50 rows and
+   * 10% since their last ANALYZE: an ANALYZE reads a sample of up to 30,000 rows per table, which
+   * with 300,000 processed-request records took 230 of the 320 ms a run blocked when every run
+   * analyzed every table.
    */
   async maintain(): Promise<void> {
-    await this.db.exec('VACUUM (ANALYZE)');
+    await this.db.exec('VACUUM');
+    // This session's counts of changed rows reach the statistics views when flushed.
+    await this.db.exec('SELECT pg_stat_force_next_flush()');
+    const { rows } = await this.db.query<{ name: string }>(STALE_STATISTICS);
+    for (const { name } of rows) await this.db.exec(`ANALYZE ${name}`);
     await this.db.exec('CHECKPOINT');
   }
 
