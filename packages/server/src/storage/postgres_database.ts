@@ -72,17 +72,13 @@ export class PostgresDatabase implements Database {
       pending = [];
       if (group.length > 0) client.query(new StatementGroup(group, this.rowShapes, () => { uncertain = true; }));
     };
+    const closed = () => new Error('statement issued after its transaction ended');
     const run = (text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> => {
-      if (!open) return Promise.reject(new Error('statement issued after its transaction ended'));
+      if (!open) return Promise.reject(closed());
       return new Promise<Record<string, unknown>[]>((resolve, reject) => {
         if (pending.length === 0) process.nextTick(send);
         pending.push({ name: this.statementName(text), text, values: params, resolve, reject });
-      }).catch((error: unknown) => {
-        if (isConnectionFailure(error)) {
-          throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
-        }
-        throw error;
-      });
+      }).catch(rethrowAsUnavailable);
     };
     const sql: Sql = {
       query: <Row>(text: string, params: readonly unknown[] = []) => {
@@ -95,8 +91,9 @@ export class PostgresDatabase implements Database {
       },
       // A script of several statements needs the simple query protocol; it follows what was issued before it.
       exec: async (script: string) => {
+        if (!open) throw closed();
         send();
-        await client.query(script);
+        await client.query(script).catch(rethrowAsUnavailable);
       },
     };
     try {
@@ -129,4 +126,12 @@ export class PostgresDatabase implements Database {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** A connection that failed makes the request retryable ("unavailable"); any other error stays as it is. */
+function rethrowAsUnavailable(error: unknown): never {
+  if (isConnectionFailure(error)) {
+    throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
+  }
+  throw error;
 }
