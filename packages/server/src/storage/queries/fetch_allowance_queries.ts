@@ -39,6 +39,37 @@ export interface BundleHandOutRow {
  */
 const REFILLED = 'least($3::float8, a.tokens + greatest(0, extract(epoch FROM now() - a.updated_at)) * 1000 / $4::float8)';
 
+/** The statement of handOutBundleRow, built once (a text built at every call is hashed again at every use). */
+const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
+    SELECT id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id, signed_prekey, signed_prekey_signature
+    FROM users WHERE username = $2 AND EXISTS (SELECT 1 FROM recorded)
+  ), token AS (
+    INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
+    SELECT $1::bigint, id, $3::float8 - 1, now() FROM target
+    WHERE NOT deleted AND signed_prekey_id IS NOT NULL AND signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL
+    ON CONFLICT (requester_id, target_id) DO UPDATE
+      SET tokens = ${REFILLED} - 1, updated_at = greatest(a.updated_at, now())
+      WHERE ${REFILLED} >= 1
+    RETURNING target_id
+  ), claimed AS (
+    DELETE FROM one_time_prekeys WHERE id = (
+      SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
+      ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING key_id, public_key
+  )
+  SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.* FROM (SELECT 1) AS one LEFT JOIN (
+  SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
+    taken.yes AS token_taken,
+    CASE WHEN taken.yes THEN NULL ELSE coalesce((
+      SELECT greatest(0, (1 - ${REFILLED}) * $4::float8)::float8
+      FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
+    c.key_id, c.public_key,
+    CASE WHEN taken.yes THEN (
+      (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $12::integer + 1) AS counted)
+      - (SELECT count(*) FROM claimed))::integer END AS stock_left
+  FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
+  ) b ON true`;
+
 /**
  * One statement for the whole hand-out, so that a bundle fetch costs one round trip instead of five:
  * reads the target; only when it is enrolled and has a v2 bundle (a signed prekey with its id),
@@ -54,35 +85,7 @@ export async function handOutBundleRow(
   sql: Sql, requesterId: string, target: string, bucket: Bucket, lowStock: number, gate: RequestIdGate,
 ): Promise<BundleHandOutRow> {
   const rows = await sql.query<BundleHandOutRow>(
-    `WITH ${recordedRequestIdCte(5)}, target AS (
-       SELECT id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id, signed_prekey, signed_prekey_signature
-       FROM users WHERE username = $2 AND EXISTS (SELECT 1 FROM recorded)
-     ), token AS (
-       INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
-       SELECT $1::bigint, id, $3::float8 - 1, now() FROM target
-       WHERE NOT deleted AND signed_prekey_id IS NOT NULL AND signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL
-       ON CONFLICT (requester_id, target_id) DO UPDATE
-         SET tokens = ${REFILLED} - 1, updated_at = greatest(a.updated_at, now())
-         WHERE ${REFILLED} >= 1
-       RETURNING target_id
-     ), claimed AS (
-       DELETE FROM one_time_prekeys WHERE id = (
-         SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
-         ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING key_id, public_key
-     )
-     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.* FROM (SELECT 1) AS one LEFT JOIN (
-     SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
-       taken.yes AS token_taken,
-       CASE WHEN taken.yes THEN NULL ELSE coalesce((
-         SELECT greatest(0, (1 - ${REFILLED}) * $4::float8)::float8
-         FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
-       c.key_id, c.public_key,
-       CASE WHEN taken.yes THEN (
-         (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $12::integer + 1) AS counted)
-         - (SELECT count(*) FROM claimed))::integer END AS stock_left
-     FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
-     ) b ON true`,
+    HAND_OUT_BUNDLE,
     [requesterId, target, bucket.burst, bucket.intervalMs, ...requestIdParams(gate), lowStock]);
   return rows[0]!;
 }

@@ -30,6 +30,36 @@ export interface QueueResult {
   send_recorded: boolean;
 }
 
+/** The statement of queueMessage, built once per form (a text built at every call is hashed again at every use). */
+const queueMessageStatement = (recorded: string) => `WITH ${recorded}, earlier AS (
+    SELECT message_id, queued_at FROM sent_messages
+    WHERE sender_id = $1::bigint AND client_id = $2 AND EXISTS (SELECT 1 FROM recorded)
+  ), recipient AS (
+    SELECT id FROM users
+    WHERE username = $3 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM earlier)
+  ), room AS (
+    UPDATE users SET queued_messages = queued_messages + 1, queued_bytes = queued_bytes + octet_length($5::bytea)
+    WHERE id = (SELECT id FROM recipient) AND deleted_at IS NULL
+      AND queued_messages < $7 AND queued_bytes + octet_length($5::bytea) <= $8
+    RETURNING id
+  ), queued AS (
+    INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
+    SELECT id, $1::bigint, $2, $4, $5, now() + make_interval(secs => $6) FROM room
+    RETURNING id, queued_at
+  ), sent AS (
+    INSERT INTO sent_messages (sender_id, client_id, message_id, queued_at, expires_at)
+    SELECT $1::bigint, $2, id, queued_at, now() + make_interval(secs => $6) FROM queued
+    ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded,
+    (SELECT message_id::text FROM earlier) AS earlier_id, (SELECT ${MS('queued_at')} FROM earlier) AS earlier_queued_at,
+    (SELECT id::text FROM recipient) AS recipient_id,
+    (SELECT id::text FROM queued) AS message_id, (SELECT ${MS('queued_at')} FROM queued) AS queued_at,
+    EXISTS (SELECT 1 FROM sent) AS send_recorded`;
+const QUEUE_MESSAGE = queueMessageStatement(recordedRequestIdCte(9));
+/** For a second attempt, whose request id the first one recorded. */
+const QUEUE_MESSAGE_RECORDED_BEFORE = queueMessageStatement('recorded AS (SELECT 1)');
+
 /**
  * A send in one statement: the earlier result of a send with this client message id if any;
  * else, unless the recipient's mailbox totals (users.queued_messages, queued_bytes) are at a
@@ -47,31 +77,7 @@ export async function queueMessage(
     request_recorded: boolean; earlier_id: string | null; earlier_queued_at: number | null; recipient_id: string | null;
     message_id: string | null; queued_at: number | null; send_recorded: boolean;
   }>(
-    `WITH ${gate === null ? 'recorded AS (SELECT 1)' : recordedRequestIdCte(9)}, earlier AS (
-       SELECT message_id, queued_at FROM sent_messages
-       WHERE sender_id = $1::bigint AND client_id = $2 AND EXISTS (SELECT 1 FROM recorded)
-     ), recipient AS (
-       SELECT id FROM users
-       WHERE username = $3 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM earlier)
-     ), room AS (
-       UPDATE users SET queued_messages = queued_messages + 1, queued_bytes = queued_bytes + octet_length($5::bytea)
-       WHERE id = (SELECT id FROM recipient) AND deleted_at IS NULL
-         AND queued_messages < $7 AND queued_bytes + octet_length($5::bytea) <= $8
-       RETURNING id
-     ), queued AS (
-       INSERT INTO mailbox_messages (recipient_id, sender_id, client_id, type, envelope, expires_at)
-       SELECT id, $1::bigint, $2, $4, $5, now() + make_interval(secs => $6) FROM room
-       RETURNING id, queued_at
-     ), sent AS (
-       INSERT INTO sent_messages (sender_id, client_id, message_id, queued_at, expires_at)
-       SELECT $1::bigint, $2, id, queued_at, now() + make_interval(secs => $6) FROM queued
-       ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING 1
-     )
-     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded,
-       (SELECT message_id::text FROM earlier) AS earlier_id, (SELECT ${MS('queued_at')} FROM earlier) AS earlier_queued_at,
-       (SELECT id::text FROM recipient) AS recipient_id,
-       (SELECT id::text FROM queued) AS message_id, (SELECT ${MS('queued_at')} FROM queued) AS queued_at,
-       EXISTS (SELECT 1 FROM sent) AS send_recorded`,
+    gate === null ? QUEUE_MESSAGE_RECORDED_BEFORE : QUEUE_MESSAGE,
     [senderId, message.clientId, recipient, message.type, message.envelope,
       limits.retentionSeconds, limits.maxMessages, limits.maxBytes, ...(gate === null ? [] : requestIdParams(gate))]);
   const row = rows[0]!;
@@ -113,6 +119,17 @@ export interface MailboxMessageRow {
   queued_at: number;
 }
 
+/** The statement of listMailboxMessages, built once (a text built at every call is hashed again at every use). */
+const LIST_MAILBOX_MESSAGES = `WITH ${recordedRequestIdCte(4)}
+  SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.id, b.sender, b.type, b.envelope, b.client_id, b.queued_at
+  FROM (SELECT 1) AS one LEFT JOIN (
+    SELECT m.id AS n, m.id::text AS id, u.username AS sender, m.type, m.envelope, m.client_id, ${MS('m.queued_at')} AS queued_at
+    FROM mailbox_messages m JOIN users u ON u.id = m.sender_id
+    WHERE m.recipient_id = $1::bigint AND m.id > $2::bigint AND m.expires_at > now() AND EXISTS (SELECT 1 FROM recorded)
+    ORDER BY m.id LIMIT $3
+  ) b ON true
+  ORDER BY b.n`;
+
 /**
  * The recipient's unexpired messages with ids above `after`, oldest first, read once the request's
  * id is recorded by the same statement (one round trip for both); null, having read nothing, when
@@ -122,19 +139,23 @@ export async function listMailboxMessages(
   sql: Sql, recipientId: string, after: string, limit: number, gate: RequestIdGate,
 ): Promise<MailboxMessageRow[] | null> {
   const rows = await sql.query<MailboxMessageRow & { request_recorded: boolean; id: string | null }>(
-    `WITH ${recordedRequestIdCte(4)}
-     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.id, b.sender, b.type, b.envelope, b.client_id, b.queued_at
-     FROM (SELECT 1) AS one LEFT JOIN (
-       SELECT m.id AS n, m.id::text AS id, u.username AS sender, m.type, m.envelope, m.client_id, ${MS('m.queued_at')} AS queued_at
-       FROM mailbox_messages m JOIN users u ON u.id = m.sender_id
-       WHERE m.recipient_id = $1::bigint AND m.id > $2::bigint AND m.expires_at > now() AND EXISTS (SELECT 1 FROM recorded)
-       ORDER BY m.id LIMIT $3
-     ) b ON true
-     ORDER BY b.n`,
+    LIST_MAILBOX_MESSAGES,
     [recipientId, after, limit, ...requestIdParams(gate)]);
   if (!rows[0]!.request_recorded) return null;
   return rows.filter((row) => row.id !== null).map(({ request_recorded: _, ...message }) => message as MailboxMessageRow);
 }
+
+/** The statement of deleteAcknowledgedMessages, built once (a text built at every call is hashed again at every use). */
+const DELETE_ACKNOWLEDGED_MESSAGES = `WITH ${recordedRequestIdCte(3)}, acknowledged AS (
+    DELETE FROM mailbox_messages
+    WHERE recipient_id = $1::bigint AND id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM recorded)
+    RETURNING octet_length(envelope) AS bytes
+  ), totals AS (
+    UPDATE users SET queued_messages = queued_messages - (SELECT count(*) FROM acknowledged),
+      queued_bytes = queued_bytes - (SELECT coalesce(sum(bytes), 0) FROM acknowledged)
+    WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM acknowledged)
+  )
+  SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, (SELECT count(*) FROM acknowledged)::integer AS acknowledged`;
 
 /**
  * Deletes those of the ids that are the recipient's own messages, and takes them off its mailbox
@@ -145,16 +166,7 @@ export async function deleteAcknowledgedMessages(
   sql: Sql, recipientId: string, ids: readonly string[], gate: RequestIdGate,
 ): Promise<number | null> {
   const rows = await sql.query<{ request_recorded: boolean; acknowledged: number }>(
-    `WITH ${recordedRequestIdCte(3)}, acknowledged AS (
-       DELETE FROM mailbox_messages
-       WHERE recipient_id = $1::bigint AND id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM recorded)
-       RETURNING octet_length(envelope) AS bytes
-     ), totals AS (
-       UPDATE users SET queued_messages = queued_messages - (SELECT count(*) FROM acknowledged),
-         queued_bytes = queued_bytes - (SELECT coalesce(sum(bytes), 0) FROM acknowledged)
-       WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM acknowledged)
-     )
-     SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, (SELECT count(*) FROM acknowledged)::integer AS acknowledged`,
+    DELETE_ACKNOWLEDGED_MESSAGES,
     [recipientId, ids, ...requestIdParams(gate)]);
   return rows[0]!.request_recorded ? rows[0]!.acknowledged : null;
 }
