@@ -46,7 +46,9 @@ interface ProtocolConnection {
  * and their rows are read with the shape learnt then.
  *
  * It extends pg's Query only because pg refuses other query objects in pipeline mode (they might
- * keep a portal open across round trips, which this group never does).
+ * keep a portal open across round trips, which this group never does). It drives pg's connection
+ * the way pg's own Query does (its message methods and its record of parsed statements), which is
+ * why the server pins pg's exact version.
  */
 export class StatementGroup extends pg.Query {
   private answered = 0;
