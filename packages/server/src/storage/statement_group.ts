@@ -25,7 +25,7 @@ interface ProtocolConnection {
   stream: { cork(): void; uncork(): void };
   parsedStatements: Record<string, string>;
   parse(message: { name: string; text: string; types: number[] }): void;
-  bind(message: { statement: string; values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
+  bind(message: { statement: string; values: readonly unknown[] }): void;
   describe(message: { type: 'P'; name: string }): void;
   execute(message: { portal: string; rows: number }): void;
   sync(): void;
@@ -86,7 +86,7 @@ export class StatementGroup extends pg.Query {
           wire.parsedStatements[statement.name] = statement.text;
           this.preparedHere.add(index);
         }
-        wire.bind({ statement: statement.name, values: values[index]!, valueMapper: identity });
+        wire.bind({ statement: statement.name, values: values[index]! });
         if (!this.shapes.has(statement.name)) wire.describe({ type: 'P', name: '' });
         wire.execute({ portal: '', rows: 0 });
       });
@@ -105,7 +105,8 @@ export class StatementGroup extends pg.Query {
   }
 
   handleDataRow(message: { fields: (string | null)[] }): void {
-    const shape = this.shape ?? this.shapes.get(this.statements[this.answered]!.name) ?? NO_ROWS;
+    // Described this time, or at the statement's first execution.
+    const shape = this.shape ?? this.shapes.get(this.statements[this.answered]!.name)!;
     const row: Record<string, unknown> = {};
     message.fields.forEach((text, i) => { row[shape.names[i]!] = text === null ? null : shape.parsers[i]!(text); });
     this.received.push(row);
@@ -142,5 +143,3 @@ export class StatementGroup extends pg.Query {
     if (this.answered < this.statements.length) this.handleError(new Error('statement group ended before all its statements were answered'));
   }
 }
-
-const identity = (value: unknown) => value;
