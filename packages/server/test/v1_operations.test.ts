@@ -102,6 +102,13 @@ for (const { name, start } of environments) {
         [T.registerIdentity, { username: 'x'.repeat(65), ik_b64: Buffer.from(key()).toString('base64url') }, /at most 64/],
         [T.registerIdentity, { username: 5, ik_b64: Buffer.from(key()).toString('base64url') }, /username: must be a string/],
         [T.registerBundle, { username: frank, spk_b64: Buffer.from(key()).toString('base64url'), spk_sig_b64: 'AA', opks_b64: [] }, /signature must be 64 bytes/],
+        // A small-order identity key (u = 1) and a non-canonical prekey (bit 255 set): others' agreements with them would be all zeros or ambiguous.
+        [T.registerIdentity, { username: frank, ik_b64: Buffer.from([1, ...new Uint8Array(31)]).toString('base64url') }, /ik_b64: X25519 public key has small order/],
+        [T.registerBundle, { username: frank, spk_b64: Buffer.alloc(32, 0x80).toString('base64url'), spk_sig_b64: Buffer.alloc(64).toString('base64url'), opks_b64: [] }, /spk_b64: bit 255/],
+        [T.registerBundle, {
+          username: frank, spk_b64: Buffer.from(key()).toString('base64url'), spk_sig_b64: Buffer.alloc(64).toString('base64url'),
+          opks_b64: [{ id: 1, key: Buffer.alloc(32).toString('base64url') }],
+        }, /opks_b64\.0\.key: X25519 public key has small order/],
         [T.initialMessage, { to: frank }, 'Missing fields'],
         [T.chatSend, { from: 'a', to: frank, ciphertext_b64: 'AA', nonce_b64: 'AA' }, /ciphertext must be at least 16 bytes/],
         [T.chatSend, 'x'.repeat(70 * 1024), /Payload too large/],

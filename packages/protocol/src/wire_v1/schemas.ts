@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AEAD_TAG_BYTES, X25519_KEY_BYTES } from '../sizes.js';
-import { base64Bytes, exactly, keySchema, nonceSchema, parsePayload, signatureSchema } from '../wire_common/schema_parts.js';
+import {
+  base64Bytes, exactly, keySchema, nonceSchema, parsePayload, publishedKeySchema, signatureSchema,
+} from '../wire_common/schema_parts.js';
 
 export { keySchema, nonceSchema, signatureSchema, type Parsed as V1Parsed } from '../wire_common/schema_parts.js';
 
@@ -35,14 +37,16 @@ export const opkIdSchema = z.number({ error: 'must be an integer' }).int({ error
 const preKeyIdSchema = z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' })
   .min(0).max(0x7fffffff);
 
-export const registerIdentityRequest = z.object({ username: usernameSchema, ik_b64: keySchema });
+// Uploaded keys are what others will agree keys with: a small-order key would make those agreements
+// all zeros, a non-canonical one a second encoding of a key.
+export const registerIdentityRequest = z.object({ username: usernameSchema, ik_b64: publishedKeySchema });
 export const registerIdentityResponse = z.object({ status: z.literal('created'), username: usernameSchema });
 
 export const registerBundleRequest = z.object({
   username: usernameSchema,
-  spk_b64: keySchema,
+  spk_b64: publishedKeySchema,
   spk_sig_b64: signatureSchema,
-  opks_b64: z.array(z.object({ id: preKeyIdSchema, key: keySchema }))
+  opks_b64: z.array(z.object({ id: preKeyIdSchema, key: publishedKeySchema }))
     .max(MAX_V1_ONE_TIME_PREKEYS)
     .refine((opks) => new Set(opks.map((o) => o.id)).size === opks.length, { error: 'one-time prekey ids must be unique' }),
 });

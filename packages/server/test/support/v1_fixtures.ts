@@ -3,7 +3,12 @@ import { wireV1 } from '@x3dh-iot/protocol';
 
 /** v1 requests with random key material (the server checks lengths and encodings, not signatures). */
 
-export const key = (): Uint8Array => randomBytes(32);
+/** Random bytes as an X25519 public key: bit 255 clear, as in every canonical encoding (small order is all but impossible). */
+export const key = (): Uint8Array => {
+  const bytes = randomBytes(32);
+  bytes[31]! &= 0x7f;
+  return bytes;
+};
 
 export const registerIdentity = (username: string, identityKey: Uint8Array = key()) =>
   wireV1.registerIdentityPayload(username, identityKey);
