@@ -165,8 +165,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
-      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false),
-    () => channel.recoverable);
+      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSign } from '@x3dh-iot/protocol';
 import {
-  createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer,
+  createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer, startTcpProxy,
   ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import { mqttToRoutingKey } from '../src/transport/amqp_request_channel.js';
@@ -301,23 +301,62 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
       `recorded replies; ${repeated.length} requests answered twice, identically`);
   });
 
-  test('a replica whose queue is deleted under it reports not ready, and asks to be restarted', async () => {
+  /** Polls /readyz until it answers `status`. */
+  const readiness = async (replica: ServerProcess, status: number, within = 15_000) => {
+    for (const deadline = Date.now() + within; ;) {
+      if ((await fetch(`http://127.0.0.1:${replica.httpPort}/readyz`)).status === status) return;
+      assert.ok(Date.now() < deadline, `/readyz did not become ${status}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const healthz = async (replica: ServerProcess) => (await fetch(`http://127.0.0.1:${replica.httpPort}/healthz`)).status;
+
+  test('a replica whose queue is deleted under it reports not ready, declares the queue again and serves on', async () => {
     const survivor = replicas[1]!;
-    const readyz = async () => (await fetch(`http://127.0.0.1:${survivor.httpPort}/readyz`)).status;
-    const healthz = async () => (await fetch(`http://127.0.0.1:${survivor.httpPort}/healthz`)).status;
-    assert.equal(await readyz(), 200);
-    assert.equal(await healthz(), 200);
+    await readiness(survivor, 200);
     const connection = await amqp.connect(url);
     try {
       await (await connection.createChannel()).deleteQueue('x3dh-server.requests');
     } finally {
       await connection.close();
     }
-    for (const deadline = Date.now() + 5000; await readyz() !== 503;) {
-      assert.ok(Date.now() < deadline, 'still ready');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    await readiness(survivor, 503, 5000);
+    // It recovers by itself: the liveness probe has no reason to restart it.
+    assert.equal(await healthz(survivor), 200);
+    await readiness(survivor, 200);
+    const device = await requester();
+    const carol = uniqueName('carol');
+    assert.deepEqual((await device.request(T.registerIdentity, registerIdentity(carol))).json, { status: 'created', username: carol });
+    assert.ok(survivor.logs.some((entry) => entry.msg === 'AMQP reconnected: ready'));
+  });
+
+  test('a replica whose broker connection is cut reconnects once the broker is back, and serves on', async () => {
+    const tlsPort = Number(new URL(serverArgs[1]!).port);
+    const proxy = await startTcpProxy('127.0.0.1', tlsPort);
+    try {
+      const args = [...serverArgs];
+      args[1] = `amqps://127.0.0.1:${proxy.port}`;
+      const replica = await startServer({ args: [...args, '--database-url', database.url, '--http-port', '0'] });
+      replicas.push(replica);
+      await readiness(replica, 200);
+      proxy.cut();
+      await readiness(replica, 503, 5000);
+      assert.equal(await healthz(replica), 200);
+      // Attempts fail while the broker is unreachable; the replica keeps trying.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.ok(replica.logs.some((entry) => entry.msg === 'AMQP reconnection failed'), 'failed attempts are logged');
+      proxy.restore();
+      await readiness(replica, 200);
+      // Requests are shared among the consumers of the queue: this replica takes its part again.
+      const device = await requester();
+      const before = await served(replica, 'registerIdentity');
+      for (let i = 0; i < 20; i += 1) {
+        const name = uniqueName('dave');
+        assert.deepEqual((await device.request(T.registerIdentity, registerIdentity(name))).json, { status: 'created', username: name });
+      }
+      assert.ok(await served(replica, 'registerIdentity') > before, 'the reconnected replica serves requests');
+    } finally {
+      await proxy.close();
     }
-    // The AMQP path does not reconnect by itself: the liveness probe must fail so the pod restarts.
-    assert.equal(await healthz(), 503);
   });
 });

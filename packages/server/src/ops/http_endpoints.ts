@@ -8,11 +8,11 @@ export interface HttpEndpoints {
 }
 
 /**
- * `/healthz` (the process is alive and can recover by itself; 503 asks for a restart), `/readyz` (connected to broker and database: send it
+ * `/healthz` (the process answers: its broker and database connections recover by themselves), `/readyz` (connected to broker and database: send it
  * requests) and `/metrics` (Prometheus text format).
  */
 export async function startHttpEndpoints(
-  host: string, port: number, registry: Registry, isReady: () => Promise<boolean>, isAlive: () => boolean,
+  host: string, port: number, registry: Registry, isReady: () => Promise<boolean>,
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -20,7 +20,7 @@ export async function startHttpEndpoints(
     };
     const route = async () => {
       switch (request.url) {
-        case '/healthz': return isAlive() ? answer(200, 'ok\n') : answer(503, 'broker channel lost: restart\n');
+        case '/healthz': return answer(200, 'ok\n');
         case '/readyz': return (await isReady()) ? answer(200, 'ready\n') : answer(503, 'not ready\n');
         case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
         default: return answer(404, 'not found\n');

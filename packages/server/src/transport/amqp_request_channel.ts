@@ -26,6 +26,19 @@ export interface AmqpChannelOptions {
   prefetch: number;
 }
 
+/** One connection to the broker with its confirm channel; a lost one is replaced by a new one. */
+interface Link {
+  connection: ChannelModel;
+  channel: ConfirmChannel;
+  consumerTag?: string;
+  /** False once lost or given up: its deliveries can no longer be acknowledged. */
+  open: boolean;
+}
+
+/** Waits before reconnecting: doubled after every failed attempt, up to the longest. */
+const RECONNECT_FIRST_MS = 500;
+const RECONNECT_LONGEST_MS = 30_000;
+
 /**
  * The server's side of request/response on RabbitMQ, which has no MQTT shared subscriptions: the
  * replicas are competing consumers of one durable quorum queue bound to the MQTT exchange for the
@@ -38,84 +51,124 @@ export interface AmqpChannelOptions {
  * only after the request's transaction committed: a replica that dies loses nothing, as RabbitMQ
  * gives its unacknowledged requests to another replica, whose executor replays the recorded reply
  * of any request that had already committed.
+ *
+ * A lost connection, channel or consumer is replaced: the replica reconnects, declares its queue
+ * and bindings again and consumes on. Requests delivered on the lost channel cannot be
+ * acknowledged on another one; RabbitMQ delivers them again, and they are answered from their
+ * records.
  */
 export class AmqpRequestChannel implements RequestChannel {
-  private readonly deliveries = new WeakMap<InboundRequest, ConsumeMessage>();
-  private consumerTag: string | undefined;
-  private open = true;
+  private readonly deliveries = new WeakMap<InboundRequest, { message: ConsumeMessage; link: Link }>();
+  private onRequest: ((request: InboundRequest) => void) | undefined;
+  /** Null while reconnecting. */
+  private link: Link | null;
+  private started = false;
+  private receiving = true;
+  private closed = false;
 
   private constructor(
-    private readonly connection: ChannelModel,
-    private readonly channel: ConfirmChannel,
+    link: Link,
     private readonly bindings: readonly string[],
     private readonly options: AmqpChannelOptions,
     private readonly log: Logger,
   ) {
-    connection.on('error', (error: Error) => log.error({ err: error }, 'AMQP connection error'));
+    this.link = link;
+    this.watch(link);
+  }
+
+  /** At start a broker that cannot be reached, or refuses the login, is an error (the server exits saying why). */
+  static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
+    return new AmqpRequestChannel(await openLink(options), filters.map(mqttToRoutingKey), options, log);
+  }
+
+  private watch(link: Link): void {
+    link.connection.on('error', (error: Error) => this.log.error({ err: error }, 'AMQP connection error'));
     // The broker closes the channel on a refused operation (e.g. a binding its permissions deny).
-    channel.on('error', (error: Error) => log.error({ err: error }, 'AMQP channel error'));
-    connection.on('close', () => this.lost('AMQP connection closed'));
-    channel.on('close', () => this.lost('AMQP channel closed'));
+    link.channel.on('error', (error: Error) => this.log.error({ err: error }, 'AMQP channel error'));
+    link.connection.on('close', () => this.lost(link, 'AMQP connection closed'));
+    link.channel.on('close', () => this.lost(link, 'AMQP channel closed'));
   }
 
   /**
    * Without its channel a replica can neither answer nor acknowledge: it closes the connection so
-   * that RabbitMQ hands its unacknowledged requests to the other replicas, and reports not ready.
+   * that RabbitMQ hands its unacknowledged requests to the other replicas, reports not ready and
+   * reconnects.
    */
-  private lost(reason: string): void {
-    if (!this.open) return;
-    this.open = false;
-    this.log.error(`${reason}: not ready; the unacknowledged requests go to other replicas`);
-    this.connection.close().catch(() => undefined);
+  private lost(link: Link, reason: string): void {
+    if (!link.open) return;
+    discard(link);
+    // A link still being set up is the reconnection attempt's to give up.
+    if (this.link !== link) return;
+    this.link = null;
+    if (this.closed || !this.started) return;
+    this.log.error(`${reason}: not ready, reconnecting; the unacknowledged requests go to other replicas`);
+    void this.reconnect();
   }
 
-  static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
-    // Without a user in the URL, a client certificate logs in by its CN (x.509, SASL EXTERNAL).
-    const external = new URL(options.url).username === '' && options.cert !== undefined;
-    const connection = await amqp.connect(options.url, {
-      ...(external ? { credentials: amqp.credentials.external() } : {}),
-      ca: options.ca, cert: options.cert, key: options.key,
-      minVersion: 'TLSv1.3',
-      // Replies and acknowledgements written in one event-loop turn leave in one segment.
-      noDelay: true,
-    });
-    try {
-      const channel = await connection.createConfirmChannel();
-      return new AmqpRequestChannel(connection, channel, filters.map(mqttToRoutingKey), options, log);
-    } catch (error) {
-      await connection.close().catch(() => undefined);
-      throw error;
+  private async reconnect(): Promise<void> {
+    for (let attempt = 1, wait = RECONNECT_FIRST_MS; !this.closed; attempt += 1, wait = Math.min(2 * wait, RECONNECT_LONGEST_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.closed) return;
+      let link: Link | undefined;
+      try {
+        link = await openLink(this.options);
+        this.watch(link);
+        if (this.receiving) await this.consume(link);
+        if (!link.open) throw new Error('AMQP connection lost while consuming');
+      } catch (error) {
+        if (link) discard(link);
+        this.log.warn({ err: error, attempt, retryInMs: Math.min(2 * wait, RECONNECT_LONGEST_MS) }, 'AMQP reconnection failed');
+        continue;
+      }
+      if (this.closed) {
+        discard(link);
+        return;
+      }
+      this.link = link;
+      this.log.info({ attempt }, 'AMQP reconnected: ready');
+      return;
     }
   }
 
   async start(onRequest: (request: InboundRequest) => void): Promise<void> {
+    this.onRequest = onRequest;
+    if (this.link === null) throw new Error('AMQP connection lost before consuming');
+    await this.consume(this.link);
+    this.started = true;
     const { queue, prefetch } = this.options;
-    await this.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-    for (const key of this.bindings) await this.channel.bindQueue(queue, MQTT_EXCHANGE, key);
-    await this.channel.prefetch(prefetch);
-    const { consumerTag } = await this.channel.consume(queue, (message) => {
-      if (message === null) return this.lost('request consumer cancelled by the broker (queue deleted?)');
-      const request = toInboundRequest(message);
-      this.deliveries.set(request, message);
-      onRequest(request);
-    });
-    this.consumerTag = consumerTag;
     this.log.info({ queue, bindings: this.bindings, prefetch }, 'consuming requests');
+  }
+
+  /** Declares the queue and its bindings (idempotent: also after the queue was deleted) and consumes it. */
+  private async consume(link: Link): Promise<void> {
+    const { queue, prefetch } = this.options;
+    const { channel } = link;
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (const key of this.bindings) await channel.bindQueue(queue, MQTT_EXCHANGE, key);
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(queue, (message) => {
+      if (message === null) return this.lost(link, 'request consumer cancelled by the broker (queue deleted?)');
+      const request = toInboundRequest(message);
+      this.deliveries.set(request, { message, link });
+      this.onRequest!(request);
+    });
+    link.consumerTag = consumerTag;
   }
 
   reply(request: InboundRequest, body: string, topic?: string | null): void {
     const responseTopic = topic === undefined ? request.responseTopic : topic ?? undefined;
-    // Once the channel is gone, the broker gives the request to another replica.
-    if (!this.open) return;
-    const message = this.deliveries.get(request)!;
-    const ack = () => { if (this.open) this.channel.ack(message); };
+    const { message, link } = this.deliveries.get(request)!;
+    // Once its channel is gone, the broker gives the request to a replica again.
+    if (!link.open) return;
+    const { channel } = link;
+    const ack = () => { if (link.open) channel.ack(message); };
     if (responseTopic === undefined) {
       ack();
       return;
     }
     const { correlationId, headers } = message.properties;
     const binaryCorrelation = correlationId === undefined ? headers?.['x-correlation-id'] as Buffer | undefined : undefined;
-    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(responseTopic), Buffer.from(body), {
+    channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(responseTopic), Buffer.from(body), {
       persistent: true,
       contentType: 'application/json',
       ...(correlationId !== undefined ? { correlationId } : {}),
@@ -124,17 +177,18 @@ export class AmqpRequestChannel implements RequestChannel {
       if (!error) return ack();
       // Requeued, the request is answered again from its recorded reply.
       this.log.warn({ err: error, topic: responseTopic }, 'reply not confirmed; request requeued');
-      if (this.open) this.channel.nack(message, false, true);
+      if (link.open) channel.nack(message, false, true);
     });
   }
 
   /**
    * A push is published after its request's commit but does not hold up the request's
-   * acknowledgement: pushes are hints, the mailbox stays authoritative.
+   * acknowledgement: pushes are hints, the mailbox stays authoritative (while reconnecting, they
+   * are dropped).
    */
   publish(topic: string, body: string): void {
-    if (!this.open) return;
-    this.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(topic), Buffer.from(body), {
+    if (this.link === null) return;
+    this.link.channel.publish(MQTT_EXCHANGE, mqttToRoutingKey(topic), Buffer.from(body), {
       persistent: true,
       contentType: 'application/json',
     }, (error) => {
@@ -143,21 +197,47 @@ export class AmqpRequestChannel implements RequestChannel {
   }
 
   async stopReceiving(): Promise<void> {
-    if (this.open && this.consumerTag !== undefined) await this.channel.cancel(this.consumerTag);
+    this.receiving = false;
+    const link = this.link;
+    if (link?.consumerTag !== undefined) await link.channel.cancel(link.consumerTag);
   }
 
   get connected(): boolean {
-    return this.open;
-  }
-
-  get recoverable(): boolean {
-    return this.open;
+    return this.link !== null;
   }
 
   async close(): Promise<void> {
-    if (!this.open) return;
-    this.open = false;
-    await this.connection.close();
+    this.closed = true;
+    const link = this.link;
+    this.link = null;
+    if (link === null || !link.open) return;
+    link.open = false;
+    await link.connection.close();
+  }
+}
+
+/** Gives a link up: its deliveries are no longer acknowledged, and closing it returns them to the queue. */
+function discard(link: Link): void {
+  link.open = false;
+  link.connection.close().catch(() => undefined);
+}
+
+/** Connects and opens a confirm channel, or fails without leaving a connection open. */
+async function openLink(options: AmqpChannelOptions): Promise<Link> {
+  // Without a user in the URL, a client certificate logs in by its CN (x.509, SASL EXTERNAL).
+  const external = new URL(options.url).username === '' && options.cert !== undefined;
+  const connection = await amqp.connect(options.url, {
+    ...(external ? { credentials: amqp.credentials.external() } : {}),
+    ca: options.ca, cert: options.cert, key: options.key,
+    minVersion: 'TLSv1.3',
+    // Replies and acknowledgements written in one event-loop turn leave in one segment.
+    noDelay: true,
+  });
+  try {
+    return { connection, channel: await connection.createConfirmChannel(), open: true };
+  } catch (error) {
+    await connection.close().catch(() => undefined);
+    throw error;
   }
 }
 

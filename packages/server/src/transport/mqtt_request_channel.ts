@@ -90,10 +90,8 @@ export class MqttRequestChannel implements RequestChannel {
     if (this.client.connected) await this.client.unsubscribeAsync(this.subscriptions);
   }
 
+  /** mqtt.js reconnects and resubscribes by itself. */
   get connected(): boolean {
     return this.client.connected;
   }
-
-  /** mqtt.js reconnects and resubscribes by itself. */
-  readonly recoverable = true;
 }

@@ -24,10 +24,6 @@ export interface RequestChannel {
   publish(topic: string, body: string): void;
   /** Stops new requests from arriving (the broker gives them to other replicas); replies still go out. */
   stopReceiving(): Promise<void>;
+  /** False while the channel reconnects (both transports do so by themselves). */
   readonly connected: boolean;
-  /**
-   * False once the channel is lost for good and will not come back by itself (the AMQP path does
-   * not reconnect): `/healthz` then fails, so that the orchestrator restarts the replica.
-   */
-  readonly recoverable: boolean;
 }
