@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { handOutBundle } from '../src/domain/bundle_handout.js';
 import type { Database } from '../src/storage/database.js';
-import { migrate } from '../src/storage/migrate.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 import { insertDevice } from '../src/storage/queries/v2_device_queries.js';
 import { databaseBackends } from './support/database_backends.js';
@@ -33,8 +32,7 @@ for (const backend of backends) {
     let targetId: string;
 
     before(async () => {
-      ({ database, close } = await backend.open());
-      await migrate(database);
+      ({ database, close } = await backend.open({ migrated: true }));
       await database.transaction(async (sql) => {
         requesterId = (await insertDevice(sql, 'requester', randomBytes(32)))!;
         targetId = (await insertDevice(sql, 'target', randomBytes(32)))!;

@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteDevice } from '../src/domain/device_lifecycle.js';
 import { acknowledgeMessages, sendMessage } from '../src/domain/mailbox_delivery.js';
 import type { Database, Sql } from '../src/storage/database.js';
-import { migrate } from '../src/storage/migrate.js';
 import type { MailboxLimits } from '../src/storage/queries/mailbox_message_queries.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 import { insertDevice } from '../src/storage/queries/v2_device_queries.js';
@@ -30,8 +29,7 @@ for (const backend of backends) {
     let database: Database;
     let close: () => Promise<void>;
     before(async () => {
-      ({ database, close } = await backend.open());
-      await migrate(database);
+      ({ database, close } = await backend.open({ migrated: true }));
     });
     after(async () => { await close?.(); });
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../src/storage/database.js';
-import { migrate } from '../src/storage/migrate.js';
 import {
   findProcessedReplies, insertProcessedReplies, isAlreadyRecorded,
 } from '../src/storage/queries/processed_request_queries.js';
@@ -23,8 +22,7 @@ for (const backend of databaseBackends('processed')) {
     let database: Database;
     let close: () => Promise<void>;
     before(async () => {
-      ({ database, close } = await backend.open());
-      await migrate(database);
+      ({ database, close } = await backend.open({ migrated: true }));
     });
     after(async () => { await close?.(); });
 

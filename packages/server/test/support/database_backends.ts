@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createTestDatabase } from '@x3dh-iot/testkit';
 import { createLogger } from '../../src/ops/logger.js';
 import type { Database } from '../../src/storage/database.js';
+import { migrate } from '../../src/storage/migrate.js';
 import { PgliteDatabase } from '../../src/storage/pglite_database.js';
 import { PostgresDatabase } from '../../src/storage/postgres_database.js';
 
@@ -12,7 +13,8 @@ export interface DatabaseBackend {
   name: string;
   /** Runs transactions concurrently (PGlite runs one at a time). */
   concurrent: boolean;
-  open(): Promise<{ database: Database; close(): Promise<void> }>;
+  /** With `migrated`, the server's migrations are applied first, as at its start. */
+  open(options?: { migrated?: boolean }): Promise<{ database: Database; close(): Promise<void> }>;
 }
 
 /** Both stores, named after `stem` (database x3dh_<stem>_..., directory x3dh-<stem>-...). */
@@ -21,18 +23,20 @@ export function databaseBackends(stem: string, poolSize = 4): DatabaseBackend[] 
     {
       name: 'PostgreSQL',
       concurrent: true,
-      async open() {
+      async open(options) {
         const test = await createTestDatabase(`x3dh_${stem}`);
         const database = new PostgresDatabase({ url: test.url, poolSize, connectTimeoutMs: 10_000 }, createLogger('silent'));
+        if (options?.migrated) await migrate(database);
         return { database, close: async () => { await database.close(); await test.drop(); } };
       },
     },
     {
       name: 'embedded PGlite',
       concurrent: false,
-      async open() {
+      async open(options) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), `x3dh-${stem}-`));
         const database = await PgliteDatabase.open(dir);
+        if (options?.migrated) await migrate(database);
         return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
       },
     },
