@@ -13,8 +13,3 @@ export function topicFilterMatcher(filter: string): (levels: readonly string[]) 
     return want.length === have.length;
   };
 }
-
-/** True when an MQTT topic filter matches a topic name. */
-export function topicMatches(filter: string, topic: string): boolean {
-  return topicFilterMatcher(filter)(topic.split('/'));
-}

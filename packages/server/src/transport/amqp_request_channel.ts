@@ -38,6 +38,7 @@ interface Link {
 /** Waits before reconnecting: doubled after every failed attempt, up to the longest. */
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_LONGEST_MS = 30_000;
+const nextWait = (wait: number) => Math.min(2 * wait, RECONNECT_LONGEST_MS);
 
 /**
  * The server's side of request/response on RabbitMQ, which has no MQTT shared subscriptions: the
@@ -106,7 +107,7 @@ export class AmqpRequestChannel implements RequestChannel {
   }
 
   private async reconnect(): Promise<void> {
-    for (let attempt = 1, wait = RECONNECT_FIRST_MS; !this.closed; attempt += 1, wait = Math.min(2 * wait, RECONNECT_LONGEST_MS)) {
+    for (let attempt = 1, wait = RECONNECT_FIRST_MS; !this.closed; attempt += 1, wait = nextWait(wait)) {
       await new Promise((resolve) => setTimeout(resolve, wait));
       if (this.closed) return;
       let link: Link | undefined;
@@ -117,7 +118,7 @@ export class AmqpRequestChannel implements RequestChannel {
         if (!link.open) throw new Error('AMQP connection lost while consuming');
       } catch (error) {
         if (link) discard(link);
-        this.log.warn({ err: error, attempt, retryInMs: Math.min(2 * wait, RECONNECT_LONGEST_MS) }, 'AMQP reconnection failed');
+        this.log.warn({ err: error, attempt, retryInMs: nextWait(wait) }, 'AMQP reconnection failed');
         continue;
       }
       if (this.closed) {
