@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { wireV1 } from '@x3dh-iot/protocol';
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import type { ConnectionSettings } from './connection_settings.js';
 import { DeviceError } from './errors.js';
+import { describeConnectionFailure, loadTlsFiles } from './tls_files.js';
 import type { Requester } from './v1_client.js';
 
 export type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
@@ -52,22 +52,12 @@ export abstract class LazyBrokerConnection extends EventEmitter<BrokerConnection
 
   private async open(): Promise<{ client: MqttClient; requester: MqttRequester }> {
     const { settings } = this;
-    const read = async (what: string, path: string | undefined) => {
-      if (path === undefined) return undefined;
-      try {
-        return await readFile(path);
-      } catch (error) {
-        throw new DeviceError('INVALID_INPUT', `cannot read the ${what} file ${path}: ${(error as Error).message}`, { cause: error });
-      }
-    };
-    const [ca, cert, key] = [
-      await read('CA', settings.caFile), await read('client certificate', settings.certFile), await read('client key', settings.keyFile),
-    ];
+    const { ca, cert, key } = await loadTlsFiles(settings);
     let client: MqttClient;
     try {
       client = await connectMqtt({ url: settings.brokerUrl, clientId: this.clientId, ca, cert, key, connectTimeoutMs: settings.timeoutMs });
     } catch (error) {
-      throw new DeviceError('UNREACHABLE', (error as Error).message, { cause: error });
+      throw describeConnectionFailure(error as Error, settings);
     }
     // Without a listener, mqtt.js's 'error' for a dropped socket would end the process.
     client.on('error', (error) => this.emit('problem', error));
@@ -91,13 +81,28 @@ export abstract class LazyBrokerConnection extends EventEmitter<BrokerConnection
 }
 
 /**
+ * A PUBLISH the broker refused by its access rules (MQTT 5 reason 0x87), as a settings error saying
+ * which certificate is needed; null for any other failure. Without this the user sees only
+ * "Publish error: Not authorized".
+ */
+export function refusedPublish(error: unknown, neededCertificate: string): DeviceError | null {
+  if (!(error instanceof Error) || !/not authori[sz]ed/i.test(error.message)) return null;
+  return new DeviceError('INVALID_INPUT',
+    `the broker refused the request (not authorized): the client certificate (--cert, --key) must be ${neededCertificate}`, { cause: error });
+}
+
+/**
  * The MQTT side of a v1 device. Responses arrive on the topic every v1 device shares,
  * `x3dh/resp/me`, under the filter `x3dh/resp/#`, as the firmware subscribes.
  */
 export class BrokerConnection extends LazyBrokerConnection implements Requester {
   async request(topic: string, payload: string | Buffer, timeoutMs?: number): Promise<{ payload: Buffer }> {
     const { requester } = await this.connect();
-    return requester.request(topic, payload, timeoutMs);
+    try {
+      return await requester.request(topic, payload, timeoutMs);
+    } catch (error) {
+      throw refusedPublish(error, 'one the broker allows for v1 topics') ?? error;
+    }
   }
 
   protected attach(client: MqttClient): Promise<MqttRequester> {

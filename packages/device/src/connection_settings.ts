@@ -88,7 +88,9 @@ async function readConfigFile(path: string): Promise<PartialSettings> {
   try {
     parsed = configFileSchema.parse(JSON.parse(await readFile(path, 'utf8')));
   } catch (error) {
-    const reason = error instanceof z.ZodError ? error.issues[0]!.message : (error as Error).message;
+    const issue = error instanceof z.ZodError ? error.issues[0]! : null;
+    const reason = issue === null ? (error as Error).message
+      : issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
     throw new DeviceError('INVALID_INPUT', `config file ${path}: ${reason}`, { cause: error });
   }
   const base = dirname(resolve(path));

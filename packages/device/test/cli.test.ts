@@ -54,34 +54,32 @@ test('usage errors exit with 2 and no stack trace', async () => {
 test('v1: local steps work without a broker; network steps report the broker as unreachable (exit 5)', async (t) => {
   const store = join(tempDir(t), 'device.json');
   const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000', X3DH_PROTOCOL: 'v1' };
-  assert.deepEqual(await runCliJson(['status'], env), {
-    ok: true, username: null, identityKey: null, sessions: [], signedPreKeyIds: [], oneTimePreKeyIds: [],
-  });
-  const notReady = await runCliJson(['send', 'bob', 'hi'], env, 3);
-  assert.deepEqual(notReady, { ok: false, error: { kind: 'NOT_READY', message: 'no username set' } });
-  assert.equal(((await runCliJson(['publish', '--count', '101'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
+  const noStore = await runCliJson(['status'], env, 3);
+  assert.match((noStore.error as { message: string }).message, /^no key store at .*device\.json: check --store/);
   const unreachable = await runCliJson(['register', 'alice'], env, 5);
   assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
   const status = await runCliJson(['status'], env);
   assert.equal(status.username, 'alice');
   assert.equal(typeof status.identityKey, 'string', 'the identity key is kept although registration failed');
+  assert.equal(((await runCliJson(['publish', '--count', '101'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
   assert.deepEqual(await runCliJson(['reset'], env), { ok: true });
   assert.equal((await runCliJson(['status'], env)).username, null);
   assert.equal((await runCliJson(['status'], env)).identityKey, status.identityKey, 'reset keeps the keys');
+  const notReady = await runCliJson(['send', 'bob', 'hi'], env, 3);
+  assert.deepEqual(notReady, { ok: false, error: { kind: 'NOT_READY', message: 'no username set' } });
 });
 
 test('v2 (the default): local steps work without a broker, v2 names are checked, network steps report the broker as unreachable', async (t) => {
   const store = join(tempDir(t), 'device.json');
   const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
-  const empty = await runCliJson(['status'], env);
-  assert.equal(empty.username, null);
-  assert.equal(empty.signedPreKey, null);
-  assert.equal(empty.oneTimePreKeysHeld, 0);
+  assert.equal(((await runCliJson(['status'], env, 3)).error as { kind: string }).kind, 'NOT_READY', 'status does not create a store');
   assert.equal(((await runCliJson(['register', 'not/a/name'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
   const unreachable = await runCliJson(['enroll', 'alice', '--token', 'abc'], env, 5);
   assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
   const status = await runCliJson(['status'], env);
   assert.equal(status.username, 'alice');
+  assert.equal(status.signedPreKey, null);
+  assert.equal(status.oneTimePreKeysHeld, 0);
   assert.equal(typeof status.identityKey, 'string', 'the identity key is kept although enrolment failed');
   assert.equal(((await runCliJson(['safety-number', 'bob'], { ...env, X3DH_PROTOCOL: 'v1' }, 2)).error as { message: string }).message,
     'safety-number needs wire protocol v2 (drop --protocol v1)');
@@ -123,7 +121,30 @@ test('connection settings: flags over environment over config file over defaults
   await assert.rejects(resolveConnectionSettings({ brokerUrl: 'mqtt://192.0.2.1:1883' }, {}), /loopback only/);
   await assert.rejects(resolveConnectionSettings({ timeoutMs: 'soon' }, {}), /timeout/);
   writeFileSync(config, '{"brokerURL": "typo"}');
-  await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file/);
+  await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file .*Unrecognized key: "brokerURL"/);
+  writeFileSync(config, '{"caFile": 5}');
+  await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file .*: caFile: .*expected string/);
+  writeFileSync(config, '{"timeoutMs": "soon"}');
+  await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file .*: timeoutMs: /);
+});
+
+test('mistakes at the command line get a message that says what to do', async (t) => {
+  const unknown = await runCli(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'frobnicate'; the commands are: menu, register, .*send.* \(x3dh-device --help\)/);
+  const store = join(tempDir(t), 'device.json');
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '500' };
+  await runCliJson(['register', 'alice'], env, 5);
+  assert.deepEqual(await runCliJson(['send', 'bob', ''], env, 2), {
+    ok: false, error: { kind: 'INVALID_INPUT', message: 'the message is empty: nothing was sent' },
+  });
+});
+
+test('the menu says what is missing before asking for a peer and a message', async () => {
+  const device = await Device.open(new MemoryKeyStore(), new V1Client(new FakeV1Server().requester()));
+  const printed = await menuSession(device, ['alice', '6', '4', '7', 'q']);
+  assert.equal(printed.match(/Error: no identity key yet: choose \(1\) Register Identity first/g)?.length, 3);
+  assert.doesNotMatch(printed, /Enter name of peer/);
 });
 
 /** Drives the menu in-process through its line reader, as a person at a terminal would. */
@@ -158,7 +179,8 @@ test('the menu has the firmware\'s wording and runs a handshake with one message
   assert.match(aliceInit, / - bob\n/);
   assert.match(aliceInit, /Enter initial message for bob: Shared Key calculated\. Initial message sent to bob \(one-time prekey 0\)\./);
   assert.match(aliceInit, /Unknown command\./);
-  assert.match(aliceInit, /Error: no shared key with nobody/);
+  // Asked for the peer, told at once that there is no session, not asked for a message first.
+  assert.match(aliceInit, /Enter name of peer: Error: no session with nobody: start one with \(4\) Start Chat/);
 
   const bobChat = await menuSession(bob, ['5', '6', 'alice', 'hi alice', '7', 'alice']);
   assert.match(bobChat, /--- Message from alice ---\nhello bob\n-----------------------/);

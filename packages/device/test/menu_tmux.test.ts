@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { startEmbedded, startMosquittoAndPostgres, type RunningKeyServer } from './support/key_server.js';
@@ -90,4 +91,18 @@ describe('v2 on the embedded defaults, as the README walkthrough', () => {
   after(() => server?.stop());
   test('v2: the interactive menu in a terminal: full handshake and one message each way',
     (t) => menuConversation(server, t, 'v2', 'Bundle published: signed prekey 1, one-time prekeys 0-49.'));
+});
+
+test('Ctrl-C at the menu prompt ends the menu with exit code 130 and says so; the store is saved', async (t) => {
+  const store = join(tempDir(t), 'carol.json');
+  const pane = TmuxPane.start(socket, 'interrupted', CLI_COMMAND, { X3DH_STORE: store, TERM: 'xterm' }, REPO_ROOT);
+  await pane.expect('Please enter your desired username:');
+  pane.type('carol');
+  await pane.expect('Enter choice:');
+  pane.press('C-c');
+  for (let i = 0; i < 50 && !pane.dead(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.ok(pane.dead(), 'the menu did not end on Ctrl-C');
+  assert.equal(pane.exitStatus(), 130);
+  await pane.expect('Interrupted; the key store is saved and closed.');
+  assert.match(readFileSync(store, 'utf8'), /carol/);
 });

@@ -75,6 +75,19 @@ describe('firmware keys.h', () => {
     assert.equal(await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8'), bob);
   });
 
+  it('refuses a broker URI the firmware cannot use, and writes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-fw-uri-'));
+    await cli('pki', 'init', '-d', dir);
+    await cli('wg', 'provision', 'alice', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
+    for (const [uri, reason] of [['http://x', /must start with mqtts:\/\//], ['mqtt://10.0.0.1:1883', /must start with mqtts:\/\//], ['mqtts://h:8883/x3dh', /no path/], ['broker:8883', /must/]] as const) {
+      const refused = await runCli(['firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', uri]);
+      assert.notEqual(refused.code, 0, uri);
+      assert.match(refused.stderr, /--broker-uri/);
+      assert.match(refused.stderr, reason);
+    }
+    await assert.rejects(stat(join(dir, 'firmware', 'alice', 'keys.h')), { code: 'ENOENT' });
+  });
+
   it('warns when the original firmware could not reach the broker', () => {
     const fits = provisionPeers(null, { endpoint: { host: '198.18.0.1', port: 30000 }, devices: ['d1'] }).registry;
     assert.deepEqual(originalFirmwareWarnings(fits, 'mqtts://10.96.100.100:8883'), []);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { Option } from 'commander';
 import { SETTINGS_ENV, resolveConnectionSettings } from '../connection_settings.js';
 import { DeviceError } from '../errors.js';
@@ -51,12 +51,19 @@ export function globalOptions(): Option[] {
 /**
  * Opens the device the options describe. The passphrase comes from the file, the environment, or,
  * for an encrypted store on a terminal, a prompt (the menu's own, or one just for this question).
+ * Only the commands that set a device up (`create`: the menu, register) make a new key store; for the
+ * others a missing file is a mistyped path, not a new device.
  */
-export async function openCliDevice(options: GlobalOptions, prompter?: Prompter): Promise<CliDevice> {
+export async function openCliDevice(
+  options: GlobalOptions, { prompter, create = false }: { prompter?: Prompter; create?: boolean } = {},
+): Promise<CliDevice> {
   const settings = await resolveConnectionSettings({
     brokerUrl: options.broker, caFile: options.ca, certFile: options.cert, keyFile: options.key,
     timeoutMs: options.timeout, configFile: options.config,
   }, {});
+  if (!create && !(await access(options.store).then(() => true, () => false))) {
+    throw new DeviceError('NOT_READY', `no key store at ${options.store}: check --store (or ${STORE_ENV}), or set this device up first with \`register <username>\` or the menu`);
+  }
   let passphrase = options.passphraseFile
     ? (await readFile(options.passphraseFile, 'utf8').catch((error: Error) => {
       throw new DeviceError('INVALID_INPUT', `cannot read the passphrase file: ${error.message}`);
@@ -68,5 +75,11 @@ export async function openCliDevice(options: GlobalOptions, prompter?: Prompter)
     if (asker !== prompter) asker.close();
   }
   if (options.protocol === 'v1') return (await openDevice({ storePath: options.store, passphrase, settings })).device;
-  return openSecureDevice({ storePath: options.store, passphrase, settings, enrolmentToken: process.env[TOKEN_ENV] || undefined });
+  return openSecureDevice({
+    storePath: options.store, passphrase, settings, enrolmentToken: process.env[TOKEN_ENV] || undefined,
+    client: {
+      onResend: ({ operation, attempt, maxAttempts, reason }) =>
+        console.error(`Waiting for the key server: ${operation}: ${reason}; sending it again (attempt ${attempt} of ${maxAttempts})...`),
+    },
+  });
 }

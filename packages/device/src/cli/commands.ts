@@ -20,9 +20,9 @@ interface Result {
 type Action = (device: CliDevice, args: string[], options: Record<string, string | boolean | undefined>) => Promise<Result>;
 
 /** Opens the device, runs one action, prints its result and closes the device, also on failure. */
-async function run(command: Command, args: string[], action: Action): Promise<void> {
+async function run(command: Command, args: string[], action: Action, create: boolean): Promise<void> {
   const options = command.optsWithGlobals<GlobalOptions>();
-  const device = await openCliDevice(options);
+  const device = await openCliDevice(options, { create });
   try {
     const result = await action(device, args, command.opts());
     console.log(options.json ? JSON.stringify({ ok: true, ...result.json }) : result.text);
@@ -82,6 +82,7 @@ const inbox: Action = async (device) => {
 };
 
 const send: Action = async (device, [peer, text]) => {
+  checkMessageText(text!);
   await device.send(peer!, text!);
   return { json: { peer }, text: 'Message sent.' };
 };
@@ -209,12 +210,17 @@ async function watch(command: Command): Promise<void> {
   }
 }
 
+/** A message must say something: an empty one would arrive as nothing and still use a message key. */
+export function checkMessageText(text: string): void {
+  if (text.length === 0) throw new DeviceError('INVALID_INPUT', 'the message is empty: nothing was sent');
+}
+
 /** The non-interactive subcommands, for scripts and tests. */
 export function addSubcommands(program: Command): void {
   const define = (spec: string, description: string, action: Action) =>
     program.command(spec).description(description).action(async (...params: unknown[]) => {
       const command = params.at(-1) as Command;
-      await run(command, command.args, action);
+      await run(command, command.args, action, action === register);
     });
   const registerText = 'register the identity key (created on first use) under the username, set first if given; v2: enrol, with a token unless the server runs open enrolment';
   for (const name of ['register', 'enroll']) {

@@ -19,6 +19,8 @@ export const EXIT = {
   KEY_STORE: 7,
   /** A peer's identity key changed since it was pinned: compare safety numbers, then `trust <peer>`. */
   IDENTITY_CHANGED: 8,
+  /** Stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+  INTERRUPTED: 130,
 } as const;
 
 export const exitCodeFor: Record<DeviceErrorKind, number> = {
@@ -41,4 +43,13 @@ export const EXIT_CODES_HELP = `Exit codes:
   5  unreachable: no broker connection, no answer in time, or the server's database unavailable
   6  security check failed: signature, decryption, associated data or a replay
   7  key store unusable: wrong passphrase, corrupt file, or in use by another process
-  8  a peer's identity key changed since it was pinned (v2): compare safety numbers, then trust <peer>`;
+  8  a peer's identity key changed since it was pinned (v2): compare safety numbers, then trust <peer>
+  130  interrupted (Ctrl-C)`;
+
+/** Ends the command with a given exit code and a line for the user, without a stack. */
+export class CliExit extends Error {
+  constructor(readonly exitCode: number, message: string) {
+    super(message);
+    this.name = 'CliExit';
+  }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { DeviceError } from '../errors.js';
-import { EXIT, exitCodeFor } from './exit_codes.js';
+import { CliExit, EXIT, exitCodeFor } from './exit_codes.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -15,6 +15,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (error instanceof CliExit) {
+      console.error(error.message);
+      return error.exitCode;
+    }
     if (error instanceof DeviceError) {
       if (json) console.log(JSON.stringify({ ok: false, error: { kind: error.kind, message: error.message } }));
       else console.error(`Error: ${error.message}`);

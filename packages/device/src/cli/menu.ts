@@ -1,4 +1,5 @@
 import type { CliDevice } from './cli_options.js';
+import { checkMessageText } from './commands.js';
 import { DeviceError } from '../errors.js';
 import { SecureDevice } from '../v2/secure_device.js';
 import { V2RequestError } from '../v2/v2_client.js';
@@ -76,6 +77,7 @@ const steps: Record<string, Step> = {
   '2': async (device, _prompter, print) => print(formatPublished(await device.publishBundle())),
   '3': async (device, _prompter, print) => print(formatUsers(await device.listUsers(), device.username)),
   '4': async (device, prompter, print) => {
+    requireIdentity(device);
     await showUsers(device, print);
     const peer = await askNonEmpty(prompter, 'Enter name of peer to chat with: ');
     if (peer === null) return 'end';
@@ -85,21 +87,32 @@ const steps: Record<string, Step> = {
   },
   '5': async (device, _prompter, print) => print(formatIncomingSession(await device.checkInbox())),
   '6': async (device, prompter, print) => {
+    requireIdentity(device);
     await showUsers(device, print);
     const peer = await askNonEmpty(prompter, 'Enter name of peer: ');
     if (peer === null) return 'end';
+    if (!device.peers.includes(peer)) {
+      throw new DeviceError('NOT_READY', `no session with ${peer}: start one with (4) Start Chat, or accept theirs with (5) Check Inbox`);
+    }
     const text = await prompter.ask('Message: ');
     if (text === null) return 'end';
+    checkMessageText(text);
     await device.send(peer, text);
     print('Message sent.');
   },
   '7': async (device, prompter, print) => {
+    requireIdentity(device);
     await showUsers(device, print);
     const peer = await askNonEmpty(prompter, 'Enter name of peer: ');
     if (peer === null) return 'end';
     print(formatRead(peer, await device.read(peer)));
   },
 };
+
+/** Steps that need keys say so before asking anything. */
+function requireIdentity(device: CliDevice): void {
+  if (device.identityKey === null) throw new DeviceError('NOT_READY', 'no identity key yet: choose (1) Register Identity first');
+}
 
 /** The firmware lists users before asking for a peer; a failed listing should not block the step. */
 async function showUsers(device: CliDevice, print: (text: string) => void): Promise<void> {

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { openCliDevice, globalOptions, type GlobalOptions } from './cli_options.js';
 import { addSubcommands } from './commands.js';
-import { EXIT_CODES_HELP } from './exit_codes.js';
+import { DeviceError } from '../errors.js';
+import { CliExit, EXIT, EXIT_CODES_HELP } from './exit_codes.js';
 import { runMenu } from './menu.js';
 import { Prompter } from './prompter.js';
 
@@ -16,10 +17,16 @@ export function buildProgram(): Command {
   for (const option of globalOptions()) program.addOption(option);
   program.command('menu', { isDefault: true })
     .description('the interactive menu of the original firmware (the default)')
+    // Words after the program's options land here when they name no subcommand: say so, not "too many arguments".
+    .allowExcessArguments()
     .action(async (_options: unknown, command: Command) => {
+      if (command.args.length > 0) {
+        const known = program.commands.map((c) => c.name()).join(', ');
+        throw new DeviceError('INVALID_INPUT', `unknown command '${command.args[0]}'; the commands are: ${known} (x3dh-device --help)`);
+      }
       const prompter = new Prompter(process.stdin, process.stdout);
       try {
-        const device = await openCliDevice(command.optsWithGlobals<GlobalOptions>(), prompter);
+        const device = await openCliDevice(command.optsWithGlobals<GlobalOptions>(), { prompter, create: true });
         try {
           await runMenu(device, prompter, (text) => console.log(text));
         } finally {
@@ -28,6 +35,7 @@ export function buildProgram(): Command {
       } finally {
         prompter.close();
       }
+      if (prompter.interrupted) throw new CliExit(EXIT.INTERRUPTED, 'Interrupted; the key store is saved and closed.');
     });
   addSubcommands(program);
   for (const command of program.commands) command.addHelpText('after', '\nExit codes: see x3dh-device --help.');

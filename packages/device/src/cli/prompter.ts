@@ -10,6 +10,8 @@ export class Prompter {
   private waiting: ((line: string | null) => void) | null = null;
   private ended = false;
   private muted = false;
+  /** Set by Ctrl-C on a terminal: input ended because the user interrupted, not because it ran out. */
+  interrupted = false;
   private readonly readline: Interface;
 
   constructor(input: NodeJS.ReadableStream & { isTTY?: boolean }, private readonly output: NodeJS.WritableStream) {
@@ -21,8 +23,10 @@ export class Prompter {
     });
     this.readline = createInterface({ input, output: echo, terminal: input.isTTY === true });
     this.readline.on('line', (line) => this.deliver(line));
-    // Ctrl-C on a terminal ends input like Ctrl-D, so the caller closes the key store properly.
+    // Ctrl-C on a terminal ends input like Ctrl-D, so the caller closes the key store properly, and
+    // is remembered so the command can exit as interrupted.
     this.readline.on('SIGINT', () => {
+      this.interrupted = true;
       output.write('\n');
       this.readline.close();
     });

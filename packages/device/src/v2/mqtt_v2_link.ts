@@ -1,6 +1,6 @@
 import { wireV2 } from '@x3dh-iot/protocol';
 import { MqttRequester } from '@x3dh-iot/transport';
-import { LazyBrokerConnection, type MqttClient } from '../broker_connection.js';
+import { LazyBrokerConnection, refusedPublish, type MqttClient } from '../broker_connection.js';
 import type { ConnectionSettings } from '../connection_settings.js';
 import { DeviceError } from '../errors.js';
 import type { V2Link, V2LinkListener, V2WireRequest } from './v2_link.js';
@@ -28,9 +28,13 @@ export class MqttV2Link extends LazyBrokerConnection implements V2Link {
 
   async request(request: V2WireRequest): Promise<{ payload: Buffer }> {
     const { requester } = await this.connect();
-    return requester.requestWith(request.topic, request.payload, {
-      timeoutMs: request.timeoutMs, correlationData: request.correlationData, userProperties: request.userProperties,
-    });
+    try {
+      return await requester.requestWith(request.topic, request.payload, {
+        timeoutMs: request.timeoutMs, correlationData: request.correlationData, userProperties: request.userProperties,
+      });
+    } catch (error) {
+      throw refusedPublish(error, `${this.device}'s own (its common name must be ${this.device})`) ?? error;
+    }
   }
 
   protected async attach(client: MqttClient): Promise<MqttRequester> {

@@ -26,7 +26,17 @@ export interface V2ClientOptions {
   resendWindowMs?: number;
   /** First backoff after `unavailable` or `internal`; doubled on each retry. */
   retryBackoffMs?: number;
+  /** Told before each resend, so a person waiting sees why nothing has happened yet. */
+  onResend?: (notice: ResendNotice) => void;
   now?: () => number;
+}
+
+export interface ResendNotice {
+  operation: Operation;
+  /** The attempt about to start (2 for the first resend). */
+  attempt: number;
+  maxAttempts: number;
+  reason: string;
 }
 
 const SERVER_WINDOW_MS = 300_000;
@@ -43,6 +53,7 @@ export class V2Client {
   private readonly maxAttempts: number;
   private readonly resendWindowMs: number;
   private readonly retryBackoffMs: number;
+  private readonly onResend: (notice: ResendNotice) => void;
   private readonly now: () => number;
   /** The signing key of the identity that signed last, derived once rather than per request. */
   private signer: { privateKey: Uint8Array; key: XeddsaSigningKey } | undefined;
@@ -55,6 +66,7 @@ export class V2Client {
     this.maxAttempts = options.maxAttempts ?? 3;
     this.resendWindowMs = options.resendWindowMs ?? SERVER_WINDOW_MS - 30_000;
     this.retryBackoffMs = options.retryBackoffMs ?? 500;
+    this.onResend = options.onResend ?? (() => {});
     this.now = options.now ?? Date.now;
   }
 
@@ -85,7 +97,10 @@ export class V2Client {
         response = await this.link.request(request);
       } catch (error) {
         if (error instanceof RequestTimeoutError) {
-          if (mayResend) continue;
+          if (mayResend) {
+            this.onResend({ operation, attempt: attempt + 1, maxAttempts: this.maxAttempts, reason: `no answer within ${this.timeoutMs / 1000} s` });
+            continue;
+          }
           throw new DeviceError('UNREACHABLE',
             `no answer from the server to ${operation} within ${this.timeoutMs / 1000} s (${attempt} attempts; the request may still have been processed)`,
             { cause: error });
@@ -105,6 +120,7 @@ export class V2Client {
       }
       const { code, message, retry_after_ms: retryAfterMs } = parsed.value.error;
       if (wireV2.RETRYABLE_ERROR_CODES.includes(code) && mayResend) {
+        this.onResend({ operation, attempt: attempt + 1, maxAttempts: this.maxAttempts, reason: `the server answered ${code}` });
         await sleep(this.retryBackoffMs * 2 ** (attempt - 1));
         continue;
       }

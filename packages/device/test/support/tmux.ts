@@ -26,6 +26,11 @@ export class TmuxPane {
     execFileSync('tmux', ['-L', this.socket, 'send-keys', '-t', this.name, 'Enter']);
   }
 
+  /** Presses one key by its tmux name (`C-c`, `Enter`). */
+  press(key: string): void {
+    execFileSync('tmux', ['-L', this.socket, 'send-keys', '-t', this.name, key]);
+  }
+
   /** Everything the pane has shown, wrapped lines joined. */
   screen(): string {
     return execFileSync('tmux', ['-L', this.socket, 'capture-pane', '-p', '-J', '-S', '-', '-t', this.name], { encoding: 'utf8' });
@@ -48,6 +53,11 @@ export class TmuxPane {
   /** Whether the program in the pane has exited. */
   dead(): boolean {
     return execFileSync('tmux', ['-L', this.socket, 'display-message', '-p', '-t', this.name, '#{pane_dead}'], { encoding: 'utf8' }).trim() === '1';
+  }
+
+  /** The exit status of the program once the pane is dead. */
+  exitStatus(): number {
+    return Number(execFileSync('tmux', ['-L', this.socket, 'display-message', '-p', '-t', this.name, '#{pane_dead_status}'], { encoding: 'utf8' }).trim());
   }
 
   static killServer(socket: string): void {

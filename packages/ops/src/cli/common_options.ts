@@ -31,6 +31,22 @@ export function parsePositiveInteger(value: string): number {
   return number;
 }
 
+/** A broker URI as devices use it: MQTT over TLS, a host, no path (esp-mqtt would take a path as part of the topic space). */
+export function parseBrokerUri(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be a URI such as mqtts://10.96.100.100:8883');
+  }
+  if (url.protocol !== 'mqtts:') throw new InvalidArgumentError(`must start with mqtts:// (MQTT over TLS 1.3), not ${url.protocol}//`);
+  if (url.hostname === '') throw new InvalidArgumentError('must name the broker\'s host, e.g. mqtts://10.96.100.100:8883');
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new InvalidArgumentError('must be only mqtts://HOST:PORT (no path, query, fragment or credentials)');
+  }
+  return value;
+}
+
 /** Collects a repeatable option into a list. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
