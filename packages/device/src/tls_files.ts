@@ -104,7 +104,7 @@ export function describeConnectionFailure(error: Error, settings: ConnectionSett
     return settingsProblem(`the broker's certificate is not issued for ${where}: connect by a name or address the certificate lists`);
   }
   if (code === 'CERT_HAS_EXPIRED') return settingsProblem(`the broker at ${where} presented an expired certificate`);
-  if (/not authori[sz]ed|bad user name or password/i.test(text)) {
+  if (/not authori[sz]ed|bad user name or password|client identifier not valid/i.test(text)) {
     return settingsProblem(`the broker at ${where} refused the connection (${text}): the client certificate must name this device`);
   }
   if (code === 'ECONNREFUSED') return new DeviceError('UNREACHABLE', `nothing accepts connections at ${where}: is the broker running, and is --broker right?`, { cause: error });
