@@ -1,6 +1,9 @@
+import ipaddr from 'ipaddr.js';
+
 /**
  * An IPv4 subnet in CIDR notation. IPv4 only: the ESP32 WireGuard port and the original firmware's
- * `keys.h` (address + dotted netmask) know nothing else.
+ * `keys.h` (address + dotted netmask) know nothing else. Parsing and masks are ipaddr.js's; only the
+ * numbering of hosts (index -> address) is done here, on the address as a 32-bit number.
  */
 export class Ipv4Subnet {
   private constructor(
@@ -9,17 +12,19 @@ export class Ipv4Subnet {
   ) {}
 
   static parse(cidr: string): Ipv4Subnet {
-    const match = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
-    const prefixLength = Number(match?.[2]);
-    if (!match || prefixLength > 32) throw new Error(`not an IPv4 subnet (a.b.c.d/n): ${cidr}`);
-    const address = parseIpv4(match[1]!);
-    const subnet = new Ipv4Subnet((address & maskOf(prefixLength)) >>> 0, prefixLength);
-    if (subnet.network !== address) throw new Error(`${cidr} has host bits set (did you mean ${subnet.toString()}?)`);
+    const [address, prefix] = cidr.split('/');
+    // Four decimal parts only: ipaddr.js alone would also take "10.1" or octal "010.0.0.1".
+    if (prefix === undefined || !ipaddr.IPv4.isValidFourPartDecimal(address!) || !ipaddr.IPv4.isValidCIDR(cidr)) {
+      throw new Error(`not an IPv4 subnet (a.b.c.d/n): ${cidr}`);
+    }
+    const [parsed, prefixLength] = ipaddr.IPv4.parseCIDR(cidr);
+    const subnet = new Ipv4Subnet(toNumber(ipaddr.IPv4.networkAddressFromCIDR(cidr)), prefixLength);
+    if (subnet.network !== toNumber(parsed)) throw new Error(`${cidr} has host bits set (did you mean ${subnet.toString()}?)`);
     return subnet;
   }
 
   get netmask(): string {
-    return formatIpv4(maskOf(this.prefixLength));
+    return ipaddr.IPv4.subnetMaskFromPrefixLength(this.prefixLength).toString();
   }
 
   /** Usable host addresses, in order (network and broadcast addresses excluded). */
@@ -29,33 +34,20 @@ export class Ipv4Subnet {
 
   host(index: number): string {
     if (!Number.isInteger(index) || index < 1 || index > this.hostCount) throw new Error(`host ${index} is outside ${this.toString()}`);
-    return formatIpv4(this.network + index);
+    return fromNumber(this.network + index);
   }
 
   /** Whether an IPv4 address lies in the subnet (false for anything that is not an IPv4 address). */
   contains(address: string): boolean {
-    try {
-      return ((parseIpv4(address) & maskOf(this.prefixLength)) >>> 0) === this.network;
-    } catch {
-      return false;
-    }
+    if (!ipaddr.IPv4.isValidFourPartDecimal(address)) return false;
+    return ipaddr.IPv4.parse(address).match(ipaddr.IPv4.parse(fromNumber(this.network)), this.prefixLength);
   }
 
   toString(): string {
-    return `${formatIpv4(this.network)}/${this.prefixLength}`;
+    return `${fromNumber(this.network)}/${this.prefixLength}`;
   }
 }
 
-function maskOf(prefixLength: number): number {
-  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-}
+const toNumber = (address: ipaddr.IPv4): number => address.toByteArray().reduce((value, byte) => value * 256 + byte, 0);
 
-function parseIpv4(text: string): number {
-  const parts = text.split('.');
-  if (parts.length !== 4 || parts.some((part) => !/^\d{1,3}$/.test(part) || Number(part) > 255)) throw new Error(`not an IPv4 address: ${text}`);
-  return parts.reduce((value, part) => value * 256 + Number(part), 0);
-}
-
-function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
-}
+const fromNumber = (value: number): string => ipaddr.fromByteArray([24, 16, 8, 0].map((shift) => (value >>> shift) & 255)).toString();
