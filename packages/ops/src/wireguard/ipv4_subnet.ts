@@ -12,11 +12,12 @@ export class Ipv4Subnet {
   ) {}
 
   static parse(cidr: string): Ipv4Subnet {
-    const [address, prefix] = cidr.split('/');
-    // Four decimal parts only: ipaddr.js alone would also take "10.1" or octal "010.0.0.1".
-    if (prefix === undefined || !ipaddr.IPv4.isValidFourPartDecimal(address!) || !ipaddr.IPv4.isValidCIDR(cidr)) {
+    const [address, prefix, ...rest] = cidr.split('/');
+    if (prefix === undefined || rest.length > 0 || !/^\d{1,2}$/.test(prefix) || Number(prefix) > 32) {
       throw new Error(`not an IPv4 subnet (a.b.c.d/n): ${cidr}`);
     }
+    // Four decimal parts only: ipaddr.js alone would also take "10.1" or octal "010.0.0.1".
+    if (!ipaddr.IPv4.isValidFourPartDecimal(address!)) throw new Error(`not an IPv4 address: ${address}`);
     const [parsed, prefixLength] = ipaddr.IPv4.parseCIDR(cidr);
     const subnet = new Ipv4Subnet(toNumber(ipaddr.IPv4.networkAddressFromCIDR(cidr)), prefixLength);
     if (subnet.network !== toNumber(parsed)) throw new Error(`${cidr} has host bits set (did you mean ${subnet.toString()}?)`);
