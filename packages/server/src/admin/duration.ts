@@ -1,10 +1,14 @@
 import { InvalidArgumentError } from 'commander';
+import ms from 'ms';
 
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
-
-/** Parses an operator's duration such as `7d`, `24h`, `30m` or `90s` into seconds. */
+/**
+ * Parses an operator's duration such as `7d`, `24h`, `30m`, `90s` or `2 days` (ms's forms) into whole
+ * seconds. A unit is required: a bare number would be milliseconds to ms and seconds to a reader.
+ */
 export function parseDuration(text: string): number {
-  const match = /^([1-9][0-9]{0,6})([smhd])$/.exec(text);
-  if (!match) throw new InvalidArgumentError('expected a number and a unit s, m, h or d, e.g. 7d, 24h or 30m');
-  return Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS];
+  const milliseconds = /[a-z]\s*$/i.test(text) ? ms(text as ms.StringValue) : undefined;
+  if (milliseconds === undefined || !Number.isFinite(milliseconds) || milliseconds < 1000 || milliseconds % 1000 !== 0) {
+    throw new InvalidArgumentError('expected a whole number of seconds or more with a unit, e.g. 7d, 24h, 30m or 90s');
+  }
+  return milliseconds / 1000;
 }
