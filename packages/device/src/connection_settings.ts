@@ -44,7 +44,9 @@ export type PartialSettings = Partial<Record<keyof ConnectionSettings, string | 
 
 /**
  * Settings by precedence: flags, then environment variables, then the config file (a JSON object
- * with the same keys; its relative paths are relative to the file), then defaults.
+ * with the same keys; its relative paths are relative to the file), then defaults. Commander's
+ * `.env()` covers flags and environment; the config file layer, with its paths relative to the
+ * file and its schema, is the part no option library adds, so the whole order is kept here.
  */
 export async function resolveConnectionSettings(
   flags: PartialSettings & { configFile?: string | undefined },

@@ -110,6 +110,10 @@ export class FileKeyStore implements KeyStore {
     this.lock.release();
   }
 
+  /**
+   * write-file-atomic does the same temporary-file dance but does not sync the directory after the
+   * rename, so after a power cut the rename itself could be lost; a key store must not go back in time.
+   */
   private async writeAtomically(text: string): Promise<void> {
     const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
     const file = await open(temporary, 'wx', 0o600);

@@ -52,6 +52,10 @@ function isReused(pid: number, start: string | null): boolean {
  * SIGKILL, say), or whose pid now belongs to a later process, is taken over; one from another host
  * is never taken over, since its owner cannot be checked. The lock is released on close and at
  * process exit.
+ *
+ * Not proper-lockfile: it decides staleness by the lock's age, so a holder killed with SIGKILL keeps
+ * the store locked until the stale time passes, and a live holder must keep touching the lock. Here a
+ * dead or replaced holder is seen at once from its pid and start time, and a live one does nothing.
  */
 export class PidLock {
   private released = false;

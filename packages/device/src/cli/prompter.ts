@@ -2,6 +2,9 @@ import { createInterface, type Interface } from 'node:readline';
 import { Writable } from 'node:stream';
 
 /**
+ * Not @inquirer/prompts: its prompts own the terminal and need one, while the menu must also be
+ * driven through a pipe by scripts and tests, line by line, with end of input as a clean end.
+ *
  * Reads answers line by line from a terminal or a pipe. End of input gives null instead of
  * hanging, so a piped script or Ctrl-D ends the menu cleanly. Secret answers are not echoed.
  */

@@ -90,6 +90,8 @@ export class V2Client {
       userProperties: { [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: encodeBase64url(signature) },
       timeoutMs: this.timeoutMs,
     };
+    // Not a retry library: a resend must be the same signed request, only within the server's time
+    // window, and timeouts, retryable codes and final refusals each end the loop differently.
     for (let attempt = 1; ; attempt++) {
       const mayResend = attempt < this.maxAttempts && this.now() - timestamp < this.resendWindowMs;
       let response: { payload: Buffer };

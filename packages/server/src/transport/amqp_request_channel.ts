@@ -35,7 +35,11 @@ interface Link {
   open: boolean;
 }
 
-/** Waits before reconnecting: doubled after every failed attempt, up to the longest. */
+/**
+ * Waits before reconnecting: doubled after every failed attempt, up to the longest. A retry library
+ * (p-retry) is not used: the loop must also stop when the channel is closed between attempts and
+ * hand the new link over, which would wrap these few lines rather than replace them.
+ */
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_LONGEST_MS = 30_000;
 const nextWait = (wait: number) => Math.min(2 * wait, RECONNECT_LONGEST_MS);
