@@ -65,6 +65,20 @@ export interface BundleRow {
   public_key: Uint8Array | null;
 }
 
+/** The statement of claimBundle, built once (a text built at every call is hashed again at every use). */
+const CLAIM_BUNDLE = `WITH owner AS (
+    SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users
+    WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL
+  ), ${targetTokenCte('token', `(SELECT id AS target_id FROM owner
+      WHERE signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL) AS bundled`, '$2', '$3')}, claimed AS (
+    DELETE FROM one_time_prekeys WHERE id = (
+      SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
+      ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
+    RETURNING key_id, public_key
+  )
+  SELECT owner.identity_key, owner.signed_prekey, owner.signed_prekey_signature, claimed.key_id, claimed.public_key
+  FROM owner LEFT JOIN claimed ON true`;
+
 /**
  * The v1 user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
  * upload first, when the user's per-target bucket (prekey_handout_allowances, shared with v2) has
@@ -76,20 +90,7 @@ export interface BundleRow {
  * query_plans.test.ts).
  */
 export async function claimBundle(sql: Sql, username: string, bucket: Bucket): Promise<BundleRow | null> {
-  const rows = await sql.query<BundleRow>(
-    `WITH owner AS (
-       SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users
-       WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL
-     ), ${targetTokenCte('token', `(SELECT id AS target_id FROM owner
-         WHERE signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL) AS bundled`, '$2', '$3')}, claimed AS (
-       DELETE FROM one_time_prekeys WHERE id = (
-         SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
-         ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
-       RETURNING key_id, public_key
-     )
-     SELECT owner.identity_key, owner.signed_prekey, owner.signed_prekey_signature, claimed.key_id, claimed.public_key
-     FROM owner LEFT JOIN claimed ON true`,
-    [username, bucket.burst, bucket.intervalMs]);
+  const rows = await sql.query<BundleRow>(CLAIM_BUNDLE, [username, bucket.burst, bucket.intervalMs]);
   return rows[0] ?? null;
 }
 
