@@ -188,6 +188,21 @@ test('a replaced device (new key store, same name) reads the highest signed prek
   assert.equal(server.devices.get('bob')!.signedPreKey!.id, published.signedPreKeyId);
 });
 
+test('attack: a signed prekey replaced on the server under the id the device published is published anew by maintain()', async () => {
+  const server = new FakeV2Server();
+  const bob = await enrolled(server, 'bob');
+  const published = await bob.publishBundle(server.lowThreshold + 1);
+  // What an unauthenticated v1 bundle upload did to a v2 device: another key and signature under the same id.
+  const held = server.devices.get('bob')!.signedPreKey!;
+  Object.assign(held, { key: encodeBase64url(generateKeyPair().publicKey), signature: encodeBase64url(new Uint8Array(64).fill(7)) });
+  const upkeep = await bob.maintain();
+  assert.equal(upkeep.rotated, true);
+  const now = server.devices.get('bob')!.signedPreKey!;
+  assert.ok(now.id > published.signedPreKeyId);
+  assert.deepEqual(bob.preKeyIds.signed.at(-1), now.id, 'the server holds the device\'s own new signed prekey');
+  assert.deepEqual(await bob.maintain(), { rotated: false, uploadedOneTimePreKeys: 0 }, 'nothing more once the server holds it');
+});
+
 test('identity rotation: signed by the old key with the new key\'s proof; a lost answer is settled with the same new key', async () => {
   const server = new FakeV2Server();
   const store = new MemoryKeyStore();

@@ -15,8 +15,8 @@ import { RecordingKeyStore } from './support/recording_key_store.js';
  * The client side of ../shared/spec/security-v2.md, each guarantee shown by the attack or fault its
  * line forbids, with SecureDevice talking to the real key server (its own process): on PostgreSQL
  * and Mosquitto over TLS 1.3 with a client certificate per device and operator-issued enrolment
- * tokens, and on the embedded defaults (PGlite, embedded broker, open enrolment). Attackers are raw
- * test devices that sign their own requests through the same server. What only a malicious server
+ * tokens, and on the embedded defaults (PGlite, embedded broker) with open enrolment switched on.
+ * Attackers are raw test devices that sign their own requests through the same server. What only a malicious server
  * can do (a bad signed-prekey signature in a bundle) stays in security_v2.test.ts, on the fake server.
  */
 

@@ -120,6 +120,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
       '--broker-cert', join(ops, 'pki', 'server-client.crt'),
       '--broker-key', join(ops, 'pki', 'server-client.key'),
       '--data-dir', join(ops, 'server-data'),
+      '--open-enrolment',
     ], { X3DH_LOG_LEVEL: 'info' });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`key server not ready:\n${serverLog}`)), 90_000);

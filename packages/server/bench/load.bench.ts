@@ -51,6 +51,11 @@ const runV2 = options.protocol !== 'v1';
 const V2_PREKEYS_PER_DEVICE = 500;
 /** Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches it repeats, room for its prekeys. */
 const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
+/**
+ * Both protocols: the per-target bucket of one-time prekeys still takes its token on every fetch, but
+ * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.
+ */
+const UNLIMITED_TARGET_ARGS = ['--target-fetch-burst', '1000000000', '--target-fetch-interval', '1'];
 
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
@@ -354,7 +359,7 @@ async function measure(
 }
 
 async function withServer<T>(args: string[], work: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await startServer({ v1: runV1, args: [...args, ...(runV2 ? V2_BENCH_ARGS : []), '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
+  const server = await startServer({ v1: runV1, args: [...args, ...UNLIMITED_TARGET_ARGS, ...(runV2 ? V2_BENCH_ARGS : []), '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
   try {
     return await work(server);
   } finally {

@@ -107,11 +107,13 @@ export function serverCommand(): Command {
     .addOption(option('--log-format <format>', 'json (one object per line) or pretty (readable lines); default: pretty on a terminal, else json', 'X3DH_LOG_FORMAT').choices(['json', 'pretty']))
     .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000))
     .addOption(switchOption('--enable-v1', 'also serve wire protocol v1 (unauthenticated, for unmodified firmware); off: v1 topics are not subscribed', 'X3DH_ENABLE_V1').default(false))
-    .addOption(switchOption('--open-enrolment', 'v2 devices may enrol without an enrolment token (default: on without --database-url, the single-machine setup; off with PostgreSQL)', 'X3DH_OPEN_ENROLMENT'))
+    .addOption(switchOption('--open-enrolment', 'v2 devices may enrol without an enrolment token: anyone who reaches the broker can then enrol as many devices as they like (default: off, on every store)', 'X3DH_OPEN_ENROLMENT').default(false))
     .addOption(new Option('--no-open-enrolment', 'enrolment needs a token from `x3dh-server token issue` (same as --open-enrolment no; env: X3DH_OPEN_ENROLMENT)'))
     .addOption(option('--clock-skew <seconds>', 'v2: largest difference between a request\'s time and the server clock; request ids are kept twice as long', 'X3DH_CLOCK_SKEW').argParser(integer(1)).default(300))
     .addOption(option('--fetch-burst <n>', 'v2: bundle fetches per (requester, target) allowed at once', 'X3DH_FETCH_BURST').argParser(integer(1)).default(5))
     .addOption(option('--fetch-interval <seconds>', 'v2: one more bundle fetch per (requester, target) allowed every so many seconds', 'X3DH_FETCH_INTERVAL').argParser(integer(1)).default(600))
+    .addOption(option('--target-fetch-burst <n>', 'one-time prekeys handed out per target at once, whoever asks (v1 and v2); beyond, bundles go out without one', 'X3DH_TARGET_FETCH_BURST').argParser(integer(1)).default(20))
+    .addOption(option('--target-fetch-interval <seconds>', 'one more one-time prekey per target handed out every so many seconds', 'X3DH_TARGET_FETCH_INTERVAL').argParser(integer(1)).default(60))
     .addOption(option('--prekey-cap <n>', 'v2: most one-time prekeys in stock per device', 'X3DH_PREKEY_CAP').argParser(integer(1)).default(200))
     .addOption(option('--prekey-low-threshold <n>', 'v2: a bundle fetch leaving fewer one-time prekeys pushes prekeys_low to the device', 'X3DH_PREKEY_LOW_THRESHOLD').argParser(integer(0)).default(10))
     .addOption(option('--mailbox-max-messages <n>', 'v2: most messages waiting per recipient', 'X3DH_MAILBOX_MAX_MESSAGES').argParser(integer(1)).default(1000))
@@ -155,11 +157,12 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     logFormat: (o.logFormat as LogFormat | undefined) ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     shutdownTimeoutMs: o.shutdownTimeout,
     enableV1: o.enableV1,
-    // The embedded single-machine setup is open by default; a PostgreSQL deployment is not.
-    openEnrolment: o.openEnrolment ?? o.databaseUrl === undefined,
+    openEnrolment: o.openEnrolment,
     clockSkewSeconds: o.clockSkew,
     fetchBurst: o.fetchBurst,
     fetchIntervalSeconds: o.fetchInterval,
+    targetFetchBurst: o.targetFetchBurst,
+    targetFetchIntervalSeconds: o.targetFetchInterval,
     preKeyCap: o.prekeyCap,
     preKeyLowThreshold: o.prekeyLowThreshold,
     mailboxMaxMessages: o.mailboxMaxMessages,

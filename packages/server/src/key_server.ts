@@ -24,6 +24,7 @@ import { V1Protocol } from './v1/v1_protocol.js';
 import type { RequestProtocol } from './processing/request_protocol.js';
 import { MAX_V2_PAYLOAD_BYTES, V2Protocol } from './v2/v2_protocol.js';
 import { purgeV2 } from './v2/v2_purge.js';
+import { targetBucket } from './v2/v2_settings.js';
 
 export interface KeyServer {
   /** The broker served: the external one, or the embedded broker's own URL. */
@@ -151,7 +152,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const protocols: RequestProtocol[] = [new V2Protocol({
       ...config, maxPayloadBytes: Math.min(config.maxPayloadBytes, MAX_V2_PAYLOAD_BYTES),
     })];
-    if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes));
+    if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes, targetBucket(config)));
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
     const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);

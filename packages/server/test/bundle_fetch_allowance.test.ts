@@ -43,7 +43,9 @@ for (const backend of backends) {
     after(async () => close());
 
     const fetchBundle = () => database.transaction((sql) =>
-      handOutBundle(sql, requesterId, 'target', { burst: BURST, intervalMs: INTERVAL_MS }, 10, gate('requester')));
+      handOutBundle(sql, requesterId, 'target', {
+        requester: { burst: BURST, intervalMs: INTERVAL_MS }, target: { burst: 1000, intervalMs: 1 },
+      }, 10, gate('requester')));
     /** The bucket as a transaction that started `aheadMs` after now() would have left it. */
     const setBucket = (tokens: number, aheadMs: number) => database.transaction((sql) => sql.query(
       `UPDATE bundle_fetch_allowances SET tokens = $3, updated_at = now() + make_interval(secs => $4)

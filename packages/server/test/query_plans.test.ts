@@ -98,10 +98,10 @@ const gate: RequestIdGate = {
 };
 // Device ids: 'target' is 201, 'requester' 202.
 const handOuts: [string, (sql: Sql) => Promise<unknown>, string][] = [
-  ['v1 bundle fetch (one-time prekey claim)', (sql) => claimBundle(sql, 'target'), 'user_id'],
+  ['v1 bundle fetch (one-time prekey claim)', (sql) => claimBundle(sql, 'target', { burst: 10, intervalMs: 1000 }), 'user_id'],
   ['v1 inbox read (initial message claim)', (sql) => claimInitialMessage(sql, 'target'), 'recipient_id'],
   ['v1 chat read', (sql) => claimChatMessages(sql, 'target', 'peer', 10), 'recipient_id'],
-  ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { burst: 10, intervalMs: 1000 }, 10, gate), 'user_id'],
+  ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { requester: { burst: 10, intervalMs: 1000 }, target: { burst: 10, intervalMs: 1000 } }, 10, gate), 'user_id'],
   ['v2 mailbox.fetch', (sql) => listMailboxMessages(sql, '201', '0', 100, gate), 'recipient_id'],
 ];
 

@@ -66,7 +66,8 @@ const backends: Backend[] = [
       const port = await freePort();
       const brokerUrl = `mqtt://127.0.0.1:${port}`;
       return {
-        args: ['--data-dir', dataDir, '--embedded-broker-port', String(port)],
+        // Open enrolment, explicitly (it is off by default): enrolment tokens are not what this tests.
+        args: ['--data-dir', dataDir, '--embedded-broker-port', String(port), '--open-enrolment'],
         connect: (name, identity) => V2TestDevice.connect({ name, identity, brokerUrl }),
         enrol: (name, identity) => enrolV2Device({ name, identity, brokerUrl, oneTimePreKeys: 5 }),
         tearDown: async () => fs.rmSync(dataDir, { recursive: true, force: true }),

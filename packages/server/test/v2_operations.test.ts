@@ -28,7 +28,7 @@ for (const { name, start } of v2Environments) {
     test('enroll: the result names the device and its key; enrolling again with the same key succeeds', async () => {
       const name = uniqueName('alice');
       const device = await env.device(name);
-      const token = env.kind === 'postgresql' ? await env.issueToken() : undefined;
+      const token = await env.issueToken();
       const first = result(await device.enroll(token));
       assert.deepEqual(first, { device: name, identity_key: b64(device.identity.publicKey) });
       assert.deepEqual(result(await device.enroll()), first, 'no token needed for the same key');
@@ -73,7 +73,7 @@ for (const { name, start } of v2Environments) {
 
     test('bundle.fetch of a device without a bundle is not_found; of an unknown device unknown_device', async () => {
       const carol = await env.device(uniqueName('carol'));
-      result(await carol.enroll(env.kind === 'postgresql' ? await env.issueToken() : undefined));
+      result(await carol.enroll(await env.issueToken()));
       const alice = await env.enrolled(uniqueName('alice'));
       assert.equal(errorCode(await alice.request('bundle.fetch', { device: carol.name })), 'not_found');
       assert.equal(errorCode(await alice.request('bundle.fetch', { device: uniqueName('nobody') })), 'unknown_device');
@@ -147,7 +147,7 @@ for (const { name, start } of v2Environments) {
       assert.equal(errorCode(await bob.request('directory.lookup', { device: alice.name })), 'unknown_device');
       assert.equal(errorCode(await alice.request('prekeys.status')), 'unknown_device');
       const impostor = await env.device(alice.name);
-      assert.equal(errorCode(await impostor.enroll(env.kind === 'postgresql' ? await env.issueToken() : undefined)), 'name_taken');
+      assert.equal(errorCode(await impostor.enroll(await env.issueToken())), 'name_taken');
       result(await alice.enroll());
       assert.ok((result(await bob.request('directory.list')).devices as string[]).includes(alice.name));
       const status = result(await alice.request('prekeys.status'));

@@ -661,6 +661,10 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
   private signedPreKeyDue(status: wireV2.RequestResult<'prekeys.status'>): boolean {
     const current = this.state.signedPreKeys.at(-1);
     if (!current || status.signed_prekey_id !== current.id) return true;
+    // The server holds another key or signature under this id (written behind this device's back): publish anew.
+    const held = status.signed_prekey_digest;
+    const own = wireV2.signedPreKeyDigest({ id: current.id, key: current.keyPair.publicKey, signature: current.signature });
+    if (held !== undefined && held !== own) return true;
     return this.now().getTime() - current.createdAt.getTime() >= this.rotationMs;
   }
 

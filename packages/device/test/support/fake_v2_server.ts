@@ -181,6 +181,9 @@ export class FakeV2Server {
           one_time_prekeys: d.oneTimePreKeys.length, signed_prekey_id: d.signedPreKey?.id ?? null,
           signed_prekey_uploaded_at: d.signedPreKey?.uploadedAt ?? null, max_one_time_prekey_id: d.maxOneTimePreKeyId,
           max_signed_prekey_id: d.maxSignedPreKeyId < 0 ? null : d.maxSignedPreKeyId,
+          signed_prekey_digest: d.signedPreKey === null ? null : wireV2.signedPreKeyDigest({
+            id: d.signedPreKey.id, key: decodeBase64url(d.signedPreKey.key), signature: decodeBase64url(d.signedPreKey.signature),
+          }),
         };
       }
       case 'bundle.fetch': {

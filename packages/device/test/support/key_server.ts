@@ -60,10 +60,13 @@ export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
   }
 }
 
-/** The key server on its embedded defaults: its own MQTT broker and PGlite, on free ports and a temporary data directory. */
+/**
+ * The key server on its embedded defaults: its own MQTT broker and PGlite, on free ports and a
+ * temporary data directory; open enrolment switched on (it is off by default), so devices need no token.
+ */
 export async function startEmbedded(): Promise<RunningKeyServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'x3dh-device-embedded-'));
-  const server = await startServer({ args: ['--embedded-broker-port', '0', '--http-port', '0', '--data-dir', dataDir] });
+  const server = await startServer({ args: ['--embedded-broker-port', '0', '--http-port', '0', '--data-dir', dataDir, '--open-enrolment'] });
   return {
     deviceEnv: { X3DH_BROKER_URL: server.brokerUrl },
     issueToken: async () => null,

@@ -174,11 +174,11 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
   }
 }
 
-/** The key server on its embedded defaults (its own process): PGlite, the embedded broker, open enrolment. */
+/** The key server on its embedded defaults (its own process): PGlite, the embedded broker, with open enrolment switched on. */
 export async function startRealEmbedded(serverArgs: readonly string[] = []): Promise<RealV2Server> {
   const dataDir = fs.mkdtempSync(path.join(tmpdir(), 'x3dh-device-v2-'));
   try {
-    const server = await startServer({ v1: false, args: ['--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', ...serverArgs] });
+    const server = await startServer({ v1: false, args: ['--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', '--open-enrolment', ...serverArgs] });
     return serverOn('embedded', 'embedded pglite + embedded broker (open enrolment)',
       () => ({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }),
       () => ({ brokerUrl: server.brokerUrl }),

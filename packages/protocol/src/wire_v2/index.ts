@@ -4,3 +4,4 @@ export * from './request_signature.js';
 export * from './identity_rotation.js';
 export * from './envelopes.js';
 export * from './safety_number.js';
+export * from './signed_prekey_digest.js';

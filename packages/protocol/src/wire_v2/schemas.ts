@@ -84,6 +84,8 @@ export const results = {
     signed_prekey_uploaded_at: z.number().int().nullable(),
     max_one_time_prekey_id: preKeyIdSchema.nullable(),
     max_signed_prekey_id: preKeyIdSchema.nullable(),
+    /** signedPreKeyDigest of the signed prekey the server holds; absent from servers before it. */
+    signed_prekey_digest: z.string().nullable().optional(),
   }),
   'bundle.fetch': z.object({
     device: deviceNameSchema,

@@ -1,5 +1,5 @@
 import type { Sql } from '../storage/database.js';
-import { handOutBundleRow, type Bucket } from '../storage/queries/fetch_allowance_queries.js';
+import { handOutBundleRow, type FetchBuckets } from '../storage/queries/fetch_allowance_queries.js';
 import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { OneTimePreKey } from './directory.js';
 import { accept, refuse, REQUEST_ID_USED, type RequestIdUsed, type Result } from './refusal.js';
@@ -15,14 +15,18 @@ export interface IdentifiedBundle {
 
 /**
  * Hands out the target's bundle with its oldest one-time prekey, deleted in the same transaction
- * (docs/protocol-v2.md section 6.5). A token bucket per (requester, target) bounds how fast anyone
- * can drain a device's one-time prekeys; a target without a bundle costs no token. Runs only once
- * the request id is recorded (REQUEST_ID_USED, changing nothing, when the id was used before).
+ * (docs/protocol-v2.md section 6.5). A token bucket per (requester, target) bounds how fast one
+ * requester can fetch, refusing beyond it; a bucket per target bounds the one-time prekeys all
+ * requesters together take, so many (Sybil) requesters cannot drain the stock either. Beyond the
+ * target's bucket the bundle goes out without a one-time prekey rather than being refused: whoever
+ * keeps that bucket empty must not make the target unreachable. A target without a bundle costs no
+ * token. Runs only once the request id is recorded (REQUEST_ID_USED, changing nothing, when the id
+ * was used before).
  */
 export async function handOutBundle(
-  sql: Sql, requesterId: string, target: string, bucket: Bucket, lowStock: number, gate: RequestIdGate,
+  sql: Sql, requesterId: string, target: string, buckets: FetchBuckets, lowStock: number, gate: RequestIdGate,
 ): Promise<Result<IdentifiedBundle> | RequestIdUsed> {
-  const row = await handOutBundleRow(sql, requesterId, target, bucket, lowStock, gate);
+  const row = await handOutBundleRow(sql, requesterId, target, buckets, lowStock, gate);
   if (!row.request_recorded) return REQUEST_ID_USED;
   if (row.id === null || row.deleted) return refuse('unknown_device', `${target} is not enrolled`);
   // A bundle registered over v1 has no signed prekey id, which v2 envelopes name: not a v2 bundle.

@@ -4,8 +4,12 @@ import {
   claimBundle, deleteOneTimePreKeys, findIdentityKey, insertOneTimePreKeys, insertUser, listUsernames,
   updateSignedPreKey,
 } from '../storage/queries/directory_queries.js';
+import type { Bucket } from '../storage/queries/fetch_allowance_queries.js';
 
-/** Directory rules shared by every protocol: who is registered under which name, and their prekeys. */
+/**
+ * Directory rules of wire protocol v1: who is registered under which name, and their prekeys. Names
+ * are unique across v1 and v2, but v1 sees only the devices registered over v1 (directory_queries).
+ */
 
 export interface OneTimePreKey { id: number; key: Uint8Array }
 
@@ -22,8 +26,9 @@ const MAX_NAME_CANDIDATES = 1000;
 
 /**
  * Registers an identity key under the requested name, or under the first free renamed variant
- * (foo2, foo3, ...) when the name belongs to another key. A name already holding this same key is
- * the same device registering again and is returned unchanged, so registration is idempotent.
+ * (foo2, foo3, ...) when the name belongs to another key or to a v2 device (whatever its key: v2
+ * identity keys are public). A v1 name already holding this same key is the same device
+ * registering again and is returned unchanged, so registration is idempotent.
  * Null when no candidate fits the length limit.
  */
 export async function registerIdentity(sql: Sql, requested: string, identityKey: Uint8Array): Promise<string | null> {
@@ -48,9 +53,12 @@ export async function replaceBundle(
   return true;
 }
 
-/** The user's bundle with one one-time prekey handed out for good; null when there is no bundle. */
-export async function takeBundle(sql: Sql, username: string): Promise<Bundle | null> {
-  const row = await claimBundle(sql, username);
+/**
+ * The user's bundle with one one-time prekey handed out for good, while the user's per-target
+ * bucket allows (else without one); null when there is no bundle.
+ */
+export async function takeBundle(sql: Sql, username: string, bucket: Bucket): Promise<Bundle | null> {
+  const row = await claimBundle(sql, username, bucket);
   if (!row || !row.signed_prekey || !row.signed_prekey_signature) return null;
   return {
     identityKey: row.identity_key,

@@ -17,6 +17,8 @@ export async function enrolDevice(
 ): Promise<Result<void>> {
   const existing = await findDevice(sql, name);
   if (existing !== null) {
+    // Whatever its key: v1 registration is unauthenticated, so it proves nothing to take over.
+    if (existing.v1) return refuse('name_taken', `the name ${name} is registered over wire protocol v1`);
     if (!constantTimeEqual(existing.identity_key, identityKey)) {
       return refuse('name_taken', `the name ${name} belongs to another identity key`);
     }

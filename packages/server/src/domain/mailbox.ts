@@ -4,8 +4,8 @@ import {
 } from '../storage/queries/mailbox_queries.js';
 
 /**
- * Mailbox rules shared by every protocol: messages wait per recipient, in order, and are deleted
- * only when handed out. Nothing overwrites a pending message.
+ * Mailbox rules of wire protocol v1 (v2 has its own, mailbox_delivery.ts): messages wait per v1
+ * recipient, in order, and are deleted only when handed out. Nothing overwrites a pending message.
  */
 
 export type { InitialMessageRecord };

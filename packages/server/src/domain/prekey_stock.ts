@@ -1,8 +1,8 @@
-import { xeddsaVerify } from '@x3dh-iot/protocol';
+import { wireV2, xeddsaVerify } from '@x3dh-iot/protocol';
 import type { Sql } from '../storage/database.js';
 import { insertOneTimePreKeys } from '../storage/queries/directory_queries.js';
 import {
-  countDeviceOneTimePreKeys, setMaxOneTimePreKeyId, setSignedPreKey, type SignedPreKeyUpload,
+  countDeviceOneTimePreKeys, findSignedPreKey, setMaxOneTimePreKeyId, setSignedPreKey, type SignedPreKeyUpload,
 } from '../storage/queries/prekey_queries.js';
 import { lockDevice, type DeviceRow } from '../storage/queries/v2_device_queries.js';
 import type { OneTimePreKey } from './directory.js';
@@ -26,6 +26,8 @@ export interface PreKeyStatus {
   maxOneTimePreKeyId: number | null;
   /** The highest signed prekey id ever uploaded: a new one must be above it. */
   maxSignedPreKeyId: number | null;
+  /** wireV2.signedPreKeyDigest of the signed prekey held, so that the device can check it is its own. */
+  signedPreKeyDigest: string | null;
 }
 
 export async function uploadPreKeys(
@@ -60,11 +62,13 @@ export async function uploadPreKeys(
 }
 
 export async function preKeyStatus(sql: Sql, device: DeviceRow): Promise<PreKeyStatus> {
+  const signedPreKey = await findSignedPreKey(sql, device.id);
   return {
     oneTimePreKeys: await countDeviceOneTimePreKeys(sql, device.id),
     signedPreKeyId: device.signed_prekey_id,
     signedPreKeyUploadedAt: device.signed_prekey_uploaded_at,
     maxOneTimePreKeyId: device.max_one_time_prekey_id,
     maxSignedPreKeyId: device.max_signed_prekey_id,
+    signedPreKeyDigest: signedPreKey === null ? null : wireV2.signedPreKeyDigest(signedPreKey),
   };
 }

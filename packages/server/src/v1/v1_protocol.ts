@@ -5,6 +5,7 @@ import {
   takeInitialMessage,
 } from '../domain/index.js';
 import type { PreparedRequest, Reply, RequestProtocol } from '../processing/request_protocol.js';
+import type { Bucket } from '../storage/queries/fetch_allowance_queries.js';
 import type { InboundRequest } from '../transport/request_channel.js';
 import {
   bundleCreatedReply, bundleReply, chatMessagesReply, createdReply, deliveredReply, errorReply, inboxReply, usersReply,
@@ -40,14 +41,16 @@ function parseUsername(name: string | undefined): Parsed<string> {
 /**
  * Wire protocol v1, as the original firmware speaks it (../shared/spec/wire-v1.md), with the
  * original server's defects corrected by the domain rules. Requests carrying a username in the
- * topic (bundle, inbox) ignore their payload, as the original did.
+ * topic (bundle, inbox) ignore their payload, as the original did. v1 requests are unauthenticated:
+ * they see only devices registered over v1, never a v2 device (deleted or not), and one-time
+ * prekeys go out within the target's bucket (`prekeyBucket`, shared with v2 fetches).
  */
 export class V1Protocol implements RequestProtocol {
   readonly requestFilters = ['x3dh/req/#', 'x3dh/register/#', 'x3dh/msg/#'] as const;
   readonly unavailableReply = errorReply('Service unavailable, retry later', 'unavailable', 503);
   readonly failedReply = errorReply('Internal server error', 'failed', 500);
 
-  constructor(private readonly maxPayloadBytes: number) {}
+  constructor(private readonly maxPayloadBytes: number, private readonly prekeyBucket: Bucket) {}
 
   prepare({ topic, payload }: InboundRequest): PreparedRequest {
     const route = wireV1.parseV1Topic(topic);
@@ -91,7 +94,7 @@ export class V1Protocol implements RequestProtocol {
         return {
           operation,
           execute: async (sql) => {
-            const bundle = await takeBundle(sql, username.value);
+            const bundle = await takeBundle(sql, username.value, this.prekeyBucket);
             return bundle === null ? errorReply('Bundle not found', 'refused') : bundleReply(bundle);
           },
         };

@@ -24,7 +24,8 @@ export async function authenticate(
   sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number,
 ): Promise<Authenticated> {
   let device = await findDevice(sql, request.device);
-  if (device !== null && device.deleted) device = enrolmentKey === undefined ? null : device;
+  // A v1 name is no v2 device: refused here, and an enrolment of it gets name_taken (enrolDevice).
+  if (device !== null && (device.v1 || (device.deleted && enrolmentKey === undefined))) device = null;
   if (enrolmentKey === undefined && device === null) return refuse('unknown_device', `${request.device} is not enrolled`);
 
   if (!withinClockSkew(request, clockSkewSeconds)) {

@@ -10,7 +10,7 @@ import type { Sql } from '../storage/database.js';
 import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { MailboxMessageRow } from '../storage/queries/mailbox_message_queries.js';
 import { findDevice, listDeviceNames, type DeviceRow } from '../storage/queries/v2_device_queries.js';
-import type { V2Settings } from './v2_settings.js';
+import { targetBucket, type V2Settings } from './v2_settings.js';
 import { errorReply, okReply, pushTo, refusalReply } from './v2_replies.js';
 
 /** A validated, authenticated request: its operation with its parsed body. */
@@ -73,6 +73,7 @@ export async function runOperation(
         signed_prekey_uploaded_at: status.signedPreKeyUploadedAt === null ? null : Math.round(status.signedPreKeyUploadedAt),
         max_one_time_prekey_id: status.maxOneTimePreKeyId,
         max_signed_prekey_id: status.maxSignedPreKeyId,
+        signed_prekey_digest: status.signedPreKeyDigest,
       });
     }
 
@@ -81,7 +82,7 @@ export async function runOperation(
 
     case 'directory.lookup': {
       const target = await findDevice(sql, call.body.device);
-      if (target === null || target.deleted) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
+      if (target === null || target.deleted || target.v1) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
       return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
     }
 
@@ -103,7 +104,8 @@ export async function runRecordingOperation(
     case 'bundle.fetch': {
       const target = call.body.device;
       const result = await handOutBundle(sql, deviceId, target, {
-        burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000,
+        requester: { burst: settings.fetchBurst, intervalMs: settings.fetchIntervalSeconds * 1000 },
+        target: targetBucket(settings),
       }, settings.preKeyLowThreshold, gate);
       if (isRequestIdUsed(result)) return result;
       if (!result.ok) return refusalReply(result);

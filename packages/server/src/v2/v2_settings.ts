@@ -1,3 +1,5 @@
+import type { Bucket } from '../storage/queries/fetch_allowance_queries.js';
+
 /** The operator's limits for wire protocol v2 (flags of x3dh-server, see config.ts). */
 export interface V2Settings {
   /** Largest |server time - request time| accepted; request ids are kept for twice this. */
@@ -7,6 +9,9 @@ export interface V2Settings {
   /** Bundle fetches per (requester, target): burst, then one more per interval. */
   fetchBurst: number;
   fetchIntervalSeconds: number;
+  /** One-time prekeys handed out per target, whoever asks (v1 too): burst, then one more per interval. */
+  targetFetchBurst: number;
+  targetFetchIntervalSeconds: number;
   /** Most one-time prekeys a device may have in stock. */
   preKeyCap: number;
   /** A bundle fetch leaving fewer one-time prekeys than this pushes `prekeys_low` to the target. */
@@ -18,3 +23,7 @@ export interface V2Settings {
   /** Largest request payload, at most the protocol's 64 KiB. */
   maxPayloadBytes: number;
 }
+
+/** The per-target bucket of one-time prekey hand-outs, shared by v1 and v2 bundle fetches. */
+export const targetBucket = (settings: Pick<V2Settings, 'targetFetchBurst' | 'targetFetchIntervalSeconds'>): Bucket =>
+  ({ burst: settings.targetFetchBurst, intervalMs: settings.targetFetchIntervalSeconds * 1000 });

@@ -7,6 +7,7 @@ import {
   createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, V2TestDevice, type MosquittoBroker, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import pg from 'pg';
+import { callOperatorSocket } from '../../src/admin/operator_socket.js';
 import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from '../../src/index.js';
 
 const SERVER_NAME = 'x3dh-server';
@@ -33,7 +34,7 @@ export interface V2Environment {
   device(name: string, options?: { identity?: KeyPair }): Promise<V2TestDevice>;
   /** Connects, enrols (with a fresh token when enrolment is closed) and uploads prekeys (ids 1...). */
   enrolled(name: string, options?: { oneTimePreKeys?: number; identity?: KeyPair }): Promise<V2TestDevice>;
-  /** Issues an enrolment token as the operator would (PostgreSQL only). */
+  /** Issues an enrolment token as the operator would. */
   issueToken(options?: { device?: string; expiresInSeconds?: number }): Promise<string>;
   /** Runs SQL on the store (PostgreSQL only), to look for side effects. */
   query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
@@ -121,7 +122,10 @@ export async function startV2Postgres(
   }
 }
 
-/** Embedded PGlite in a temporary data directory and the embedded broker (open enrolment, its default). */
+/**
+ * Embedded PGlite in a temporary data directory and the embedded broker, enrolment closed (its
+ * default): tokens are issued through the server's operator socket, as `x3dh-server token issue` does.
+ */
 export async function startV2Embedded(extraArgs: readonly string[] = []): Promise<V2Environment> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-v2-embedded-'));
   const devices: V2TestDevice[] = [];
@@ -129,6 +133,14 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
     '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', ...extraArgs,
   ]), quiet());
   const unsupported = (what: string) => () => Promise.reject(new Error(`${what}: PostgreSQL environment only`));
+  const issueToken = async (options: { device?: string; expiresInSeconds?: number } = {}) => {
+    const token = randomBytes(32).toString('base64url');
+    await callOperatorSocket(dataDir, 'token.issue', {
+      digest: createHash('sha256').update(token, 'utf8').digest('base64url'), device: options.device ?? null, note: 'test',
+      expiresInSeconds: options.expiresInSeconds ?? null,
+    });
+    return token;
+  };
   return {
     name: 'embedded pglite + embedded broker',
     kind: 'embedded',
@@ -142,12 +154,12 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
     },
     enrolled: async (name, options = {}) => {
       const device = await enrolV2Device({
-        brokerUrl: server.brokerUrl, name, identity: options.identity, oneTimePreKeys: options.oneTimePreKeys,
+        brokerUrl: server.brokerUrl, name, identity: options.identity, token: await issueToken(), oneTimePreKeys: options.oneTimePreKeys,
       });
       devices.push(device);
       return device;
     },
-    issueToken: unsupported('issueToken'),
+    issueToken,
     query: unsupported('query'),
     addReplica: unsupported('addReplica'),
     close: async () => {

@@ -1,29 +1,36 @@
 import type { Sql } from '../database.js';
+import { targetTokenCte, type Bucket } from './fetch_allowance_queries.js';
 
-/** One function per SQL statement on the directory tables (users, one_time_prekeys). */
+/**
+ * One function per SQL statement on the directory tables (users, one_time_prekeys) as wire protocol
+ * v1 sees them: only rows registered over v1 (wire_protocol 1). No v1 request, unauthenticated,
+ * reads or changes a device enrolled over v2, deleted or not.
+ */
 
-/** Creates the user unless the name is taken; true when created. */
+/** Creates the v1 user unless the name is taken (over v1 or v2); true when created. */
 export async function insertUser(sql: Sql, username: string, identityKey: Uint8Array): Promise<boolean> {
   const rows = await sql.query(
-    'INSERT INTO users (username, identity_key) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING RETURNING id',
+    'INSERT INTO users (username, identity_key, wire_protocol) VALUES ($1, $2, 1) ON CONFLICT (username) DO NOTHING RETURNING id',
     [username, identityKey]);
   return rows.length === 1;
 }
 
+/** The identity key of a v1 user; null also for a name held over v2. */
 export async function findIdentityKey(sql: Sql, username: string): Promise<Uint8Array | null> {
   const rows = await sql.query<{ identity_key: Uint8Array }>(
-    'SELECT identity_key FROM users WHERE username = $1', [username]);
+    'SELECT identity_key FROM users WHERE username = $1 AND wire_protocol = 1', [username]);
   return rows[0]?.identity_key ?? null;
 }
 
-/** Registered names, oldest first; a deleted (v2) device is no longer listed, though its name stays reserved. */
+/** Names registered over v1, oldest first. */
 export async function listUsernames(sql: Sql): Promise<string[]> {
-  const rows = await sql.query<{ username: string }>('SELECT username FROM users WHERE deleted_at IS NULL ORDER BY id');
+  const rows = await sql.query<{ username: string }>(
+    'SELECT username FROM users WHERE wire_protocol = 1 AND deleted_at IS NULL ORDER BY id');
   return rows.map((row) => row.username);
 }
 
 /**
- * Replaces the user's signed prekey; returns the user's id, or null for an unknown user. The row
+ * Replaces the v1 user's signed prekey; returns the user's id, or null for an unknown user. The row
  * lock it takes serializes bundle uploads of one user until the transaction ends.
  */
 export async function updateSignedPreKey(
@@ -31,7 +38,7 @@ export async function updateSignedPreKey(
 ): Promise<string | null> {
   const rows = await sql.query<{ id: string }>(
     `UPDATE users SET signed_prekey = $2, signed_prekey_signature = $3
-     WHERE username = $1 RETURNING id::text AS id`,
+     WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL RETURNING id::text AS id`,
     [username, signedPreKey, signature]);
   return rows[0]?.id ?? null;
 }
@@ -58,26 +65,32 @@ export interface BundleRow {
   public_key: Uint8Array | null;
 }
 
+/** The statement of claimBundle, built once (a text built at every call is hashed again at every use). */
+const CLAIM_BUNDLE = `WITH owner AS (
+    SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users
+    WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL
+  ), ${targetTokenCte('token', `(SELECT id AS target_id FROM owner
+      WHERE signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL) AS bundled`, '$2', '$3')}, claimed AS (
+    DELETE FROM one_time_prekeys WHERE id = (
+      SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM token)
+      ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
+    RETURNING key_id, public_key
+  )
+  SELECT owner.identity_key, owner.signed_prekey, owner.signed_prekey_signature, claimed.key_id, claimed.public_key
+  FROM owner LEFT JOIN claimed ON true`;
+
 /**
- * The user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
- * upload first. SKIP LOCKED lets concurrent fetches claim different keys instead of waiting, so
- * no key is ever handed out twice; key_id is null when none is left. Null for an unknown user.
- * The owner is a scalar subquery, not a join: joined, the generic plan walks every user's keys in
- * id order looking for the owner's (see query_plans.test.ts).
+ * The v1 user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
+ * upload first, when the user's per-target bucket (prekey_handout_allowances, shared with v2) has
+ * a token: v1 has no authenticated requester, and every v1 device answers on the same response
+ * topic, so the target is what can be limited. SKIP LOCKED lets concurrent fetches claim different
+ * keys instead of waiting, so no key is ever handed out twice; key_id is null when none is left or
+ * the bucket is empty. Null for an unknown user. The owner is a scalar subquery, not a join:
+ * joined, the generic plan walks every user's keys in id order looking for the owner's (see
+ * query_plans.test.ts).
  */
-export async function claimBundle(sql: Sql, username: string): Promise<BundleRow | null> {
-  const rows = await sql.query<BundleRow>(
-    `WITH owner AS (
-       SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users WHERE username = $1
-     ), claimed AS (
-       DELETE FROM one_time_prekeys WHERE id = (
-         SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT id FROM owner)
-         ORDER BY o.id LIMIT 1 FOR UPDATE OF o SKIP LOCKED)
-       RETURNING key_id, public_key
-     )
-     SELECT owner.identity_key, owner.signed_prekey, owner.signed_prekey_signature, claimed.key_id, claimed.public_key
-     FROM owner LEFT JOIN claimed ON true`,
-    [username]);
+export async function claimBundle(sql: Sql, username: string, bucket: Bucket): Promise<BundleRow | null> {
+  const rows = await sql.query<BundleRow>(CLAIM_BUNDLE, [username, bucket.burst, bucket.intervalMs]);
   return rows[0] ?? null;
 }
 

@@ -36,7 +36,7 @@ const queueMessageStatement = (recorded: string) => `WITH ${recorded}, earlier A
     WHERE sender_id = $1::bigint AND client_id = $2 AND EXISTS (SELECT 1 FROM recorded)
   ), recipient AS (
     SELECT id FROM users
-    WHERE username = $3 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM earlier)
+    WHERE username = $3 AND deleted_at IS NULL AND wire_protocol = 2 AND EXISTS (SELECT 1 FROM recorded) AND NOT EXISTS (SELECT 1 FROM earlier)
   ), room AS (
     UPDATE users SET queued_messages = queued_messages + 1, queued_bytes = queued_bytes + octet_length($5::bytea)
     WHERE id = (SELECT id FROM recipient) AND deleted_at IS NULL

@@ -1,10 +1,13 @@
 import type { Sql } from '../database.js';
 
 /**
- * One function per SQL statement on the mailbox tables (initial_messages, chat_messages). A
- * recipient is found by a scalar subquery, not a join, so that the queue's (recipient, id) index
- * is used: see query_plans.test.ts.
+ * One function per SQL statement on the v1 mailbox tables (initial_messages, chat_messages). A
+ * recipient is a user registered over v1 (never a v2 device), found by a scalar subquery, not a
+ * join, so that the queue's (recipient, id) index is used: see query_plans.test.ts.
  */
+
+/** The v1 user named $1. */
+const V1_RECIPIENT = 'SELECT id FROM users WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL';
 
 export interface InitialMessageRecord {
   sender: string;
@@ -16,12 +19,12 @@ export interface InitialMessageRecord {
   nonce: Uint8Array;
 }
 
-/** Queues an initial message for a registered recipient; false when there is no such user. */
+/** Queues an initial message for a recipient registered over v1; false when there is no such user. */
 export async function insertInitialMessage(sql: Sql, recipient: string, message: InitialMessageRecord): Promise<boolean> {
   const rows = await sql.query(
     `INSERT INTO initial_messages
        (recipient_id, sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce)
-     SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE username = $1
+     SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM (${V1_RECIPIENT}) AS recipient
      RETURNING id`,
     [recipient, message.sender, message.identityKey, message.ephemeralKey, message.oneTimePreKeyId,
       message.ciphertext, message.associatedData, message.nonce]);
@@ -35,7 +38,7 @@ export async function claimInitialMessage(sql: Sql, recipient: string): Promise<
     ciphertext: Uint8Array; associated_data: Uint8Array; nonce: Uint8Array;
   }>(
     `DELETE FROM initial_messages WHERE id = (
-       SELECT m.id FROM initial_messages m WHERE m.recipient_id = (SELECT id FROM users WHERE username = $1)
+       SELECT m.id FROM initial_messages m WHERE m.recipient_id = (${V1_RECIPIENT})
        ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED)
      RETURNING sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce`,
     [recipient]);
@@ -47,13 +50,13 @@ export async function claimInitialMessage(sql: Sql, recipient: string): Promise<
   } : null;
 }
 
-/** Stores a chat message for a registered recipient; false when there is no such user. */
+/** Stores a chat message for a recipient registered over v1; false when there is no such user. */
 export async function insertChatMessage(
   sql: Sql, recipient: string, sender: string, ciphertext: Uint8Array, nonce: Uint8Array,
 ): Promise<boolean> {
   const rows = await sql.query(
     `INSERT INTO chat_messages (recipient_id, sender, ciphertext, nonce)
-     SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id`,
+     SELECT id, $2, $3, $4 FROM (${V1_RECIPIENT}) AS recipient RETURNING id`,
     [recipient, sender, ciphertext, nonce]);
   return rows.length === 1;
 }
@@ -69,7 +72,7 @@ export async function claimChatMessages(
     `WITH claimed AS (
        DELETE FROM chat_messages WHERE id IN (
          SELECT c.id FROM chat_messages c
-         WHERE c.recipient_id = (SELECT id FROM users WHERE username = $1) AND c.sender = $2
+         WHERE c.recipient_id = (${V1_RECIPIENT}) AND c.sender = $2
          ORDER BY c.id LIMIT $3 FOR UPDATE OF c SKIP LOCKED)
        RETURNING id, ciphertext, nonce
      )

@@ -28,3 +28,12 @@ export async function countDeviceOneTimePreKeys(sql: Sql, deviceId: string): Pro
     'SELECT count(*)::integer AS count FROM one_time_prekeys WHERE user_id = $1::bigint', [deviceId]);
   return rows[0]!.count;
 }
+
+/** The device's current signed prekey as stored; null while it has none. */
+export async function findSignedPreKey(sql: Sql, deviceId: string): Promise<SignedPreKeyUpload | null> {
+  const rows = await sql.query<{ id: number; key: Uint8Array; signature: Uint8Array }>(
+    `SELECT signed_prekey_id AS id, signed_prekey AS key, signed_prekey_signature AS signature FROM users
+     WHERE id = $1::bigint AND signed_prekey_id IS NOT NULL AND signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL`,
+    [deviceId]);
+  return rows[0] ?? null;
+}

@@ -6,17 +6,19 @@ export interface DeviceRow {
   id: string;
   identity_key: Uint8Array;
   deleted: boolean;
+  /** Registered over wire protocol v1: not a v2 device, whatever its key (its name is taken, though). */
+  v1: boolean;
   signed_prekey_id: number | null;
   signed_prekey_uploaded_at: number | null;
   max_signed_prekey_id: number | null;
   max_one_time_prekey_id: number | null;
 }
 
-const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id,
+const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, wire_protocol = 1 AS v1, signed_prekey_id,
   (extract(epoch FROM signed_prekey_uploaded_at) * 1000)::float8 AS signed_prekey_uploaded_at,
   max_signed_prekey_id, max_one_time_prekey_id`;
 
-/** The device by name, deleted or not; null when the name was never registered. */
+/** The device by name, deleted or not, v1 or v2; null when the name was never registered. */
 export async function findDevice(sql: Sql, name: string): Promise<DeviceRow | null> {
   const rows = await sql.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM users WHERE username = $1`, [name]);
   return rows[0] ?? null;
@@ -66,12 +68,9 @@ export async function markDeviceDeleted(sql: Sql, id: string): Promise<void> {
     [id]);
 }
 
-/**
- * Device names in the directory: not deleted, and usable by v2 (a v1 name outside the v2 alphabet
- * cannot appear in a v2 topic).
- */
+/** Names of the devices enrolled over v2 and not deleted (v1 devices are another namespace). */
 export async function listDeviceNames(sql: Sql): Promise<string[]> {
   const rows = await sql.query<{ username: string }>(
-    `SELECT username FROM users WHERE deleted_at IS NULL AND username ~ '^[A-Za-z0-9._-]{1,64}$' ORDER BY username`);
+    'SELECT username FROM users WHERE deleted_at IS NULL AND wire_protocol = 2 ORDER BY username');
   return rows.map((row) => row.username);
 }
