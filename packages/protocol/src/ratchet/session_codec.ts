@@ -1,4 +1,4 @@
-import { checkBytes } from '../bytes.js';
+import { checkBytes, constantTimeEqual as equalBytes } from '../bytes.js';
 import { EncodingError } from '../errors.js';
 import type { ChainKey, MessageKey, RatchetPublicKey, RootKey } from './ratchet_keys.js';
 import { MAX_SKIPPED, SESSION_AD_BYTES, type RatchetSession } from './ratchet_session.js';
@@ -26,14 +26,9 @@ const SKIPPED_ENTRY_BYTES = 2 + 4 + KEY;
 
 export function encodeRatchetSession(session: RatchetSession): Uint8Array {
   const chains: Uint8Array[] = [];
-  const chainIndex = new Map<string, number>();
   const entries = [...session.skipped.values()].map((entry) => {
-    const id = skippedKeyId(entry.dh, 0);
-    let index = chainIndex.get(id);
-    if (index === undefined) {
-      index = chains.push(entry.dh) - 1;
-      chainIndex.set(id, index);
-    }
+    let index = chains.findIndex((dh) => dh === entry.dh || equalBytes(dh, entry.dh));
+    if (index < 0) index = chains.push(entry.dh) - 1;
     return { index, entry };
   });
   const optional = [session.receivingKey, session.sendingChainKey, session.receivingChainKey];

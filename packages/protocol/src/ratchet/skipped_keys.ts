@@ -16,7 +16,18 @@ export type SkippedKeys = ReadonlyMap<string, SkippedMessageKey>;
 
 export const NO_SKIPPED_KEYS: SkippedKeys = new Map();
 
-export const skippedKeyId = (dh: Uint8Array, n: number): string => `${n}.${encodeBase64url(dh)}`;
+/** Encodings of ratchet keys already seen: one skip stores up to MAX_SKIP keys under the same key object. */
+const keyText = new WeakMap<Uint8Array, string>();
+
+/** The map key of the skipped message key for (dh, n). */
+export function skippedKeyId(dh: Uint8Array, n: number): string {
+  let text = keyText.get(dh);
+  if (text === undefined) {
+    text = encodeBase64url(dh);
+    keyText.set(dh, text);
+  }
+  return `${n}.${text}`;
+}
 
 /** Stores keys oldest first, deleting the oldest beyond `capacity`. */
 export function withSkippedKeys(skipped: SkippedKeys, added: readonly SkippedMessageKey[], capacity: number): SkippedKeys {
