@@ -16,7 +16,11 @@ const seed = values.seed === undefined ? Date.now() : Number(values.seed);
 
 const stats = emptyStats();
 const started = performance.now();
-fc.assert(fc.property(networkCommands(50), (commands) => runNetwork(commands, stats)), { numRuns: runs, seed });
+let done = 0;
+fc.assert(fc.property(networkCommands(50), (commands) => {
+  runNetwork(commands, stats);
+  if (++done % 1000 === 0) console.error(`${done} runs, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}), { numRuns: runs, seed });
 const seconds = (performance.now() - started) / 1000;
 
 console.log(`backend ${activeBackend.name}, seed ${seed}: ${runs} runs passed in ${seconds.toFixed(1)} s`);

@@ -42,7 +42,7 @@ function attackerOpens(states: readonly RatchetSession[], message: RatchetMessag
 
 const copy = (session: RatchetSession) => decodeRatchetSession(encodeRatchetSession(session));
 
-describe('forward secrecy and post-compromise security of the ratchet', () => {
+describe('security-v2 item 14: forward secrecy and post-compromise security of the ratchet', () => {
   test('attack: a snapshot of both states taken later opens none of the earlier messages', () => {
     let { a, b } = startedPair();
     const seen: RatchetMessage[] = [];
