@@ -5,3 +5,5 @@ export * from './identity_rotation.js';
 export * from './envelopes.js';
 export * from './safety_number.js';
 export * from './signed_prekey_digest.js';
+export * from './ratchet_envelopes.js';
+export * from './ratchet_handshake.js';
