@@ -13,6 +13,8 @@ import type { Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
 import { PgliteDatabase } from './storage/pglite_database.js';
 import { PostgresDatabase } from './storage/postgres_database.js';
+import { databaseTls } from './storage/database_tls.js';
+import { checkBrokerUrl } from './plain_text_policy.js';
 import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
 import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
@@ -37,8 +39,10 @@ const readPem = (file: string | undefined) => (file === undefined ? undefined : 
 
 function openDatabase(config: ServerConfig, log: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) {
+    const ssl = databaseTls(config.databaseUrl,
+      { caFile: config.databaseCaFile, certFile: config.databaseCertFile, keyFile: config.databaseKeyFile }, config.allowInsecureDatabase);
     return Promise.resolve(new PostgresDatabase(
-      { url: config.databaseUrl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
+      { url: config.databaseUrl, ssl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
   }
   return PgliteDatabase.open(config.dataDir);
 }
@@ -133,6 +137,9 @@ async function openRequestChannel(
  * endpoints, then subscribes to requests. Resolves once it serves requests.
  */
 export async function startKeyServer(config: ServerConfig, log: Logger): Promise<KeyServer> {
+  // Before anything connects: a refused URL sends nothing.
+  if (config.brokerUrl !== undefined) checkBrokerUrl(config.brokerUrl, config.allowInsecureBroker, '--broker-url');
+  if (config.amqpUrl !== undefined) checkBrokerUrl(config.amqpUrl, config.allowInsecureBroker, '--amqp-url');
   const stack = new Stack();
   try {
     const database = await openDatabase(config, log);
