@@ -7,6 +7,7 @@ import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
+import { StorageCondition } from './ops/storage_condition.js';
 import { BatchExecutor } from './processing/batch_executor.js';
 import { RequestDispatcher } from './processing/request_dispatcher.js';
 import type { Database } from './storage/database.js';
@@ -34,6 +35,9 @@ export interface KeyServer {
   /** Stops taking requests, answers those in flight, then closes everything. */
   close(): Promise<void>;
 }
+
+/** How long /readyz reports a failed write of the store (disk full...) after the last one. */
+const STORAGE_FAILURE_HOLD_MS = 30_000;
 
 const readPem = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
 
@@ -163,16 +167,22 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
     const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
 
+    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
       onBatch: (size) => metrics.observeBatch(size),
+      onStorageFailure: (error) => storageCondition.failed(error.message),
     }, log);
     const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
 
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
-      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
+      if (!channel.connected) return 'no broker connection';
+      if (!await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false)) return 'database unreachable';
+      const storage = storageCondition.problem();
+      return storage === undefined ? null : `storage cannot write (${storage})`;
+    });
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

@@ -4,6 +4,7 @@ import { concatBytes } from '@x3dh-iot/protocol';
 import type { Database, Sql } from './database.js';
 import type { PidLock } from '@x3dh-iot/process-lock';
 import { lockDataDir } from './data_dir_lock.js';
+import { isStorageFailure, StorageFailureError } from './database_errors.js';
 import { restrictToOwner } from './owner_only.js';
 
 const { serialize } = protocol;
@@ -77,6 +78,7 @@ export class PgliteDatabase implements Database {
       } catch (error) {
         await tail;
         await this.simpleQuery('ROLLBACK').catch(() => {});
+        if (isStorageFailure(error)) throw new StorageFailureError(`embedded store: ${(error as Error).message}`, { cause: error });
         throw error;
       }
     });

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database, Sql } from './database.js';
 import type { DatabaseTls } from './database_tls.js';
-import { DatabaseUnavailableError, isConnectionFailure } from './database_errors.js';
+import { DatabaseUnavailableError, isConnectionFailure, isStorageFailure, StorageFailureError } from './database_errors.js';
 import { StatementGroup, type GroupedStatement, type RowShape } from './statement_group.js';
 
 export interface PostgresOptions {
@@ -134,6 +134,7 @@ export class PostgresDatabase implements Database {
 
 /** A connection that failed makes the request retryable ("unavailable"); any other error stays as it is. */
 function rethrowAsUnavailable(error: unknown): never {
+  if (isStorageFailure(error)) throw new StorageFailureError(`database storage failed: ${(error as Error).message}`, { cause: error });
   if (isConnectionFailure(error)) {
     throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
   }
