@@ -28,6 +28,35 @@ async function publishReason(client: MqttClient, topic: string, payload = 'x'): 
   }
 }
 
+/** SUBACK reasons of one SUBSCRIBE: the QoS granted, or 0x87 for a refused filter. */
+async function subscribeReasons(client: MqttClient, filters: string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters, { qos: 1 })).map((grant) => grant.qos);
+  } catch (error) {
+    // mqtt.js rejects a SUBACK that refuses any filter, with the SUBACK attached.
+    return (error as { packet?: { granted?: number[] } }).packet?.granted ?? [-1];
+  }
+}
+
+/** The key server's subscription, in a share group of each test's own (replicas of other tests stay connected). */
+const shareFilter = (group: string, filter = 'x3dh/v2/req/#') => `$share/${group}/${filter}`;
+
+/**
+ * Sends `count` requests from `sender` while a replica of the key server reads the share group,
+ * and returns how many of them that replica did not receive.
+ */
+async function requestsLost(server: MqttClient, sender: MqttClient, device: string, count: number): Promise<number> {
+  const received = new Set<string>();
+  server.on('message', (topic, payload) => {
+    if (topic.startsWith(`x3dh/v2/req/${device}/`)) received.add(payload.toString());
+  });
+  for (let i = 0; i < count; i += 1) await sender.publishAsync(`x3dh/v2/req/${device}/bundle.fetch`, `request ${i}`, { qos: 1 });
+  // A request that reaches its subscriber comes within milliseconds; one diverted never does.
+  const deadline = Date.now() + 3000;
+  while (received.size < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return count - received.size;
+}
+
 /** Collects the topics a client receives; `next` waits until one has arrived on a topic. */
 function inbox(client: MqttClient): { topics: string[]; next(topic: string): Promise<void> } {
   const topics: string[] = [];
@@ -120,7 +149,7 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     await server.subscribeAsync('$share/x3dh-server/x3dh/v2/req/#', { qos: 1 });
     const alice = await broker.connect(await broker.identity('alice'), broker.port);
     const aliceInbox = inbox(alice);
-    await alice.subscribeAsync(['x3dh/v2/resp/alice', 'x3dh/v2/push/alice', 'x3dh/v2/resp/bob', 'x3dh/v2/push/bob'], { qos: 1 });
+    assert.deepEqual(await subscribeReasons(alice, ['x3dh/v2/resp/alice', 'x3dh/v2/push/alice', 'x3dh/v2/resp/bob', 'x3dh/v2/push/bob']), [1, 1, NOT_AUTHORIZED, NOT_AUTHORIZED]);
 
     // Forbidden first: when the allowed message that follows arrives, the forbidden one would have too.
     assert.equal(await publishReason(alice, 'x3dh/v2/req/bob/bundle'), NOT_AUTHORIZED, 'publish as another device');
@@ -146,7 +175,7 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     await bob.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 });
     const impostor = await broker.connect(await broker.identity('alice'), broker.port, 'bob');
     const impostorInbox = inbox(impostor);
-    await impostor.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 });
+    assert.deepEqual(await subscribeReasons(impostor, ['x3dh/v2/resp/bob']), [NOT_AUTHORIZED]);
     const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-2');
     await server.publishAsync('x3dh/v2/resp/bob', 'for bob', { qos: 1 });
     await bobInbox.next('x3dh/v2/resp/bob');
@@ -172,10 +201,24 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     assert.equal(delivered, 'queued while offline');
   });
 
-  it("security-v2 item 2: a device certificate gets nothing on the key server's listener (Mosquitto)", async () => {
+  it("security-v2 item 2: a device certificate gets no more than its own topics on the key server's listener (Mosquitto)", async () => {
     const alice = await broker.connect(await broker.identity('alice'), broker.serverPort);
     assert.equal(await publishReason(alice, 'x3dh/v2/resp/bob'), NOT_AUTHORIZED);
-    assert.equal(await publishReason(alice, 'x3dh/v2/req/alice/x'), NOT_AUTHORIZED);
+    assert.equal(await publishReason(alice, 'x3dh/v2/req/bob/x'), NOT_AUTHORIZED);
+    assert.deepEqual(await subscribeReasons(alice, ['x3dh/v2/req/#', 'x3dh/v2/resp/bob']), [NOT_AUTHORIZED, NOT_AUTHORIZED]);
+  });
+
+  it("attack: a device that subscribes to the key server's shared subscription diverts none of the other devices' requests (Mosquitto)", async () => {
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-share');
+    await server.subscribeAsync(shareFilter('replicas-a'), { qos: 1 });
+    // On the devices' listener and on the key server's, which also takes certificates from the CA.
+    const onDeviceListener = await broker.connect(await broker.identity('alice'), broker.port);
+    const onServerListener = await broker.connect(await broker.identity('alice'), broker.serverPort, 'alice-on-server-listener');
+    const filters = [shareFilter('replicas-a'), shareFilter('replicas-a', 'x3dh/v2/req/alice/#'), shareFilter('own-group', 'x3dh/v2/resp/alice')];
+    const reasons = [await subscribeReasons(onDeviceListener, filters), await subscribeReasons(onServerListener, filters)];
+    const bob = await broker.connect(await broker.identity('bob'), broker.port);
+    assert.equal(await requestsLost(server, bob, 'bob', 30), 0);
+    assert.deepEqual(reasons, [filters.map(() => NOT_AUTHORIZED), filters.map(() => NOT_AUTHORIZED)]);
   });
 
   it('security-v2 item 17: Mosquitto refuses TLS 1.2, clients without a certificate and certificates of another CA', async () => {
@@ -205,8 +248,7 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     await server.subscribeAsync('x3dh/v2/req/#', { qos: 1 });
     const alice = await broker.connect(await broker.identity('alice'), broker.port);
     const aliceInbox = inbox(alice);
-    // Mosquitto 2.0 grants such subscriptions (SUBACK success) and then delivers nothing the ACL does not allow.
-    await alice.subscribeAsync(['x3dh/v2/req/#', 'x3dh/v2/req/+/bundle.fetch', 'x3dh/v2/resp/+', 'x3dh/v2/push/#', '#'], { qos: 1 });
+    assert.deepEqual(await subscribeReasons(alice, ['x3dh/v2/req/#', 'x3dh/v2/req/+/bundle.fetch', 'x3dh/v2/resp/+', 'x3dh/v2/push/#', '#']), Array(5).fill(NOT_AUTHORIZED));
     await alice.subscribeAsync('x3dh/v2/resp/alice', { qos: 1 });
     const bob = await broker.connect(await broker.identity('bob'), broker.port);
     assert.equal(await publishReason(bob, 'x3dh/v2/req/bob/bundle.fetch'), 0);
@@ -214,9 +256,8 @@ describe('Mosquitto with certificates and ACLs from the CLI (v1 off)', { skip },
     assert.equal(await publishReason(server, 'x3dh/v2/push/bob'), 0);
     assert.equal(await publishReason(server, 'x3dh/v2/resp/alice'), 0);
     await aliceInbox.next('x3dh/v2/resp/alice');
-    // Messages to one client keep their order, so anything of bob's would have come first. Its own
-    // response matches three of its subscriptions and may come once per subscription (MQTT 5 allows that).
-    assert.deepEqual([...new Set(aliceInbox.topics)], ['x3dh/v2/resp/alice']);
+    // Messages to one client keep their order, so anything of bob's would have come first.
+    assert.deepEqual(aliceInbox.topics, ['x3dh/v2/resp/alice']);
   });
 
   it('security-v2 item 2: v1 topics are refused while v1 is off (Mosquitto)', async () => {
@@ -240,7 +281,7 @@ describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
     await server.subscribeAsync(['$share/x3dh-server/x3dh/req/#', '$share/x3dh-server/x3dh/register/#', '$share/x3dh-server/x3dh/msg/#', '$share/x3dh-server/x3dh/v2/req/#'], { qos: 1 });
     const firmware = await broker.connect({}, broker.v1Port, 'esp32-original');
     const firmwareInbox = inbox(firmware);
-    await firmware.subscribeAsync(['x3dh/resp/#', 'x3dh/v2/resp/alice'], { qos: 1 });
+    assert.deepEqual(await subscribeReasons(firmware, ['x3dh/resp/#', 'x3dh/v2/resp/alice']), [1, NOT_AUTHORIZED]);
 
     assert.equal(await publishReason(firmware, 'x3dh/v2/req/alice/bundle'), NOT_AUTHORIZED);
     assert.equal(await publishReason(firmware, 'x3dh/register/ik', '{}'), 0);
@@ -257,6 +298,17 @@ describe('Mosquitto with wire protocol v1 enabled', { skip }, () => {
     assert.equal(await publishReason(alice, 'x3dh/req/users'), 0);
     await assert.rejects(tlsConnect(broker.v1Port, { ca: broker.ca, maxVersion: 'TLSv1.2' }));
   });
+
+  it("attack: firmware without a certificate that subscribes to the key server's shared subscription diverts no requests (Mosquitto)", async () => {
+    const server = await broker.connect(await broker.identity('server'), broker.serverPort, 'server-replica-v1-share');
+    const filters = [shareFilter('replicas-b'), shareFilter('replicas-b', 'x3dh/req/#')];
+    await server.subscribeAsync(filters, { qos: 1 });
+    const attacker = await broker.connect({}, broker.v1Port, 'esp32-attacker');
+    const reasons = await subscribeReasons(attacker, filters);
+    const bob = await broker.connect(await broker.identity('bob'), broker.port);
+    assert.equal(await requestsLost(server, bob, 'bob', 20), 0);
+    assert.deepEqual(reasons, [NOT_AUTHORIZED, NOT_AUTHORIZED]);
+  });
 });
 
 describe('Mosquitto after a device is revoked', { skip }, () => {
@@ -267,9 +319,9 @@ describe('Mosquitto after a device is revoked', { skip }, () => {
   after(async () => broker?.close());
 
   it("refuses the revoked device's certificate and drops its rules; other devices keep working", async () => {
-    const acl = await readFile(join(broker.dir, 'brokers', 'mosquitto', 'acl-devices'), 'utf8');
-    assert.doesNotMatch(acl, /^user bob$/m);
-    assert.match(acl, /^user alice$/m);
+    const rules = JSON.parse(await readFile(join(broker.dir, 'brokers', 'mosquitto', 'dynamic-security.json'), 'utf8')) as { clients: Array<{ username: string }> };
+    const usernames = rules.clients.map((client) => client.username);
+    assert.ok(!usernames.includes('bob') && usernames.includes('alice'), usernames.join(', '));
     assert.match(await readFile(join(broker.dir, 'brokers', 'mosquitto', 'mosquitto.conf'), 'utf8'), /^crlfile .*ca\.crl$/m);
     await tlsConnect(broker.port, { ca: broker.ca, ...(await broker.identity('alice')) });
     await assert.rejects(tlsConnect(broker.port, { ca: broker.ca, ...broker.revoked.get('bob')! }));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, hasRabbitMq, startRabbitMq, type RunningRabbitMq } from '@x3dh-iot/testkit';
 import { cli } from './operator_cli.js';
@@ -20,14 +21,15 @@ const mqttListener = (port: number) => `started MQTT TLS listener on [::]:${port
 describe('RabbitMQ with the configuration and definitions from the CLI', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
   let dir: string;
   let mqttPort: number;
+  let amqpPort: number;
   let rabbit: RunningRabbitMq;
   const clients: MqttClient[] = [];
 
-  const connect = async (who: string, extra: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {}) => {
+  const connect = async (who: string, extra: { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion; clientId?: string } = {}) => {
     const base = who === 'server' ? join(dir, 'pki', 'server-client') : join(dir, 'pki', 'devices', who);
     const client = await mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, {
       protocolVersion: 4,
-      clientId: `${who}-${clients.length}`,
+      clientId: extra.clientId ?? `${who}-${clients.length}`,
       ca: await readFile(join(dir, 'pki', 'ca.crt')),
       cert: await readFile(`${base}.crt`),
       key: await readFile(`${base}.key`),
@@ -58,9 +60,9 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     await cli('pki', 'broker', '-d', dir, '--dns', 'localhost', '--ip', '127.0.0.1');
     await cli('pki', 'server-client', '-d', dir);
     await cli('pki', 'device', 'alice', 'bob', '-d', dir);
-    mqttPort = await freePort();
+    [mqttPort, amqpPort] = [await freePort(), await freePort()];
     const bundle = join(dir, 'brokers', 'rabbitmq');
-    await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--mqtt-port', String(mqttPort), '--amqp-port', String(await freePort()));
+    await cli('broker', 'rabbitmq', '-d', dir, '--install-dir', bundle, '--mqtt-port', String(mqttPort), '--amqp-port', String(amqpPort));
     rabbit = await startRabbitMq(join(dir, 'node'), { config: join(bundle, 'rabbitmq.conf'), plugins: join(bundle, 'enabled_plugins') }, mqttListener(mqttPort));
   });
 
@@ -104,6 +106,34 @@ describe('RabbitMQ with the configuration and definitions from the CLI', { skip:
     assert.equal(await closedBy(again, () => again.subscribeAsync('x3dh/v2/resp/bob', { qos: 1 })), true);
     const third = await connect('alice');
     assert.equal(await closedBy(third, () => third.publishAsync('x3dh/req/users', '{}', { qos: 1 })), true, 'v1 is off');
+  });
+
+  it("attack: a device that consumes the key server's queue over AMQP with its certificate diverts none of the other devices' requests (RabbitMQ)", async () => {
+    // The server's MQTT session (its default client id) has a queue a second consumer would share.
+    const server = await connect('server', { clientId: 'x3dh-server-host-1' });
+    const received = new Set<string>();
+    server.on('message', (_topic, payload) => received.add(payload.toString()));
+    await server.subscribeAsync('x3dh/v2/req/#', { qos: 1 });
+    const base = join(dir, 'pki', 'devices', 'alice');
+    const attacker = await amqp.connect(`amqps://127.0.0.1:${amqpPort}/x3dh`, {
+      credentials: amqp.credentials.external(), ca: await readFile(join(dir, 'pki', 'ca.crt')),
+      cert: await readFile(`${base}.crt`), key: await readFile(`${base}.key`), minVersion: 'TLSv1.3',
+    });
+    attacker.on('error', () => undefined);
+    const refusals: string[] = [];
+    for (const queue of ['mqtt-subscription-x3dh-server-host-1qos1', 'x3dh-server.requests']) {
+      const channel = await attacker.createChannel();
+      channel.on('error', () => undefined);
+      await channel.consume(queue, (message) => message && channel.ack(message)).catch((error: Error) => refusals.push(error.message));
+    }
+    const bob = await connect('bob');
+    const count = 20;
+    for (let i = 0; i < count; i += 1) await bob.publishAsync('x3dh/v2/req/bob/bundle.fetch', `request ${i}`, { qos: 1 });
+    const deadline = Date.now() + 3000;
+    while (received.size < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await attacker.close().catch(() => undefined);
+    assert.equal(count - received.size, 0, 'requests lost');
+    assert.equal(refusals.filter((message) => /ACCESS_REFUSED/.test(message)).length, 2, refusals.join('; '));
   });
 
   it('security-v2 item 17: RabbitMQ refuses TLS 1.2 and clients without a certificate', async () => {

@@ -30,6 +30,14 @@ export interface ServerConfig extends V2Settings {
   embeddedBrokerCaFile: string | undefined;
   /** PostgreSQL URL; undefined uses embedded PGlite in dataDir. */
   databaseUrl: string | undefined;
+  /** PEM CA the database's certificate must chain to (TLS with verification), and an optional client certificate. */
+  databaseCaFile: string | undefined;
+  databaseCertFile: string | undefined;
+  databaseKeyFile: string | undefined;
+  /** Plain text (or TLS without verification) to a database beyond loopback. */
+  allowInsecureDatabase: boolean;
+  /** Plain-text mqtt:// or amqp:// to a broker beyond loopback. */
+  allowInsecureBroker: boolean;
   dataDir: string;
   dbPoolSize: number;
   dbConnectTimeoutMs: number;
@@ -79,6 +87,7 @@ export function serverCommand(): Command {
     .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
     .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
     .addOption(option('--broker-key <file>', 'PEM key of the client certificate', 'X3DH_BROKER_KEY'))
+    .addOption(switchOption('--allow-insecure-broker', 'allow plain-text mqtt:// and amqp:// to a broker beyond loopback (refused by default: devices\' traffic and the server\'s login would cross the network readable)', 'X3DH_ALLOW_INSECURE_BROKER').default(false))
     .addOption(option('--amqp-url <url>', 'RabbitMQ to serve over AMQP 0.9.1 instead of MQTT, amqps://host:5671/vhost (TLS 1.3; without user:password@ the --amqp-cert logs in by its CN) or amqp://user:password@host:5672/vhost: the replicas consume one quorum queue bound to amq.topic (RabbitMQ has no MQTT shared subscriptions)', 'X3DH_AMQP_URL'))
     .addOption(option('--amqp-ca <file>', 'PEM CA certificate the AMQP broker certificate must chain to (default: system CAs)', 'X3DH_AMQP_CA'))
     .addOption(option('--amqp-cert <file>', 'PEM client certificate for the AMQP broker (optional)', 'X3DH_AMQP_CERT'))
@@ -94,6 +103,10 @@ export function serverCommand(): Command {
     .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
     .addOption(option('--embedded-broker-ca <file>', 'PEM CA certificate: with --embedded-broker-cert, every client must present a certificate from this CA whose CN is its device name and its client id (the server then needs --broker-cert from it too); without it, the client id names the device (loopback only)', 'X3DH_EMBEDDED_BROKER_CA'))
     .addOption(option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
+    .addOption(option('--database-ca <file>', 'PEM CA certificate the database server\'s certificate must chain to, its name matching the URL\'s host (TLS with verification; or sslmode=verify-full&sslrootcert=<file> in the URL)', 'X3DH_DATABASE_CA'))
+    .addOption(option('--database-cert <file>', 'PEM client certificate for the database (optional, with --database-ca)', 'X3DH_DATABASE_CERT'))
+    .addOption(option('--database-key <file>', 'PEM key of --database-cert', 'X3DH_DATABASE_KEY'))
+    .addOption(switchOption('--allow-insecure-database', 'allow a database beyond loopback without TLS certificate verification (refused by default)', 'X3DH_ALLOW_INSECURE_DATABASE').default(false))
     .addOption(option('--data-dir <dir>', 'data directory of the embedded store', 'X3DH_DATA_DIR').default('.x3dh/data'))
     .addOption(option('--db-pool-size <n>', 'PostgreSQL connections', 'X3DH_DB_POOL_SIZE').argParser(integer(1)).default(8))
     .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
@@ -144,6 +157,11 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     embeddedBrokerKeyFile: o.embeddedBrokerKey,
     embeddedBrokerCaFile: o.embeddedBrokerCa,
     databaseUrl: o.databaseUrl,
+    databaseCaFile: o.databaseCa,
+    databaseCertFile: o.databaseCert,
+    databaseKeyFile: o.databaseKey,
+    allowInsecureDatabase: o.allowInsecureDatabase,
+    allowInsecureBroker: o.allowInsecureBroker,
     dataDir: o.dataDir,
     dbPoolSize: o.dbPoolSize,
     dbConnectTimeoutMs: o.dbConnectTimeout,

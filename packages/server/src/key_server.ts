@@ -7,12 +7,15 @@ import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
+import { StorageCondition } from './ops/storage_condition.js';
 import { BatchExecutor } from './processing/batch_executor.js';
 import { RequestDispatcher } from './processing/request_dispatcher.js';
 import type { Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
 import { PgliteDatabase } from './storage/pglite_database.js';
 import { PostgresDatabase } from './storage/postgres_database.js';
+import { databaseTls } from './storage/database_tls.js';
+import { checkBrokerUrl } from './plain_text_policy.js';
 import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
 import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
@@ -34,12 +37,17 @@ export interface KeyServer {
   close(): Promise<void>;
 }
 
+/** How long /readyz reports a failed write of the store (disk full...) after the last one. */
+const STORAGE_FAILURE_HOLD_MS = 30_000;
+
 const readPem = (file: string | undefined) => (file === undefined ? undefined : fs.readFileSync(file));
 
 function openDatabase(config: ServerConfig, log: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) {
+    const ssl = databaseTls(config.databaseUrl,
+      { caFile: config.databaseCaFile, certFile: config.databaseCertFile, keyFile: config.databaseKeyFile }, config.allowInsecureDatabase);
     return Promise.resolve(new PostgresDatabase(
-      { url: config.databaseUrl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
+      { url: config.databaseUrl, ssl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
   }
   return PgliteDatabase.open(config.dataDir);
 }
@@ -134,6 +142,9 @@ async function openRequestChannel(
  * endpoints, then subscribes to requests. Resolves once it serves requests.
  */
 export async function startKeyServer(config: ServerConfig, log: Logger): Promise<KeyServer> {
+  // Before anything connects: a refused URL sends nothing.
+  if (config.brokerUrl !== undefined) checkBrokerUrl(config.brokerUrl, config.allowInsecureBroker, '--broker-url');
+  if (config.amqpUrl !== undefined) checkBrokerUrl(config.amqpUrl, config.allowInsecureBroker, '--amqp-url');
   const stack = new Stack();
   try {
     const database = await openDatabase(config, log);
@@ -157,16 +168,22 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
     const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
 
+    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
       onBatch: (size) => metrics.observeBatch(size),
+      onStorageFailure: (error) => storageCondition.failed(error.message),
     }, log);
     const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
 
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
-      channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
+      if (!channel.connected) return 'no broker connection';
+      if (!await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false)) return 'database unreachable';
+      const storage = storageCondition.problem();
+      return storage === undefined ? null : `storage cannot write (${storage})`;
+    });
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

@@ -123,6 +123,24 @@ describe('embedded broker rules without client certificates (loopback)', { timeo
     assert.equal(await subscribeReason(alice, 'x3dh/v2/req/alice-3/#'), NOT_AUTHORIZED, 'not even its own requests');
   });
 
+  it("a device's shared subscription to the requests is refused and diverts none of another device's requests", async () => {
+    const server = await setup.server();
+    const received = new Set<string>();
+    server.on('message', (_topic, payload) => received.add(payload.toString()));
+    assert.equal(await subscribeReason(server, 'x3dh/v2/req/#'), 1);
+    const attacker = await setup.device('mallory');
+    // aedes has no shared subscriptions: it refuses them itself (0x9e, shared subscriptions not supported).
+    for (const filter of ['$share/x3dh-server/x3dh/v2/req/#', '$share/x3dh-server/x3dh/v2/req/mallory/#', '$share/g/x3dh/v2/resp/mallory']) {
+      assert.ok(await subscribeReason(attacker, filter) >= 0x80, filter);
+    }
+    const bob = await setup.device('bob-share');
+    const count = 20;
+    for (let i = 0; i < count; i += 1) assert.equal(await publishReason(bob, 'x3dh/v2/req/bob-share/bundle.fetch', `request ${i}`), 0);
+    const deadline = Date.now() + 3000;
+    while (received.size < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(count - received.size, 0, 'requests lost');
+  });
+
   it("security-v2 item 2: a device cannot take the key server's role or its session", async () => {
     await setup.server();
     await assert.rejects(setup.connect({ clientId: 'intruder', username: SERVER.username, password: 'guess' }), /bad user ?name or password/i);

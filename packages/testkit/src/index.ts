@@ -6,7 +6,7 @@ export { createTestDatabase, testDatabaseServerUrl, type TestDatabase } from './
 export { startServer, ServerStartError, type ServerProcess, type ServerProcessOptions } from './server_process.js';
 export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';
 export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';
-export { startPrivatePostgres, type PrivatePostgres } from './private_postgres.js';
+export { startPrivatePostgres, type PrivatePostgres, type PrivatePostgresOptions } from './private_postgres.js';
 export { startRabbitMq, hasRabbitMq, type RunningRabbitMq } from './rabbitmq.js';
 export {
   V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,

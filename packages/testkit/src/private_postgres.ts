@@ -54,17 +54,34 @@ async function waitUntilReady(url: string, child: ChildProcess, output: () => st
   }
 }
 
+export interface PrivatePostgresOptions {
+  /** PEM server certificate and key files: the cluster then also accepts TLS (`ssl = on`). */
+  tls?: { certFile: string; keyFile: string } | undefined;
+}
+
+/** Copies the server's certificate and key into the cluster's directory: PostgreSQL wants its key owner-only, owned by its user. */
+function serverTlsSettings(dir: string, tls: NonNullable<PrivatePostgresOptions['tls']>, owner: { uid: number; gid: number } | undefined): string[] {
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  fs.copyFileSync(tls.certFile, cert);
+  fs.copyFileSync(tls.keyFile, key);
+  fs.chmodSync(key, 0o600);
+  if (owner) for (const file of [cert, key]) fs.chownSync(file, owner.uid, owner.gid);
+  return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`];
+}
+
 /**
  * A PostgreSQL cluster of its own for one test, in a temporary directory on a free port, so that
  * a test can crash and restart the database without touching the shared server. fsync stays on:
  * what it proves is what a production database does after a crash.
  */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const bin = postgresBinDir();
   const owner = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-pg-'));
   const dataDir = path.join(dir, 'data');
   if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+  const tlsSettings = options.tls ? serverTlsSettings(dir, options.tls, owner) : [];
   execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-instructions'], {
     stdio: 'pipe', ...(owner ?? {}),
   });
@@ -76,7 +93,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const start = async () => {
     output = '';
     // Its own process group, so that a crash takes the backends down with the postmaster.
-    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'], {
+    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...tlsSettings], {
       stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(owner ?? {}),
     });
     child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });

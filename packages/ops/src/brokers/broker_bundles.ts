@@ -3,7 +3,8 @@ import { readRequired } from '../files/read_required.js';
 import { pathExists, PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { pkiLayout } from '../pki/pki_layout.js';
-import { MOSQUITTO_FILES, mosquittoConfig, mosquittoDeviceAcl, mosquittoServerAcl, mosquittoV1Acl, type MosquittoOptions } from './mosquitto_config.js';
+import { MOSQUITTO_FILES, mosquittoConfig, type MosquittoOptions } from './mosquitto_config.js';
+import { mosquittoSecurityRules } from './mosquitto_security_rules.js';
 import { RABBITMQ_FILES, rabbitMqConfig, rabbitMqDefinitions, rabbitMqPlugins, rabbitMqV1Config, type RabbitMqOptions } from './rabbitmq_config.js';
 
 export const mosquittoBundleDir = (dir: string): string => join(dir, 'brokers', 'mosquitto');
@@ -20,7 +21,7 @@ async function brokerTlsFiles(dir: string, target: string, names: { ca: string; 
   ];
 }
 
-/** A directory to install as a whole at `installDir`: configuration, ACLs, certificates. */
+/** A directory to install as a whole at `installDir`: configuration, topic rules, certificates. */
 export async function writeMosquittoBundle(dir: string, settings: MosquittoOptions, write: WriteOptions): Promise<string> {
   const target = mosquittoBundleDir(dir);
   const crl = pkiLayout(dir).crl;
@@ -29,9 +30,7 @@ export async function writeMosquittoBundle(dir: string, settings: MosquittoOptio
   const files: OutputFile[] = [
     { path: join(target, MOSQUITTO_FILES.config), contents: mosquittoConfig(options), mode: PUBLIC_FILE_MODE },
     ...(options.crl ? [{ path: join(target, MOSQUITTO_FILES.crl), contents: await readRequired(crl, 'pki revoke'), mode: PUBLIC_FILE_MODE }] : []),
-    { path: join(target, MOSQUITTO_FILES.deviceAcl), contents: mosquittoDeviceAcl(options), mode: PUBLIC_FILE_MODE },
-    { path: join(target, MOSQUITTO_FILES.serverAcl), contents: mosquittoServerAcl(options), mode: PUBLIC_FILE_MODE },
-    ...(options.v1Port !== undefined ? [{ path: join(target, MOSQUITTO_FILES.v1Acl), contents: mosquittoV1Acl(), mode: PUBLIC_FILE_MODE }] : []),
+    { path: join(target, MOSQUITTO_FILES.rules), contents: mosquittoSecurityRules({ ...options, v1: options.v1Port !== undefined }), mode: PUBLIC_FILE_MODE },
     ...(await brokerTlsFiles(dir, target, MOSQUITTO_FILES)),
   ];
   await writeOutputFiles(files, write);

@@ -15,7 +15,10 @@ export const RABBITMQ_FILES = {
 
 /** MQTT topics map onto this exchange; the key server's AMQP consumer binds its queue to it too. */
 export const MQTT_EXCHANGE = 'amq.topic';
-/** Queues the key server may declare (its durable quorum request queue). */
+/**
+ * Queues the key server may declare (its durable quorum request queue), and the start of its MQTT
+ * client ids (the server's default `x3dh-server-<host>-<random>`), whose subscription queues no device may use.
+ */
 export const SERVER_QUEUE_PREFIX = 'x3dh-server';
 /** The user unmodified v1 firmware (no client certificate) is logged in as, when v1 is enabled. */
 export const V1_LEGACY_USER = 'x3dh-v1-legacy';
@@ -125,10 +128,14 @@ export function rabbitMqDefinitions(options: RabbitMqOptions): string {
   const v1 = options.v1Password !== undefined;
   const { vhost } = options;
   // The MQTT plugin consumes from `mqtt-subscription-<client id>qos<n>` queues bound to the exchange.
+  // Permissions do not tell MQTT from AMQP, and a device certificate logs in over AMQP too: a
+  // device must not reach the queues of the key server's MQTT sessions (client ids `x3dh-server-...`),
+  // where a second consumer would take every other request, nor the server's AMQP request queue.
+  const deviceQueue = `mqtt-subscription-(?!${SERVER_QUEUE_PREFIX}).*`;
   const mqttClient: Permissions = {
-    configure: '^mqtt-subscription-.*$',
-    write: `^(mqtt-subscription-.*|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
-    read: `^(mqtt-subscription-.*|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
+    configure: `^${deviceQueue}$`,
+    write: `^(${deviceQueue}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
+    read: `^(${deviceQueue}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
   };
   const server: Permissions = {
     configure: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*)$`,

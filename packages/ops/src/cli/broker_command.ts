@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
 import { writeMosquittoBundle, writeRabbitMqBundle } from '../brokers/broker_bundles.js';
+import { DEFAULT_SECURITY_PLUGIN } from '../brokers/mosquitto_config.js';
 import { DEFAULT_SERVER_IDENTITY, listCertifiedDevices } from '../pki/pki_operations.js';
 import { parsePort, withOutputOptions, writeOptions, type OutputOptions } from './common_options.js';
 
@@ -12,7 +13,7 @@ interface BrokerOptions extends OutputOptions {
 export function brokerCommand(): Command {
   const broker = new Command('broker').description('broker configurations with per-device topic rules for every device that has a certificate');
 
-  withOutputOptions(broker.command('mosquitto').description('Mosquitto: TLS 1.3 only, client certificates, per-device ACL (<dir>/brokers/mosquitto)'))
+  withOutputOptions(broker.command('mosquitto').description('Mosquitto: TLS 1.3 only, client certificates, per-device topic rules (<dir>/brokers/mosquitto)'))
     .option('--install-dir <path>', 'where the bundle is installed on the broker host', '/etc/mosquitto/x3dh')
     .option('--persistence-dir <path>', 'where Mosquitto saves sessions and queued messages (writable by the mosquitto user)', '/var/lib/mosquitto/')
     .option('--bind <address>', 'listen on this address only')
@@ -20,7 +21,8 @@ export function brokerCommand(): Command {
     .option('--server-port <port>', "key server's listener (keep it off the VPN)", parsePort, 8884)
     .option('--v1-port <port>', 'enable wire protocol v1 for firmware without client certificates on this port', parsePort)
     .option('--server-identity <cn>', "the key server's certificate CN", DEFAULT_SERVER_IDENTITY)
-    .action(async (options: BrokerOptions & { persistenceDir: string; bind?: string; port: number; serverPort: number; v1Port?: number }) => {
+    .option('--security-plugin <path>', "Mosquitto's dynamic security plugin on the broker host (it checks subscriptions; acl_file does not)", DEFAULT_SECURITY_PLUGIN)
+    .action(async (options: BrokerOptions & { persistenceDir: string; bind?: string; port: number; serverPort: number; v1Port?: number; securityPlugin: string }) => {
       const devices = await listCertifiedDevices(options.dir);
       const target = await writeMosquittoBundle(options.dir, { ...options, devices }, writeOptions(options));
       console.log(`Mosquitto bundle for ${devices.length} device(s) in ${target}; install it at ${options.installDir}, readable by the mosquitto user`);

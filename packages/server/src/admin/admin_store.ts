@@ -4,6 +4,7 @@ import { DataDirLockedError } from '../storage/data_dir_lock.js';
 import { migrate } from '../storage/migrate.js';
 import { PgliteDatabase } from '../storage/pglite_database.js';
 import { PostgresDatabase } from '../storage/postgres_database.js';
+import { databaseTls } from '../storage/database_tls.js';
 import { createLogger } from '../ops/logger.js';
 import { OperatorError } from './operator_error.js';
 import { runOperatorOperation, type OperatorInput, type OperatorOperation, type OperatorResult } from './operator_operations.js';
@@ -11,6 +12,10 @@ import { callOperatorSocket, OperatorSocketUnavailableError } from './operator_s
 
 export interface StoreOptions {
   databaseUrl?: string | undefined;
+  databaseCa?: string | undefined;
+  databaseCert?: string | undefined;
+  databaseKey?: string | undefined;
+  allowInsecureDatabase?: boolean | undefined;
   dataDir: string;
 }
 
@@ -18,6 +23,10 @@ export interface StoreOptions {
 export function withStoreOptions(command: Command): Command {
   return command
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir').env('X3DH_DATABASE_URL'))
+    .addOption(new Option('--database-ca <file>', 'PEM CA the database server\'s certificate must chain to').env('X3DH_DATABASE_CA'))
+    .addOption(new Option('--database-cert <file>', 'PEM client certificate for the database').env('X3DH_DATABASE_CERT'))
+    .addOption(new Option('--database-key <file>', 'PEM key of --database-cert').env('X3DH_DATABASE_KEY'))
+    .addOption(new Option('--allow-insecure-database', 'allow a database beyond loopback without TLS certificate verification').env('X3DH_ALLOW_INSECURE_DATABASE'))
     .addOption(new Option('--data-dir <dir>', 'data directory of the embedded store (through the key server while one runs on it)')
       .env('X3DH_DATA_DIR').default('.x3dh/data'));
 }
@@ -27,8 +36,11 @@ export function withStoreOptions(command: Command): Command {
  * before the first start). The embedded store of a running key server is refused (DataDirLockedError).
  */
 async function open(options: StoreOptions): Promise<Database> {
+  const files = { caFile: options.databaseCa, certFile: options.databaseCert, keyFile: options.databaseKey };
   const database = options.databaseUrl !== undefined
-    ? new PostgresDatabase({ url: options.databaseUrl, poolSize: 1, connectTimeoutMs: 10_000 }, createLogger('silent'))
+    ? new PostgresDatabase({
+      url: options.databaseUrl, ssl: databaseTls(options.databaseUrl, files, options.allowInsecureDatabase === true), poolSize: 1, connectTimeoutMs: 10_000,
+    }, createLogger('silent'))
     : await PgliteDatabase.open(options.dataDir);
   try {
     await migrate(database);

@@ -10,9 +10,11 @@ export interface HttpEndpoints {
 /**
  * `/healthz` (the process answers: its broker and database connections recover by themselves), `/readyz` (connected to broker and database: send it
  * requests) and `/metrics` (Prometheus text format).
+ *
+ * `notReady` says why the server should get no requests now, or null when it should.
  */
 export async function startHttpEndpoints(
-  host: string, port: number, registry: Registry, isReady: () => Promise<boolean>,
+  host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -21,7 +23,10 @@ export async function startHttpEndpoints(
     const route = async () => {
       switch (request.url) {
         case '/healthz': return answer(200, 'ok\n');
-        case '/readyz': return (await isReady()) ? answer(200, 'ready\n') : answer(503, 'not ready\n');
+        case '/readyz': {
+          const reason = await notReady();
+          return reason === null ? answer(200, 'ready\n') : answer(503, `not ready: ${reason}\n`);
+        }
         case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
         default: return answer(404, 'not found\n');
       }

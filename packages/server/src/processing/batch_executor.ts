@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database, Sql } from '../storage/database.js';
-import { DatabaseUnavailableError, isTransactionConflict } from '../storage/database_errors.js';
+import { DatabaseUnavailableError, isTransactionConflict, StorageFailureError } from '../storage/database_errors.js';
 import {
   findProcessedReplies, insertProcessedReplies, isAlreadyRecorded,
 } from '../storage/queries/processed_request_queries.js';
@@ -28,6 +28,8 @@ export interface BatchExecutorOptions {
   maxConcurrentBatches: number;
   /** Observes the size of each transaction's batch (a metric). */
   onBatch?: (size: number) => void;
+  /** Hears of every transaction the store could not write (disk full...): readiness reports it. */
+  onStorageFailure?: (error: StorageFailureError) => void;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -109,7 +111,11 @@ export class BatchExecutor {
         return result;
       });
     } catch (error) {
-      if (error instanceof DatabaseUnavailableError) {
+      if (error instanceof StorageFailureError) this.options.onStorageFailure?.(error);
+      // A request that needs no new space may still succeed alone.
+      if (error instanceof StorageFailureError && batch.length > 1) {
+        for (const item of batch) await this.process([item], attempt);
+      } else if (error instanceof DatabaseUnavailableError) {
         this.log.warn({ err: error, requests: batch.length }, 'database unavailable; requests answered with a retryable error');
         for (const item of batch) item.resolve(item.job.unavailableReply);
       } else if (batch.length > 1) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { OWNER_ONLY_DIR_MODE } from './owner_only.js';
 import { LockHeldError, PidLock } from '@x3dh-iot/process-lock';
 
 export class DataDirLockedError extends Error {
@@ -15,7 +16,9 @@ export class DataDirLockedError extends Error {
  * directory corrupt it: the server holds `x3dh-server.lock` in the data directory.
  */
 export function lockDataDir(dataDir: string): PidLock {
-  fs.mkdirSync(dataDir, { recursive: true });
+  // Owner-only: it holds the key directory, the mailbox and the operator socket.
+  fs.mkdirSync(dataDir, { recursive: true, mode: OWNER_ONLY_DIR_MODE });
+  fs.chmodSync(dataDir, OWNER_ONLY_DIR_MODE);
   try {
     return PidLock.acquire(path.join(dataDir, 'x3dh-server.lock'));
   } catch (error) {

@@ -4,6 +4,8 @@ import { concatBytes } from '@x3dh-iot/protocol';
 import type { Database, Sql } from './database.js';
 import type { PidLock } from '@x3dh-iot/process-lock';
 import { lockDataDir } from './data_dir_lock.js';
+import { isStorageFailure, StorageFailureError } from './database_errors.js';
+import { restrictToOwner } from './owner_only.js';
 
 const { serialize } = protocol;
 
@@ -38,7 +40,9 @@ export class PgliteDatabase implements Database {
   static async open(dataDir: string): Promise<PgliteDatabase> {
     const lock = lockDataDir(dataDir);
     try {
-      const db = await PGlite.create({ dataDir: path.join(dataDir, 'pglite') });
+      const storeDir = path.join(dataDir, 'pglite');
+      const db = await PGlite.create({ dataDir: storeDir });
+      restrictToOwner(storeDir);
       return new PgliteDatabase(db, lock);
     } catch (error) {
       lock.release();
@@ -74,6 +78,7 @@ export class PgliteDatabase implements Database {
       } catch (error) {
         await tail;
         await this.simpleQuery('ROLLBACK').catch(() => {});
+        if (isStorageFailure(error)) throw new StorageFailureError(`embedded store: ${(error as Error).message}`, { cause: error });
         throw error;
       }
     });

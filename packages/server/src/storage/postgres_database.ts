@@ -1,11 +1,14 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database, Sql } from './database.js';
-import { DatabaseUnavailableError, isConnectionFailure } from './database_errors.js';
+import type { DatabaseTls } from './database_tls.js';
+import { DatabaseUnavailableError, isConnectionFailure, isStorageFailure, StorageFailureError } from './database_errors.js';
 import { StatementGroup, type GroupedStatement, type RowShape } from './statement_group.js';
 
 export interface PostgresOptions {
   url: string;
+  /** TLS with certificate verification, when not set by the URL itself (database_tls). */
+  ssl?: DatabaseTls | undefined;
   poolSize: number;
   /** How long a transaction waits for a pooled connection before the request is answered "unavailable". */
   connectTimeoutMs: number;
@@ -24,6 +27,7 @@ export class PostgresDatabase implements Database {
   constructor(options: PostgresOptions, log: Logger) {
     this.pool = new pg.Pool({
       connectionString: options.url,
+      ...(options.ssl ? { ssl: options.ssl } : {}),
       max: options.poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs,
       // Statements issued together (a batch's requests) are sent back to back, not one per round trip.
@@ -130,6 +134,7 @@ export class PostgresDatabase implements Database {
 
 /** A connection that failed makes the request retryable ("unavailable"); any other error stays as it is. */
 function rethrowAsUnavailable(error: unknown): never {
+  if (isStorageFailure(error)) throw new StorageFailureError(`database storage failed: ${(error as Error).message}`, { cause: error });
   if (isConnectionFailure(error)) {
     throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
   }

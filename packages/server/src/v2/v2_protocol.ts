@@ -20,6 +20,8 @@ const usedRequestIdReply = (used: UsedRequestId): Reply => (used.ok === 'resent'
 
 /** Identity keys remembered per server process: a few MB for a large fleet. */
 const REMEMBERED_IDENTITIES = 100_000;
+/** A store that is down or full rarely recovers within a second; devices retry after this long. */
+const UNAVAILABLE_RETRY_AFTER_MS = 2000;
 
 /**
  * Wire protocol v2 (docs/protocol-v2.md): signed requests on `x3dh/v2/req/<device>/<operation>`,
@@ -34,7 +36,7 @@ const REMEMBERED_IDENTITIES = 100_000;
  */
 export class V2Protocol implements RequestProtocol {
   readonly requestFilters = [wireV2.REQUEST_FILTER] as const;
-  readonly unavailableReply = errorReply('unavailable', 'the database cannot be reached; send the same request again later');
+  readonly unavailableReply = errorReply('unavailable', 'the store cannot be reached or cannot write; send the same request again after retry_after_ms', UNAVAILABLE_RETRY_AFTER_MS);
   readonly failedReply = errorReply('internal', 'unexpected server failure; send the same request again later');
 
   private readonly identities = new IdentityCache(REMEMBERED_IDENTITIES);
