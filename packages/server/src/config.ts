@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LogFormat } from './ops/logger.js';
@@ -12,6 +11,8 @@ export interface ServerConfig extends V2Settings {
   brokerCertFile: string | undefined;
   brokerKeyFile: string | undefined;
   clientId: string;
+  /** No --client-id was given: the client id is this host's default, which another replica on the host may hold. */
+  defaultClientId: boolean;
   /** RabbitMQ AMQP 0.9.1 URL: requests are consumed from a quorum queue instead of MQTT subscriptions. */
   amqpUrl: string | undefined;
   amqpCaFile: string | undefined;
@@ -85,9 +86,9 @@ export function serverCommand(): Command {
     .addOption(option('--amqp-key <file>', 'PEM key of --amqp-cert', 'X3DH_AMQP_KEY'))
     .addOption(option('--amqp-queue <name>', 'durable quorum queue of requests, shared by the replicas', 'X3DH_AMQP_QUEUE').default('x3dh-server.requests'))
     .addOption(option('--amqp-prefetch <n>', 'unacknowledged requests per replica (acknowledged after their commit)', 'X3DH_AMQP_PREFETCH').argParser(integer(1)).default(64))
-    .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica (default: x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
+    .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica and the same at every start, so that a restarted replica takes its session and the requests queued in it back (default: x3dh-server-<host>; a second process on the host that finds it taken switches to x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
     .addOption(option('--share-group <name>', 'shared-subscription group of the replicas; "" for none', 'X3DH_SHARE_GROUP').default('x3dh-server'))
-    .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: > 0 keeps the session (and queued requests) across reconnects', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(0))
+    .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: the broker keeps the session, and queues the requests for it, for so long after a lost connection, so that requests sent during a cut are served after the reconnect; 0 ends the session with the connection', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(300))
     .addOption(option('--embedded-broker-host <host>', 'address the embedded broker listens on', 'X3DH_EMBEDDED_BROKER_HOST').default('127.0.0.1'))
     .addOption(option('--embedded-broker-port <port>', 'port of the embedded broker (0: any free port)', 'X3DH_EMBEDDED_BROKER_PORT').argParser(integer(0)).default(1884))
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
@@ -133,7 +134,8 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     amqpKeyFile: o.amqpKey,
     amqpQueue: o.amqpQueue,
     amqpPrefetch: o.amqpPrefetch,
-    clientId: o.clientId ?? `x3dh-server-${os.hostname()}-${randomBytes(4).toString('hex')}`,
+    clientId: o.clientId ?? `x3dh-server-${os.hostname()}`,
+    defaultClientId: o.clientId === undefined,
     shareGroup: o.shareGroup,
     sessionExpirySeconds: o.sessionExpiry,
     embeddedBrokerHost: o.embeddedBrokerHost,
