@@ -51,6 +51,8 @@ const runV2 = options.protocol !== 'v1';
 const V2_PREKEYS_PER_DEVICE = 500;
 /** Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches it repeats, room for its prekeys. */
 const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
+/** Each bench device sends hundreds of requests a second: no per-device limit (server, embedded broker). */
+const UNLIMITED_DEVICES = ['--device-request-rate', '1000000000', '--device-request-burst', '1000000000'];
 
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
@@ -354,7 +356,7 @@ async function measure(
 }
 
 async function withServer<T>(args: string[], work: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await startServer({ v1: runV1, args: [...args, ...(runV2 ? V2_BENCH_ARGS : []), '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
+  const server = await startServer({ v1: runV1, args: [...args, ...(runV2 ? V2_BENCH_ARGS : []), ...UNLIMITED_DEVICES, '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
   try {
     return await work(server);
   } finally {

@@ -36,6 +36,10 @@ export interface ServerConfig extends V2Settings {
   dbConnectTimeoutMs: number;
   batchSize: number;
   batchConcurrency: number;
+  /** Per-device request limits (v2), before any check of a request: requests per second, at once, and waiting. */
+  deviceRequestRate: number;
+  deviceRequestBurst: number;
+  deviceRequestQueue: number;
   maxPayloadBytes: number;
   dedupeRetentionSeconds: number;
   httpHost: string;
@@ -100,6 +104,9 @@ export function serverCommand(): Command {
     .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
     .addOption(option('--batch-size <n>', 'most requests committed per transaction', 'X3DH_BATCH_SIZE').argParser(integer(1)).default(64))
     .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(2))
+    .addOption(option('--device-request-rate <n>', 'v2: requests per second one device may send on average, counted in each replica\'s memory before any check of the request; more are refused rate_limited', 'X3DH_DEVICE_REQUEST_RATE').argParser(integer(1)).default(20))
+    .addOption(option('--device-request-burst <n>', 'v2: requests one device may send at once after a quiet time', 'X3DH_DEVICE_REQUEST_BURST').argParser(integer(1)).default(50))
+    .addOption(option('--device-request-queue <n>', 'most requests of one device waiting for a database transaction at once (devices are served in turn); more are refused rate_limited', 'X3DH_DEVICE_REQUEST_QUEUE').argParser(integer(1)).default(64))
     .addOption(option('--max-payload <bytes>', 'largest request payload accepted', 'X3DH_MAX_PAYLOAD').argParser(integer(1)).default(64 * 1024))
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
@@ -149,6 +156,9 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     dbConnectTimeoutMs: o.dbConnectTimeout,
     batchSize: o.batchSize,
     batchConcurrency: o.batchConcurrency,
+    deviceRequestRate: o.deviceRequestRate,
+    deviceRequestBurst: o.deviceRequestBurst,
+    deviceRequestQueue: o.deviceRequestQueue,
     maxPayloadBytes: o.maxPayload,
     dedupeRetentionSeconds: o.dedupeRetention,
     httpHost: o.httpHost,

@@ -101,6 +101,8 @@ async function openRequestChannel(
       tls: cert && key ? { cert, key, ca: clientCa } : undefined,
       server: login,
       allowV1: config.enableV1,
+      // Twice the server's per-device limit: a device waiting as its rate_limited answers say never meets it.
+      publishLimit: { perSecond: 2 * config.deviceRequestRate, burst: 2 * config.deviceRequestBurst },
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
@@ -168,7 +170,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
       onBatch: (size) => metrics.observeBatch(size),
     }, log);
-    const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
+    const dispatcher = new RequestDispatcher(protocols, executor, channel, {
+      perDevice: { perSecond: config.deviceRequestRate, burst: config.deviceRequestBurst },
+      deviceQueue: config.deviceRequestQueue,
+    }, metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () =>
       channel.connected && await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false));
