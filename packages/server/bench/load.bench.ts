@@ -56,6 +56,8 @@ const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fet
  * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.
  */
 const UNLIMITED_TARGET_ARGS = ['--target-fetch-burst', '1000000000', '--target-fetch-interval', '1'];
+/** Each bench device sends hundreds of requests a second: no per-device limit (server, embedded broker). */
+const UNLIMITED_DEVICES = ['--device-request-rate', '1000000000', '--device-request-burst', '1000000000'];
 
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
@@ -359,7 +361,7 @@ async function measure(
 }
 
 async function withServer<T>(args: string[], work: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await startServer({ v1: runV1, args: [...args, ...UNLIMITED_TARGET_ARGS, ...(runV2 ? V2_BENCH_ARGS : []), '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
+  const server = await startServer({ v1: runV1, args: [...args, ...UNLIMITED_TARGET_ARGS, ...(runV2 ? V2_BENCH_ARGS : []), ...UNLIMITED_DEVICES, '--http-port', '0'], env: { X3DH_LOG_LEVEL: 'info' } });
   try {
     return await work(server);
   } finally {

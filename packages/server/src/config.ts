@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LogFormat } from './ops/logger.js';
@@ -12,6 +11,8 @@ export interface ServerConfig extends V2Settings {
   brokerCertFile: string | undefined;
   brokerKeyFile: string | undefined;
   clientId: string;
+  /** No --client-id was given: the client id is this host's default, which another replica on the host may hold. */
+  defaultClientId: boolean;
   /** RabbitMQ AMQP 0.9.1 URL: requests are consumed from a quorum queue instead of MQTT subscriptions. */
   amqpUrl: string | undefined;
   amqpCaFile: string | undefined;
@@ -43,6 +44,10 @@ export interface ServerConfig extends V2Settings {
   dbConnectTimeoutMs: number;
   batchSize: number;
   batchConcurrency: number;
+  /** Per-device request limits (v2), before any check of a request: requests per second, at once, and waiting. */
+  deviceRequestRate: number;
+  deviceRequestBurst: number;
+  deviceRequestQueue: number;
   maxPayloadBytes: number;
   dedupeRetentionSeconds: number;
   httpHost: string;
@@ -94,9 +99,9 @@ export function serverCommand(): Command {
     .addOption(option('--amqp-key <file>', 'PEM key of --amqp-cert', 'X3DH_AMQP_KEY'))
     .addOption(option('--amqp-queue <name>', 'durable quorum queue of requests, shared by the replicas', 'X3DH_AMQP_QUEUE').default('x3dh-server.requests'))
     .addOption(option('--amqp-prefetch <n>', 'unacknowledged requests per replica (acknowledged after their commit)', 'X3DH_AMQP_PREFETCH').argParser(integer(1)).default(64))
-    .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica (default: x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
+    .addOption(option('--client-id <id>', 'MQTT client id, distinct per replica and the same at every start, so that a restarted replica takes its session and the requests queued in it back (default: x3dh-server-<host>; a second process on the host that finds it taken switches to x3dh-server-<host>-<random>)', 'X3DH_CLIENT_ID'))
     .addOption(option('--share-group <name>', 'shared-subscription group of the replicas; "" for none', 'X3DH_SHARE_GROUP').default('x3dh-server'))
-    .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: > 0 keeps the session (and queued requests) across reconnects', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(0))
+    .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: the broker keeps the session, and queues the requests for it, for so long after a lost connection, so that requests sent during a cut are served after the reconnect; 0 ends the session with the connection', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(300))
     .addOption(option('--embedded-broker-host <host>', 'address the embedded broker listens on', 'X3DH_EMBEDDED_BROKER_HOST').default('127.0.0.1'))
     .addOption(option('--embedded-broker-port <port>', 'port of the embedded broker (0: any free port)', 'X3DH_EMBEDDED_BROKER_PORT').argParser(integer(0)).default(1884))
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
@@ -112,6 +117,9 @@ export function serverCommand(): Command {
     .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
     .addOption(option('--batch-size <n>', 'most requests committed per transaction', 'X3DH_BATCH_SIZE').argParser(integer(1)).default(64))
     .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(2))
+    .addOption(option('--device-request-rate <n>', 'v2: requests per second one device may send on average, counted in each replica\'s memory before any check of the request; more are refused rate_limited', 'X3DH_DEVICE_REQUEST_RATE').argParser(integer(1)).default(20))
+    .addOption(option('--device-request-burst <n>', 'v2: requests one device may send at once after a quiet time', 'X3DH_DEVICE_REQUEST_BURST').argParser(integer(1)).default(50))
+    .addOption(option('--device-request-queue <n>', 'most requests of one device waiting for a database transaction at once (devices are served in turn); more are refused rate_limited', 'X3DH_DEVICE_REQUEST_QUEUE').argParser(integer(1)).default(64))
     .addOption(option('--max-payload <bytes>', 'largest request payload accepted', 'X3DH_MAX_PAYLOAD').argParser(integer(1)).default(64 * 1024))
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
@@ -148,7 +156,8 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     amqpKeyFile: o.amqpKey,
     amqpQueue: o.amqpQueue,
     amqpPrefetch: o.amqpPrefetch,
-    clientId: o.clientId ?? `x3dh-server-${os.hostname()}-${randomBytes(4).toString('hex')}`,
+    clientId: o.clientId ?? `x3dh-server-${os.hostname()}`,
+    defaultClientId: o.clientId === undefined,
     shareGroup: o.shareGroup,
     sessionExpirySeconds: o.sessionExpiry,
     embeddedBrokerHost: o.embeddedBrokerHost,
@@ -167,6 +176,9 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     dbConnectTimeoutMs: o.dbConnectTimeout,
     batchSize: o.batchSize,
     batchConcurrency: o.batchConcurrency,
+    deviceRequestRate: o.deviceRequestRate,
+    deviceRequestBurst: o.deviceRequestBurst,
+    deviceRequestQueue: o.deviceRequestQueue,
     maxPayloadBytes: o.maxPayload,
     dedupeRetentionSeconds: o.dedupeRetention,
     httpHost: o.httpHost,

@@ -22,6 +22,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_b
 import type { ServerCredentials } from './transport/embedded_broker_access.js';
 import { AmqpRequestChannel } from './transport/amqp_request_channel.js';
 import { MqttRequestChannel } from './transport/mqtt_request_channel.js';
+import { keepServerSession } from './transport/server_session.js';
 import type { RequestChannel } from './transport/request_channel.js';
 import { V1Protocol } from './v1/v1_protocol.js';
 import type { RequestProtocol } from './processing/request_protocol.js';
@@ -109,6 +110,8 @@ async function openRequestChannel(
       tls: cert && key ? { cert, key, ca: clientCa } : undefined,
       server: login,
       allowV1: config.enableV1,
+      // Twice the server's per-device limit: a device waiting as its rate_limited answers say never meets it.
+      publishLimit: { perSecond: 2 * config.deviceRequestRate, burst: 2 * config.deviceRequestBurst },
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
@@ -127,12 +130,17 @@ async function openRequestChannel(
     key: readPem(config.brokerKeyFile),
     username: login?.username,
     password: login?.password,
-    clean: config.sessionExpirySeconds === 0,
+    clean: true,
     sessionExpirySeconds: config.sessionExpirySeconds,
   });
+  if (config.sessionExpirySeconds > 0) {
+    // Nobody else can log in as the server to its embedded broker, and it knows only this id.
+    keepServerSession(client, { defaultClientId: config.defaultClientId && config.brokerUrl !== undefined }, log);
+  }
   client.on('error', (error) => log.warn({ err: error }, 'broker connection error'));
   client.on('offline', () => log.warn('broker connection lost; reconnecting'));
-  client.on('connect', () => log.info({ broker: brokerUrl, clientId: config.clientId, shareGroup }, 'connected to broker'));
+  client.on('connect', (connack) => log.info(
+    { broker: brokerUrl, clientId: client.options.clientId, shareGroup, sessionPresent: connack.sessionPresent }, 'connected to broker'));
   stack.push(() => client.endAsync());
   return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl };
 }
@@ -176,7 +184,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       onBatch: (size) => metrics.observeBatch(size),
       onStorageFailure: (error) => storageCondition.failed(error.message),
     }, log);
-    const dispatcher = new RequestDispatcher(protocols, executor, channel, metrics, log);
+    const dispatcher = new RequestDispatcher(protocols, executor, channel, {
+      perDevice: { perSecond: config.deviceRequestRate, burst: config.deviceRequestBurst },
+      deviceQueue: config.deviceRequestQueue,
+    }, metrics, log);
 
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
       if (!channel.connected) return 'no broker connection';

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { MESSAGE_SIZE_LIMIT } from './message_limits.js';
 
 export interface MosquittoOptions {
   /** Where the broker finds the files of this bundle at run time (certificates, ACLs). */
@@ -35,6 +36,9 @@ export const MOSQUITTO_FILES = {
   key: 'broker.key',
 } as const;
 
+/** Bytes queued for one client beyond those in flight (the key server's session during a cut). */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
 function tlsListener(options: MosquittoOptions, port: number): string[] {
   const file = (name: string) => join(options.installDir, name);
   return [
@@ -65,6 +69,20 @@ export function mosquittoConfig(options: MosquittoOptions): string {
     'persistence true',
     `persistence_location ${options.persistenceDir.endsWith('/') ? options.persistenceDir : `${options.persistenceDir}/`}`,
     'autosave_interval 10',
+    '',
+    '# Limits per client (Mosquitto applies them to every listener). It has no publish rate limit:',
+    '# the key server limits each device\'s requests (--device-request-rate) before any other work.',
+    '# Largest message: a mailbox.fetch reply (100 envelopes of 48 KiB) is about 6.6 MB; requests',
+    '# are at most 64 KiB (the server refuses larger ones).',
+    `message_size_limit ${MESSAGE_SIZE_LIMIT}`,
+    '# QoS 1 messages in flight to a client: the key server acknowledges requests on receipt, and a',
+    '# wide window keeps a burst from waiting for acknowledgement round trips (default 20).',
+    'max_inflight_messages 1000',
+    '# QoS 1 messages queued for a client beyond those in flight, more are dropped: the key server\'s',
+    '# session holds the requests sent while its connection is lost (--session-expiry, 300 s) until',
+    '# it reconnects (default 1000 messages, no byte limit).',
+    'max_queued_messages 100000',
+    `max_queued_bytes ${MAX_QUEUED_BYTES}`,
     '',
     '# Devices: TLS 1.3, a client certificate from our CA; its CN is the username and the client id,',
     '# so no device can take over another device\'s session.',

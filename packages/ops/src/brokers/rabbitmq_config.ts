@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { MESSAGE_SIZE_LIMIT } from './message_limits.js';
 import { routingKeyPattern } from './rabbitmq_topic_pattern.js';
 import { deviceGrants, serverGrants, v1DeviceGrants, type TopicGrant } from './topic_rules.js';
 
@@ -67,6 +68,10 @@ export function rabbitMqConfig(options: RabbitMqOptions): string {
     'mqtt.tcp_listen_options.nodelay = true',
     'tcp_listen_options.nodelay = true',
     'loopback_users = none',
+    '# Largest message, MQTT and AMQP alike: above the key server\'s largest reply (a mailbox.fetch of',
+    '# 100 envelopes of 48 KiB, about 6.6 MB); requests are at most 64 KiB. RabbitMQ has no publish',
+    '# rate limit per client: the key server limits each device\'s requests before any other work.',
+    `max_message_size = ${MESSAGE_SIZE_LIMIT}`,
     `definitions.local.path = ${file(RABBITMQ_FILES.definitions)}`,
     'definitions.import_backend = local_filesystem',
     'definitions.skip_if_unchanged = true',

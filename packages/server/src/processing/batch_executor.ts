@@ -4,10 +4,13 @@ import { DatabaseUnavailableError, isTransactionConflict, StorageFailureError } 
 import {
   findProcessedReplies, insertProcessedReplies, isAlreadyRecorded,
 } from '../storage/queries/processed_request_queries.js';
+import { FairQueue } from './fair_queue.js';
 import { RequestRaceError } from './request_race.js';
 import type { Reply } from './request_protocol.js';
 
 export interface Job {
+  /** Who sent the request: requests wait in one queue per sender, served round robin (FairQueue). */
+  sender: string;
   /** Identifies one request across redeliveries; null for requests that cannot be told apart (no Correlation Data). */
   digest: string | null;
   execute: (sql: Sql) => Promise<Reply>;
@@ -49,7 +52,7 @@ const MAX_ATTEMPTS = 5;
  * fail the others; none of the batch's effects remain, since the whole transaction rolled back.
  */
 export class BatchExecutor {
-  private readonly queue: Queued[] = [];
+  private readonly queue = new FairQueue<Queued>();
   /** Transactions in flight, and how many of them are still running their requests (not yet committing). */
   private running = 0;
   private working = 0;
@@ -59,25 +62,31 @@ export class BatchExecutor {
 
   run(job: Job): Promise<Reply> {
     return new Promise((resolve) => {
-      this.queue.push({ job, resolve });
+      this.queue.push(job.sender, { job, resolve });
       this.pump();
     });
   }
 
+  /** Requests of this sender waiting for a transaction. */
+  waiting(sender: string): number {
+    return this.queue.waiting(sender);
+  }
+
   /** Resolves once every request submitted so far has its reply. */
   drain(): Promise<void> {
-    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.queue.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
   /**
    * Starts a batch when no other batch is still running its requests: while one commits, the
    * next one gathers what arrived meanwhile and runs. So batches grow
-   * with the load, and a request waits for at most one batch's statements before its own start.
+   * with the load, and a request waits for at most one batch's statements before its own start,
+   * plus one batch for each batch's worth of requests of other senders ahead of it in turn.
    */
   private pump(): void {
-    while (this.working === 0 && this.running < this.options.maxConcurrentBatches && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatchSize);
+    while (this.working === 0 && this.running < this.options.maxConcurrentBatches && this.queue.size > 0) {
+      const batch = this.queue.take(this.options.maxBatchSize);
       this.running += 1;
       this.working += 1;
       this.options.onBatch?.(batch.length);
@@ -92,7 +101,7 @@ export class BatchExecutor {
         committing();
         this.running -= 1;
         this.pump();
-        if (this.running === 0 && this.queue.length === 0) for (const wake of this.idle.splice(0)) wake();
+        if (this.running === 0 && this.queue.size === 0) for (const wake of this.idle.splice(0)) wake();
       });
     }
   }

@@ -4,9 +4,9 @@ import type { InboundRequest } from '../transport/request_channel.js';
 /**
  * How a request ended, for metrics and logs: ok; refused by the domain (unknown user, empty
  * inbox...); invalid input; replayed from the record of an earlier delivery; database unavailable;
- * failed on an unexpected error.
+ * failed on an unexpected error; limited: refused unread by its sender's request limits.
  */
-export type Outcome = 'ok' | 'refused' | 'invalid' | 'replayed' | 'unavailable' | 'failed';
+export type Outcome = 'ok' | 'refused' | 'invalid' | 'replayed' | 'unavailable' | 'failed' | 'limited';
 
 /** A notice to publish once the request's transaction has committed (QoS 1). */
 export interface Push {
@@ -56,6 +56,14 @@ export interface RequestProtocol {
   /** MQTT topic filters carrying this protocol's requests. */
   readonly requestFilters: readonly string[];
   prepare(request: InboundRequest): PreparedRequest;
+  /**
+   * The device that sent the request, for the per-device request limits and fair scheduling, read
+   * from the topic alone (the broker lets a device publish under its own name only); null when
+   * the protocol cannot tell its devices apart (v1), whose requests then count as one sender.
+   */
+  requester(request: InboundRequest): string | null;
+  /** The answer to a request refused unread by its sender's request limits: try again after `retryAfterMs`. */
+  rateLimited(request: InboundRequest, retryAfterMs: number): PreparedRequest & { reply: Reply };
   /** Reply while the database cannot be reached: the client should retry later. */
   readonly unavailableReply: Reply;
   /** Reply for an unexpected failure; its details go to the log, not to the client. */

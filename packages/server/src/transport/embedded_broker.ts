@@ -3,7 +3,9 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import type { RateLimit } from '../processing/rate_limiter.js';
 import { embeddedBrokerAccess, type ServerCredentials } from './embedded_broker_access.js';
+import { limitPublishRate } from './embedded_broker_publish_limit.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -17,6 +19,8 @@ export interface EmbeddedBrokerOptions {
   server: ServerCredentials;
   /** Wire protocol v1 enabled: devices may use the v1 topics. */
   allowV1: boolean;
+  /** Publishes per client (the server's own excepted); none when absent. */
+  publishLimit?: RateLimit | undefined;
 }
 
 export interface EmbeddedBroker {
@@ -30,11 +34,15 @@ export interface EmbeddedBroker {
  * An in-process MQTT 5 broker (aedes 2.0.0-beta.1: the first aedes that speaks MQTT 5, passing
  * Response Topic and Correlation Data through), so that one server process is a complete system.
  * It has no shared subscriptions: run one server per embedded broker. It enforces the per-device
- * topic rules of docs/protocol-v2.md section 2 (embedded_broker_access).
+ * topic rules of docs/protocol-v2.md section 2 (embedded_broker_access) and a publish rate limit per
+ * client (embedded_broker_publish_limit).
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: Logger): Promise<EmbeddedBroker> {
   const clientCertificates = options.tls?.ca !== undefined;
-  const broker = await Aedes.createBroker(embeddedBrokerAccess({ server: options.server, clientCertificates, v1: options.allowV1 }, log));
+  const access = embeddedBrokerAccess({ server: options.server, clientCertificates, v1: options.allowV1 }, log);
+  const broker = await Aedes.createBroker(options.publishLimit === undefined ? access : {
+    ...access, authorizePublish: limitPublishRate(access.authorizePublish!, options.publishLimit, options.server.clientId),
+  });
   broker.on('clientError', (client, error) => log.debug({ client: client.id, err: error }, 'embedded broker client error'));
   const handle = (socket: net.Socket) => broker.handle(socket);
   const server = options.tls

@@ -17,6 +17,7 @@ import type { InboundRequest, RequestChannel } from './request_channel.js';
 export class MqttRequestChannel implements RequestChannel {
   private readonly subscriptions: string[];
   private corked: NodeJS.WritableStream | null = null;
+  private receiving = false;
 
   constructor(
     private readonly client: MqttClient,
@@ -39,7 +40,16 @@ export class MqttRequestChannel implements RequestChannel {
         userProperties: packet.properties?.userProperties ?? {},
       });
     });
+    // mqtt.js subscribes again after a reconnection that found no session. One that found it
+    // normally finds the subscriptions too, unless another process with this client id replaced
+    // the session meanwhile: subscribing again costs one packet.
+    this.client.on('connect', (connack) => {
+      if (!connack.sessionPresent || !this.receiving) return;
+      this.client.subscribeAsync(this.subscriptions, { qos: 1 })
+        .catch((error: Error) => this.log.warn({ err: error }, 'subscribing again after a reconnection failed'));
+    });
     await this.client.subscribeAsync(this.subscriptions, { qos: 1 });
+    this.receiving = true;
     this.log.info({ subscriptions: this.subscriptions }, 'subscribed to requests');
   }
 
@@ -87,6 +97,7 @@ export class MqttRequestChannel implements RequestChannel {
   }
 
   async stopReceiving(): Promise<void> {
+    this.receiving = false;
     if (this.client.connected) await this.client.unsubscribeAsync(this.subscriptions);
   }
 

@@ -52,6 +52,18 @@ export class V1Protocol implements RequestProtocol {
 
   constructor(private readonly maxPayloadBytes: number, private readonly prekeyBucket: Bucket) {}
 
+  /** v1 requests name no requester: every v1 device shares one response topic and no identity. */
+  requester(): null {
+    return null;
+  }
+
+  rateLimited({ topic }: InboundRequest): PreparedRequest & { reply: Reply } {
+    return {
+      operation: wireV1.parseV1Topic(topic)?.operation ?? 'unknown',
+      reply: errorReply('Too many requests, retry later', 'limited', 429),
+    };
+  }
+
   prepare({ topic, payload }: InboundRequest): PreparedRequest {
     const route = wireV1.parseV1Topic(topic);
     if (route === null) return { operation: 'unknown', reply: errorReply('Unknown topic', 'invalid') };

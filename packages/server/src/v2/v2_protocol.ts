@@ -43,6 +43,21 @@ export class V2Protocol implements RequestProtocol {
 
   constructor(private readonly settings: V2Settings) {}
 
+  /** The device the topic names (its fourth level), whatever the rest of the topic. */
+  requester(request: InboundRequest): string | null {
+    const level = request.topic.split('/', 4)[3];
+    return level !== undefined && wireV2.isDeviceName(level) ? level : null;
+  }
+
+  rateLimited(request: InboundRequest, retryAfterMs: number): PreparedRequest & { reply: Reply } {
+    const device = this.requester(request);
+    return {
+      operation: wireV2.parseRequestTopic(request.topic)?.operation ?? 'unknown',
+      responseTopic: device === null ? null : wireV2.responseTopic(device),
+      reply: { ...errorReply('rate_limited', `too many requests from this device; try again in ${retryAfterMs} ms`, retryAfterMs), outcome: 'limited' },
+    };
+  }
+
   prepare(request: InboundRequest): PreparedRequest {
     const route = wireV2.parseRequestTopic(request.topic);
     if (route === null) {
