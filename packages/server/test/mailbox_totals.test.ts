@@ -24,6 +24,12 @@ const gate = (device: string): RequestIdGate => ({
 
 const backends = databaseBackends('mailbox', 24);
 
+/** Limits by the mailbox's totals alone: quotas as large as the mailbox, no rate to speak of. */
+const totalsOnly = (maxMessages: number, maxBytes: number, retentionSeconds: number): MailboxLimits => ({
+  maxMessages, maxBytes, retentionSeconds, perCorrespondent: maxMessages, perStranger: maxMessages, strangers: maxMessages,
+  sends: { burst: 1000, intervalMs: 1 },
+});
+
 for (const backend of backends) {
   describe(`mailbox totals on ${backend.name}`, { timeout: 120_000 }, () => {
     let database: Database;
@@ -55,7 +61,7 @@ for (const backend of backends) {
     test('totals follow sends, acknowledgements, the expiry purge and deletion', async () => {
       const alice = await enrol('alice');
       const bob = await enrol('bob');
-      const limits = { maxMessages: 10, maxBytes: 10_000, retentionSeconds: 1 };
+      const limits = totalsOnly(10, 10_000, 1);
       for (const bytes of [100, 200, 300]) assert.equal(queuedCode(await send(alice, bob.name, bytes, limits)), 'queued');
       assert.deepEqual(await totals(bob.id), { messages: 3, bytes: 600, counted: 3, summed: 600 });
 
@@ -79,7 +85,7 @@ for (const backend of backends) {
       const alice = await enrol('alice');
       const bob = await enrol('bob');
       const carol = await enrol('carol');
-      const limits = { maxMessages: 2, maxBytes: 1000, retentionSeconds: 1 };
+      const limits = totalsOnly(2, 1000, 1);
       assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'queued');
       assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'queued');
       assert.equal(queuedCode(await send(alice, bob.name, 10, limits)), 'mailbox_full');
@@ -98,7 +104,7 @@ for (const backend of backends) {
       test('concurrent sends to one recipient in separate transactions fill its mailbox exactly to the limit', async () => {
         const bob = await enrol('bob');
         const senders = await Promise.all(Array.from({ length: 20 }, () => enrol('sender')));
-        const limits = { maxMessages: 5, maxBytes: 1_000_000, retentionSeconds: 60 };
+        const limits = totalsOnly(5, 1_000_000, 60);
         const outcomes = await Promise.all(senders.map((sender) => send(sender, bob.name, 100, limits).then(queuedCode)));
         assert.equal(outcomes.filter((code) => code === 'queued').length, 5);
         assert.equal(outcomes.filter((code) => code === 'mailbox_full').length, 15);
