@@ -10,20 +10,22 @@ export async function insertUser(sql: Sql, username: string, identityKey: Uint8A
   return rows.length === 1;
 }
 
+/** The key holding a name; null when the name is free or disabled by the operator (then no key may claim it). */
 export async function findIdentityKey(sql: Sql, username: string): Promise<Uint8Array | null> {
   const rows = await sql.query<{ identity_key: Uint8Array }>(
-    'SELECT identity_key FROM users WHERE username = $1', [username]);
+    'SELECT identity_key FROM users WHERE username = $1 AND disabled_at IS NULL', [username]);
   return rows[0]?.identity_key ?? null;
 }
 
-/** Registered names, oldest first; a deleted (v2) device is no longer listed, though its name stays reserved. */
+/** Registered names, oldest first; a deleted or disabled device is no longer listed, though its name stays reserved. */
 export async function listUsernames(sql: Sql): Promise<string[]> {
-  const rows = await sql.query<{ username: string }>('SELECT username FROM users WHERE deleted_at IS NULL ORDER BY id');
+  const rows = await sql.query<{ username: string }>(
+    'SELECT username FROM users WHERE deleted_at IS NULL AND disabled_at IS NULL ORDER BY id');
   return rows.map((row) => row.username);
 }
 
 /**
- * Replaces the user's signed prekey; returns the user's id, or null for an unknown user. The row
+ * Replaces the user's signed prekey; returns the user's id, or null for an unknown or disabled user. The row
  * lock it takes serializes bundle uploads of one user until the transaction ends.
  */
 export async function updateSignedPreKey(
@@ -31,7 +33,7 @@ export async function updateSignedPreKey(
 ): Promise<string | null> {
   const rows = await sql.query<{ id: string }>(
     `UPDATE users SET signed_prekey = $2, signed_prekey_signature = $3
-     WHERE username = $1 RETURNING id::text AS id`,
+     WHERE username = $1 AND disabled_at IS NULL RETURNING id::text AS id`,
     [username, signedPreKey, signature]);
   return rows[0]?.id ?? null;
 }
@@ -61,14 +63,14 @@ export interface BundleRow {
 /**
  * The user's bundle with one one-time prekey claimed (deleted) in the same statement, oldest
  * upload first. SKIP LOCKED lets concurrent fetches claim different keys instead of waiting, so
- * no key is ever handed out twice; key_id is null when none is left. Null for an unknown user.
+ * no key is ever handed out twice; key_id is null when none is left. Null for an unknown or disabled user.
  * The owner is a scalar subquery, not a join: joined, the generic plan walks every user's keys in
  * id order looking for the owner's (see query_plans.test.ts).
  */
 export async function claimBundle(sql: Sql, username: string): Promise<BundleRow | null> {
   const rows = await sql.query<BundleRow>(
     `WITH owner AS (
-       SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users WHERE username = $1
+       SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users WHERE username = $1 AND disabled_at IS NULL
      ), claimed AS (
        DELETE FROM one_time_prekeys WHERE id = (
          SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT id FROM owner)

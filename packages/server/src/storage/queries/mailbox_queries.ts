@@ -1,8 +1,9 @@
 import type { Sql } from '../database.js';
 
 /**
- * One function per SQL statement on the mailbox tables (initial_messages, chat_messages). A
- * recipient is found by a scalar subquery, not a join, so that the queue's (recipient, id) index
+ * One function per SQL statement on the mailbox tables (initial_messages, chat_messages). A device
+ * disabled by the operator gets and hands out nothing, like an unknown one. A recipient is found by
+ * a scalar subquery, not a join, so that the queue's (recipient, id) index
  * is used: see query_plans.test.ts.
  */
 
@@ -21,7 +22,7 @@ export async function insertInitialMessage(sql: Sql, recipient: string, message:
   const rows = await sql.query(
     `INSERT INTO initial_messages
        (recipient_id, sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce)
-     SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE username = $1
+     SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE username = $1 AND disabled_at IS NULL
      RETURNING id`,
     [recipient, message.sender, message.identityKey, message.ephemeralKey, message.oneTimePreKeyId,
       message.ciphertext, message.associatedData, message.nonce]);
@@ -35,7 +36,7 @@ export async function claimInitialMessage(sql: Sql, recipient: string): Promise<
     ciphertext: Uint8Array; associated_data: Uint8Array; nonce: Uint8Array;
   }>(
     `DELETE FROM initial_messages WHERE id = (
-       SELECT m.id FROM initial_messages m WHERE m.recipient_id = (SELECT id FROM users WHERE username = $1)
+       SELECT m.id FROM initial_messages m WHERE m.recipient_id = (SELECT id FROM users WHERE username = $1 AND disabled_at IS NULL)
        ORDER BY m.id LIMIT 1 FOR UPDATE OF m SKIP LOCKED)
      RETURNING sender, identity_key, ephemeral_key, one_time_prekey_id, ciphertext, associated_data, nonce`,
     [recipient]);
@@ -53,7 +54,7 @@ export async function insertChatMessage(
 ): Promise<boolean> {
   const rows = await sql.query(
     `INSERT INTO chat_messages (recipient_id, sender, ciphertext, nonce)
-     SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id`,
+     SELECT id, $2, $3, $4 FROM users WHERE username = $1 AND disabled_at IS NULL RETURNING id`,
     [recipient, sender, ciphertext, nonce]);
   return rows.length === 1;
 }
@@ -69,7 +70,7 @@ export async function claimChatMessages(
     `WITH claimed AS (
        DELETE FROM chat_messages WHERE id IN (
          SELECT c.id FROM chat_messages c
-         WHERE c.recipient_id = (SELECT id FROM users WHERE username = $1) AND c.sender = $2
+         WHERE c.recipient_id = (SELECT id FROM users WHERE username = $1 AND disabled_at IS NULL) AND c.sender = $2
          ORDER BY c.id LIMIT $3 FOR UPDATE OF c SKIP LOCKED)
        RETURNING id, ciphertext, nonce
      )

@@ -6,13 +6,15 @@ export interface DeviceRow {
   id: string;
   identity_key: Uint8Array;
   deleted: boolean;
+  /** Disabled (or deleted) by the operator: refused everything until enrolled again with a new token. */
+  disabled: boolean;
   signed_prekey_id: number | null;
   signed_prekey_uploaded_at: number | null;
   max_signed_prekey_id: number | null;
   max_one_time_prekey_id: number | null;
 }
 
-const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id,
+const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, disabled_at IS NOT NULL AS disabled, signed_prekey_id,
   (extract(epoch FROM signed_prekey_uploaded_at) * 1000)::float8 AS signed_prekey_uploaded_at,
   max_signed_prekey_id, max_one_time_prekey_id`;
 
@@ -66,12 +68,20 @@ export async function markDeviceDeleted(sql: Sql, id: string): Promise<void> {
     [id]);
 }
 
+/** Sets or clears the operator's block on a device by name; false when there is no such device. */
+export async function setDeviceDisabled(sql: Sql, name: string, disabled: boolean): Promise<boolean> {
+  const rows = await sql.query(
+    `UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE username = $1 RETURNING 1`,
+    [name, disabled]);
+  return rows.length === 1;
+}
+
 /**
- * Device names in the directory: not deleted, and usable by v2 (a v1 name outside the v2 alphabet
+ * Device names in the directory: not deleted or disabled, and usable by v2 (a v1 name outside the v2 alphabet
  * cannot appear in a v2 topic).
  */
 export async function listDeviceNames(sql: Sql): Promise<string[]> {
   const rows = await sql.query<{ username: string }>(
-    `SELECT username FROM users WHERE deleted_at IS NULL AND username ~ '^[A-Za-z0-9._-]{1,64}$' ORDER BY username`);
+    `SELECT username FROM users WHERE deleted_at IS NULL AND disabled_at IS NULL AND username ~ '^[A-Za-z0-9._-]{1,64}$' ORDER BY username`);
   return rows.map((row) => row.username);
 }
