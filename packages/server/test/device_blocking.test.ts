@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2 } from '@x3dh-iot/protocol';
-import { closeV1Device, connectV1Device, requestJson, type V2Response } from '@x3dh-iot/testkit';
+import { closeV1Device, connectV1Device, entryScript, requestJson, type V2Response } from '@x3dh-iot/testkit';
 import type { MqttRequester } from '@x3dh-iot/transport';
 import { runOnStore, type StoreOptions } from '../src/admin/admin_store.js';
 import type { OperatorInput, OperatorOperation } from '../src/admin/operator_operations.js';
@@ -18,6 +23,24 @@ import { startV2Embedded, startV2Postgres, uniqueName, type V2Environment } from
  * operations run as the operator's commands run them: on PostgreSQL while the server serves, and
  * through the running server's operator socket on the embedded store (some through the CLI itself).
  */
+
+const OPS_MAIN = fileURLToPath(new URL('../../ops/src/cli/main.ts', import.meta.url));
+const SERVER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/** Runs `x3dh-ops <args>` as an operator would, with the key server's store in its environment; its stdout. */
+async function runOps(store: StoreOptions, args: readonly string[]): Promise<string> {
+  const script = await entryScript(OPS_MAIN);
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('X3DH_'))),
+    ...(store.databaseUrl !== undefined ? { X3DH_DATABASE_URL: store.databaseUrl } : { X3DH_DATA_DIR: store.dataDir }),
+  };
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, ...args], { timeout: 120_000, env }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`x3dh-ops ${args.join(' ')}: ${stdout}${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
 
 /** The operator command's store options for a test environment's store flags. */
 function storeOptions(store: readonly string[]): StoreOptions {
@@ -136,6 +159,26 @@ for (const { name, start } of environments) {
       // Re-enrolled with its (same) key: it works again; the token is used up.
       result(await victim.request('prekeys.status'));
       assert.equal(code(await thief.enroll(token)), 'name_taken');
+    });
+
+    test('attack: after the operator revokes a device in one step (x3dh-ops pki revoke), its stolen key gets nothing and its keys are not handed out', async () => {
+      const victim = await env.enrolled(uniqueName('victim'), { oneTimePreKeys: 2 });
+      const peer = await env.enrolled(uniqueName('peer'));
+      result(await victim.request('mailbox.fetch', {}));
+      const pki = await mkdtemp(join(tmpdir(), 'x3dh-revoke-'));
+      try {
+        const ops = (...args: string[]) => runOps(storeOptions(env.store), [...args, '-d', pki]);
+        await ops('pki', 'init');
+        await ops('pki', 'device', victim.name);
+        const keyServer = `${process.execPath} ${await entryScript(SERVER_MAIN)}`;
+        assert.match(await ops('pki', 'revoke', victim.name, '--key-server-command', keyServer),
+          new RegExp(`${victim.name} disabled \\(was active, now disabled\\)[\\s\\S]*revoked ${victim.name}`));
+      } finally {
+        await rm(pki, { recursive: true, force: true });
+      }
+      assert.equal(code(await victim.request('mailbox.fetch', {})), 'device_disabled');
+      assert.equal(code(await victim.enroll()), 'device_disabled');
+      assert.equal(code(await peer.request('bundle.fetch', { device: victim.name })), 'unknown_device');
     });
 
     test('attack: v1 requests for a disabled device are refused: no bundle upload, no bundle, no messages in or out', async () => {
