@@ -304,3 +304,19 @@ test('security-v2 item 15 (client side, fake server): a redelivered message is d
   assert.deepEqual((await bob.read('alice')).messages, ['hello', 'only once'], 'each shown once');
   assert.deepEqual(await bob.takeUnread(), []);
 });
+
+test('attack (fake server): junk initial messages from one sender are recorded and acknowledged, so they cannot fill the mailbox; a message that may still be accepted later waits', async () => {
+  const server = new FakeV2Server();
+  const { bob, bobStore } = await pair(server);
+  for (let i = 0; i < 5; i += 1) insert(server, 'bob', 'alice', 'x3dh.initial', utf8.encode(`junk ${i}`));
+  // A session message before its handshake (NOT_READY): the handshake may still come.
+  const early = insert(server, 'bob', 'alice', 'session', utf8.encode('{}'));
+  const { accepted, problems } = await bob.syncMailbox();
+  assert.equal(accepted, 0);
+  assert.deepEqual(problems.map((p) => p.error.kind), ['SECURITY', 'SECURITY', 'SECURITY', 'SECURITY', 'SECURITY', 'NOT_READY']);
+  const reasons = await refusalReasons(bobStore);
+  assert.equal(reasons.length, 5);
+  for (const reason of reasons) assert.match(reason, /from alice refused: malformed envelope/);
+  assert.deepEqual(bob.localStatus.refused.map((r) => r.peer), ['alice', 'alice', 'alice', 'alice', 'alice']);
+  assert.deepEqual(server.mailbox('bob').map((m) => m.id), [early.id], 'only the message that may be accepted later waits');
+});
