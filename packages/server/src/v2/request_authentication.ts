@@ -17,9 +17,10 @@ export type UsedRequestId = Refusal | { ok: 'resent'; reply: Reply };
 
 /**
  * Checks 2 to 4 of docs/protocol-v2.md section 3.2, in that order: the device exists (an enrolment
- * brings its key) and is not disabled by the operator (only an enrolment goes on), the time is within the skew, and the signature verifies. Check 5 follows only
- * then: recordRequestId (checkRequestId) or, for the operations that record the request id in
- * their own first statement, that statement.
+ * brings its key) and is not disabled by the operator (an enrolment goes on), the time is within
+ * the skew, and the signature verifies. Check 5 follows only then: recordRequestId
+ * (checkRequestId) or, for the operations that record the request id in their own first
+ * statement, that statement.
  */
 export async function authenticate(
   sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number,
@@ -27,7 +28,7 @@ export async function authenticate(
   let device = await findDevice(sql, request.device);
   // Only an enrolment with a new token takes a disabled device back (its key may be stolen).
   if (device !== null && device.disabled && enrolmentKey === undefined) return disabledRefusal(request.device);
-  if (device !== null && device.deleted && !device.disabled) device = enrolmentKey === undefined ? null : device;
+  if (device !== null && device.deleted) device = enrolmentKey === undefined ? null : device;
   if (enrolmentKey === undefined && device === null) return refuse('unknown_device', `${request.device} is not enrolled`);
 
   if (!withinClockSkew(request, clockSkewSeconds)) {
