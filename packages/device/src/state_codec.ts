@@ -24,6 +24,8 @@ const v2Schema = z.object({
   unread: z.array(z.object({
     mailboxId: wireV2.mailboxIdSchema, peer, kind: z.enum(['handshake', 'message']), text: z.string(), receivedAt: date,
   })),
+  // Stores written before refusals were recorded have none.
+  refused: z.array(z.object({ mailboxId: wireV2.mailboxIdSchema, peer, reason: z.string(), refusedAt: date })).optional(),
   pendingIdentityPrivateKey: key.nullable().optional(),
 });
 
@@ -81,6 +83,7 @@ function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
     handledMailboxIds: v2.handledMailboxIds,
     outbox: v2.outbox.map((m) => ({ id: b64(m.id), to: m.to, type: m.type, envelope: b64(m.envelope), createdAt: m.createdAt.toISOString() })),
     unread: v2.unread.map((u) => ({ ...u, receivedAt: u.receivedAt.toISOString() })),
+    refused: v2.refused.map((r) => ({ ...r, refusedAt: r.refusedAt.toISOString() })),
     pendingIdentityPrivateKey: v2.pendingIdentity ? b64(v2.pendingIdentity.privateKey) : null,
   };
 }
@@ -94,6 +97,7 @@ function v2FromJson(json: z.output<typeof v2Schema> | undefined): V2State {
     handledMailboxIds: json.handledMailboxIds,
     outbox: json.outbox,
     unread: json.unread,
+    refused: json.refused ?? [],
     pendingIdentity: json.pendingIdentityPrivateKey ? keyPairFromPrivateKey(json.pendingIdentityPrivateKey) : null,
   };
 }

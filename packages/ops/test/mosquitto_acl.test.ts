@@ -89,7 +89,7 @@ async function brokerFromCli(v1: boolean, revoke: string[] = []) {
     const base = join(dir, 'pki', 'devices', device);
     revoked.set(device, { cert: await readFile(`${base}.crt`, 'utf8'), key: await readFile(`${base}.key`, 'utf8') });
   }
-  if (revoke.length > 0) await cli('pki', 'revoke', ...revoke, '-d', dir);
+  if (revoke.length > 0) await cli('pki', 'revoke', ...revoke, '--certificate-only', '-d', dir);
   const [port, serverPort, v1Port] = [await freePort(), await freePort(), await freePort()];
   const bundle = join(dir, 'brokers', 'mosquitto');
   await cli('broker', 'mosquitto', '-d', dir, '--install-dir', bundle, '--persistence-dir', join(dir, 'mosquitto-data'), '--bind', '127.0.0.1', '--port', String(port), '--server-port', String(serverPort), ...(v1 ? ['--v1-port', String(v1Port)] : []));

@@ -119,15 +119,15 @@ describe('certificates with Node TLS', () => {
     await cli('pki', 'device', 'carol', 'dave', '-d', dir);
     const carol = await pair('pki/devices/carol.crt');
     const serials = [new X509Certificate(carol.cert).serialNumber, new X509Certificate(await readFile(join(dir, 'pki', 'devices', 'dave.crt'))).serialNumber];
-    await cli('pki', 'revoke', 'carol', '-d', dir);
-    await cli('pki', 'revoke', 'dave', '-d', dir);
+    await cli('pki', 'revoke', 'carol', '--certificate-only', '-d', dir);
+    await cli('pki', 'revoke', 'dave', '--certificate-only', '-d', dir);
     const crlPem = await readFile(join(dir, 'pki', 'ca.crl'), 'utf8');
     assert.match(crlPem, /^-----BEGIN X509 CRL-----$/m);
     const crl = new x509.X509Crl(crlPem);
     assert.ok(await crl.verify({ publicKey: await new x509.X509Certificate(ca).publicKey.export() }));
     assert.deepEqual(crl.entries.map((entry) => entry.serialNumber.toUpperCase()).sort(), serials.sort(), 'every revocation stays listed');
     await assert.rejects(stat(join(dir, 'pki', 'devices', 'carol.key')));
-    await assert.rejects(runCli(['pki', 'revoke', 'carol', '-d', dir]).then((result) => (result.code === 0 ? undefined : Promise.reject(new Error(result.stderr)))), /carol has no certificate to revoke/);
+    await assert.rejects(runCli(['pki', 'revoke', 'carol', '--certificate-only', '-d', dir]).then((result) => (result.code === 0 ? undefined : Promise.reject(new Error(result.stderr)))), /carol has no certificate to revoke/);
 
     const guarded = tls.createServer({ ...broker, ca, crl: crlPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => socket.end('ok'));
     guarded.on('tlsClientError', () => {});

@@ -49,8 +49,12 @@ const runV2 = options.protocol !== 'v1';
  * so v1 fetches run out early in a run and then hand out none).
  */
 const V2_PREKEYS_PER_DEVICE = 500;
-/** Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches it repeats, room for its prekeys. */
-const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
+/**
+ * Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches and
+ * sends it repeats to one peer, room for its prekeys.
+ */
+const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--send-burst', '1000000000',
+  '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
 /**
  * Both protocols: the per-target bucket of one-time prekeys still takes its token on every fetch, but
  * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.

@@ -139,6 +139,11 @@ export function serverCommand(): Command {
     .addOption(option('--prekey-low-threshold <n>', 'v2: a bundle fetch leaving fewer one-time prekeys pushes prekeys_low to the device', 'X3DH_PREKEY_LOW_THRESHOLD').argParser(integer(0)).default(10))
     .addOption(option('--mailbox-max-messages <n>', 'v2: most messages waiting per recipient', 'X3DH_MAILBOX_MAX_MESSAGES').argParser(integer(1)).default(1000))
     .addOption(option('--mailbox-max-bytes <bytes>', 'v2: most envelope bytes waiting per recipient', 'X3DH_MAILBOX_MAX_BYTES').argParser(integer(1)).default(4 * 1024 * 1024))
+    .addOption(option('--mailbox-max-per-sender <n>', 'v2: most messages waiting per recipient from one sender it has written to', 'X3DH_MAILBOX_MAX_PER_SENDER').argParser(integer(1)).default(250))
+    .addOption(option('--mailbox-max-per-new-sender <n>', 'v2: most messages waiting per recipient from one sender it has never written to', 'X3DH_MAILBOX_MAX_PER_NEW_SENDER').argParser(integer(1)).default(20))
+    .addOption(option('--mailbox-max-from-new-senders <n>', 'v2: most messages waiting per recipient from all senders it has never written to together', 'X3DH_MAILBOX_MAX_FROM_NEW_SENDERS').argParser(integer(1)).default(250))
+    .addOption(option('--send-burst <n>', 'v2: messages per (sender, recipient) allowed at once', 'X3DH_SEND_BURST').argParser(integer(1)).default(100))
+    .addOption(option('--send-interval <seconds>', 'v2: one more message per (sender, recipient) allowed every so many seconds', 'X3DH_SEND_INTERVAL').argParser(integer(1)).default(1))
     .addOption(option('--message-retention <seconds>', 'v2: how long an unacknowledged message waits before it is deleted', 'X3DH_MESSAGE_RETENTION').argParser(integer(1)).default(14 * 24 * 3600));
 }
 
@@ -197,6 +202,11 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     preKeyLowThreshold: o.prekeyLowThreshold,
     mailboxMaxMessages: o.mailboxMaxMessages,
     mailboxMaxBytes: o.mailboxMaxBytes,
+    mailboxMaxPerSender: o.mailboxMaxPerSender,
+    mailboxMaxPerNewSender: o.mailboxMaxPerNewSender,
+    mailboxMaxFromNewSenders: o.mailboxMaxFromNewSenders,
+    sendBurst: o.sendBurst,
+    sendIntervalSeconds: o.sendInterval,
     messageRetentionSeconds: o.messageRetention,
   };
 }

@@ -198,7 +198,8 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
 
 describe('operator command help', () => {
   it('answers --help for every command', { timeout: 120_000 }, async () => {
-    const commands = [['token'], ['token', 'issue'], ['token', 'list'], ['token', 'revoke'], ['device'], ['device', 'set-identity'], ['device', 'list']];
+    const commands = [['token'], ['token', 'issue'], ['token', 'list'], ['token', 'revoke'], ['device'], ['device', 'set-identity'], ['device', 'list'],
+      ['device', 'disable'], ['device', 'enable'], ['device', 'delete']];
     const results = await Promise.all(commands.map((command) => runAdmin([], ...command, '--help')));
     for (const [index, result] of results.entries()) {
       const command = commands[index]!;

@@ -7,7 +7,7 @@ import { migrate } from '../src/storage/migrate.js';
 import { PostgresDatabase } from '../src/storage/postgres_database.js';
 import { claimBundle } from '../src/storage/queries/directory_queries.js';
 import { handOutBundleRow } from '../src/storage/queries/fetch_allowance_queries.js';
-import { listMailboxMessages } from '../src/storage/queries/mailbox_message_queries.js';
+import { listMailboxMessages, queueMessage } from '../src/storage/queries/mailbox_message_queries.js';
 import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/mailbox_queries.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 
@@ -103,6 +103,12 @@ const handOuts: [string, (sql: Sql) => Promise<unknown>, string][] = [
   ['v1 chat read', (sql) => claimChatMessages(sql, 'target', 'peer', 10), 'recipient_id'],
   ['v2 bundle.fetch (one-time prekey hand-out)', (sql) => handOutBundleRow(sql, '202', 'target', { requester: { burst: 10, intervalMs: 1000 }, target: { burst: 10, intervalMs: 1000 } }, 10, gate), 'user_id'],
   ['v2 mailbox.fetch', (sql) => listMailboxMessages(sql, '201', '0', 100, gate), 'recipient_id'],
+  ['v2 message.send (the sender\'s waiting messages counted)', (sql) => queueMessage(sql, '202', 'target', {
+    clientId: new Uint8Array(16), type: 'session', envelope: new Uint8Array(4),
+  }, {
+    maxMessages: 100, maxBytes: 10_000, retentionSeconds: 60, perCorrespondent: 50, perStranger: 10, strangers: 50,
+    sends: { burst: 10, intervalMs: 1000 },
+  }, gate), 'recipient_id'],
 ];
 
 for (const [operation, call, owner] of handOuts) {

@@ -52,6 +52,8 @@ export function formatStatusV2(
     `Sessions: ${local.sessions.length === 0 ? '(none)' : local.sessions.map((s) => `${s.peer} (${s.role}, ${s.sent} sent)`).join(', ')}`,
     `Pinned identities: ${local.pinned.join(', ') || '(none)'}`,
     `Unread texts: ${local.unread}; messages waiting to be sent again: ${local.outbox}`,
+    `Messages refused and removed from the mailbox: ${local.refused.length}` +
+      (local.refused.length === 0 ? '' : `; latest: ${local.refused.at(-1)!.refusedAt} ${local.refused.at(-1)!.reason}`),
   ];
   if (server) {
     lines.push(`On the server: ${server.one_time_prekeys} one-time prekeys, signed prekey ${server.signed_prekey_id ?? '(none)'}` +

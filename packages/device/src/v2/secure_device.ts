@@ -9,11 +9,13 @@ import { DeviceError } from '../errors.js';
 import type { KeyStore } from '../key_store.js';
 import { V2Client, type V2ClientOptions, V2RequestError } from './v2_client.js';
 import type { V2Link, V2LinkFactory } from './v2_link.js';
-import type { OutgoingMessage, V2Session } from './v2_state.js';
+import type { OutgoingMessage, RefusedMessage, V2Session } from './v2_state.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Mailbox ids remembered after handling them; a redelivery comes long before this many newer messages. */
 const HANDLED_IDS_KEPT = 1000;
+/** Refused messages kept for the user to see (status), newest last. */
+const REFUSED_KEPT = 100;
 /** Message numbers above the floor remembered per session; older gaps are given up. */
 const RECEIVED_NUMBERS_KEPT = 256;
 /** Unused one-time prekey private keys kept at most: twice the server's default stock cap. */
@@ -138,6 +140,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
       pinned: [...this.state.v2.pins.keys()],
       outbox: this.state.v2.outbox.length,
       unread: this.state.v2.unread.length,
+      refused: this.state.v2.refused.map((r) => ({ ...r, refusedAt: r.refusedAt.toISOString() })),
     };
   }
 
@@ -479,6 +482,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
 
   private async handleMessages(messages: wireV2.MailboxMessage[], report: { accepted: number; problems: MailboxProblem[] }): Promise<void> {
     const acknowledge: string[] = [];
+    const refused: RefusedMessage[] = [];
     for (const message of messages) {
       if (this.state.v2.handledMailboxIds.includes(message.id)) {
         // Accepted and saved before; its acknowledgement was lost. Drop it and acknowledge again.
@@ -494,7 +498,21 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
         // Without the server (a directory lookup that got no answer) the batch stops; it is read again later.
         if (!(error instanceof DeviceError) || error.kind === 'UNREACHABLE') throw error;
         report.problems.push({ mailboxId: message.id, peer: message.from, error });
+        // A message that fails its checks (SECURITY) fails them at every reading: it is recorded and
+        // acknowledged, so that junk cannot fill the mailbox. Others wait in the mailbox: no session
+        // yet (NOT_READY: its handshake may come later), or a changed key the user has not accepted yet.
+        if (error.kind === 'SECURITY') refused.push({ mailboxId: message.id, peer: message.from, reason: error.message, refusedAt: this.now() });
       }
+    }
+    if (refused.length > 0) {
+      await this.update((state) => {
+        for (const refusal of refused) {
+          state.v2.refused.push(refusal);
+          markHandled(state, refusal.mailboxId);
+        }
+        if (state.v2.refused.length > REFUSED_KEPT) state.v2.refused.splice(0, state.v2.refused.length - REFUSED_KEPT);
+      });
+      acknowledge.push(...refused.map((refusal) => refusal.mailboxId));
     }
     if (report.accepted > 0) this.emit('unread');
     for (let i = 0; i < acknowledge.length; i += wireV2.MAX_ACK_IDS) {

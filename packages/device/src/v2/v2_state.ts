@@ -23,6 +23,11 @@ export interface V2State {
   /** Received texts not shown yet: the mailbox copy is acknowledged once they are saved here. */
   unread: UnreadText[];
   /**
+   * Messages refused for good (newest last, bounded), recorded before their mailbox copy is
+   * acknowledged: refused junk must not fill the mailbox, and the user can still see what came.
+   */
+  refused: RefusedMessage[];
+  /**
    * A new identity key offered to the server by `identity.rotate` and not yet confirmed: kept so a
    * lost answer or a crash cannot leave the server with a key this device no longer has.
    */
@@ -71,6 +76,16 @@ export interface UnreadText {
   receivedAt: Date;
 }
 
+export interface RefusedMessage {
+  mailboxId: string;
+  peer: string;
+  reason: string;
+  refusedAt: Date;
+}
+
 export function emptyV2State(): V2State {
-  return { pins: new Map(), sessions: new Map(), acceptedHandshakes: [], handledMailboxIds: [], outbox: [], unread: [], pendingIdentity: null };
+  return {
+    pins: new Map(), sessions: new Map(), acceptedHandshakes: [], handledMailboxIds: [], outbox: [], unread: [], refused: [],
+    pendingIdentity: null,
+  };
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DeviceError, MemoryKeyStore, SecureDevice, type KeyStore, type SecureDeviceOptions } from '../../src/index.js';
+import { DeviceError, MemoryKeyStore, SecureDevice, type DeviceState, type KeyStore, type SecureDeviceOptions } from '../../src/index.js';
 import type { FakeV2Server } from './fake_v2_server.js';
 
 /** Short backoff; the fake answers at once, and a lost response fails at once as a timeout. */
@@ -25,4 +25,18 @@ export async function rejects(promise: Promise<unknown>, kind: DeviceError['kind
     assert.match(error.message, pattern);
     return true;
   });
+}
+
+/**
+ * A key store's state without the record of refused messages (and of the mailbox ids handled with
+ * them): what a test compares to prove that a refused message changed nothing else.
+ */
+export async function keysAndSessions(store: KeyStore): Promise<DeviceState> {
+  const state = await store.load();
+  return { ...state, v2: { ...state.v2, refused: [], handledMailboxIds: [] } };
+}
+
+/** The reasons recorded for the refused messages a key store holds, oldest first. */
+export async function refusalReasons(store: KeyStore): Promise<string[]> {
+  return (await store.load()).v2.refused.map((refusal) => refusal.reason);
 }

@@ -1,5 +1,6 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_SERVER_IDENTITY, initCertificateAuthority, issueBrokerCertificate, issueDeviceCertificates, issueServerClientCertificate } from '../pki/pki_operations.js';
+import { DEFAULT_KEY_SERVER_COMMAND, disableOnKeyServer } from '../pki/disable_on_key_server.js';
 import { revokeDevices } from '../pki/revoke_devices.js';
 import { collect, parsePositiveInteger, withOutputOptions, writeOptions, type OutputOptions } from './common_options.js';
 
@@ -36,10 +37,16 @@ export function pkiCommand(): Command {
       await issueDeviceCertificates(options.dir, devices, { ...writeOptions(options), days: options.days, reserved: [options.serverIdentity] });
     });
 
-  withOutputOptions(pki.command('revoke').description('revoke device certificates: CRL for the brokers, keys deleted, no more broker rules'))
+  withOutputOptions(pki.command('revoke').description('revoke devices: disabled on the key server first (x3dh-server device disable), ' +
+    'then their certificates go to the CRL for the brokers, keys deleted, no more broker rules'))
     .argument('<devices...>', 'device names')
     .option('--crl-days <n>', 'validity of the CRL in days (brokers refuse every client once it has expired)', parsePositiveInteger, 3650)
-    .action(async (devices: string[], options: OutputOptions & { crlDays: number }) => {
+    .addOption(new Option('--key-server-command <command>', 'the key server command that disables the devices, run with ' +
+      '"device disable NAME" and the store of X3DH_DATABASE_URL or X3DH_DATA_DIR').env('X3DH_KEY_SERVER_COMMAND').default(DEFAULT_KEY_SERVER_COMMAND))
+    .option('--certificate-only', 'revoke the certificates without the key server step (devices never enrolled there)', false)
+    .action(async (devices: string[], options: OutputOptions & { crlDays: number; keyServerCommand: string; certificateOnly: boolean }) => {
+      // The key server first: should it fail, nothing is revoked and the command can simply run again.
+      if (!options.certificateOnly) await disableOnKeyServer(options.keyServerCommand, devices, writeOptions(options).progress);
       await revokeDevices(options.dir, devices, { ...writeOptions(options), crlDays: options.crlDays });
       console.log('regenerate the broker configuration (broker mosquitto / broker rabbitmq / k8s-secrets) to apply it');
     });

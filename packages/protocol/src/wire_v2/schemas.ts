@@ -106,7 +106,7 @@ export type RequestResultJson<O extends V2Operation> = z.input<(typeof results)[
 export const ERROR_CODES = [
   'bad_request', 'payload_too_large', 'unknown_device', 'stale_request', 'bad_signature', 'replayed_request',
   'enrolment_required', 'name_taken', 'not_found', 'bad_prekey_signature', 'prekey_id_reused', 'prekey_cap',
-  'rate_limited', 'mailbox_full', 'unavailable', 'internal',
+  'rate_limited', 'mailbox_full', 'device_disabled', 'unavailable', 'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 /** Codes after which the same request (same request id) may be sent again. */

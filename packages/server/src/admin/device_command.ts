@@ -30,6 +30,40 @@ function setIdentityCommand(): Command {
     });
 }
 
+const STATE_CHANGES = {
+  disable: {
+    operation: 'device.disable',
+    description: 'Disable a device (a stolen or compromised one): all its requests are refused (device_disabled), none of its ' +
+      'keys are handed out, it is not listed, messages to it are refused; its data stays. Its identity key cannot undo this: ' +
+      'only device enable, or an enrolment with a new enrolment token (then under a new key), brings it back.',
+    done: 'disabled',
+  },
+  enable: {
+    operation: 'device.enable',
+    description: 'Undo device disable (not after device delete: a deleted device comes back only by enrolling with a new token)',
+    done: 'enabled',
+  },
+  delete: {
+    operation: 'device.delete',
+    description: 'Delete a device: its prekeys, mailbox and rate allowances go, and it stays disabled, so that its identity key ' +
+      '(possibly stolen) cannot restore it. The name stays reserved: the device comes back only by enrolling with a new token.',
+    done: 'deleted',
+  },
+} as const;
+
+function stateCommand(name: keyof typeof STATE_CHANGES): Command {
+  const change = STATE_CHANGES[name];
+  return withStoreOptions(new Command(name))
+    .description(change.description)
+    .argument('<name>', 'the device name')
+    .option('--json', 'print {"device": ..., "state": ..., "was": ...}')
+    .action(async (device: string, options: StoreOptions & { json?: boolean }) => {
+      const result = await runOnStore(options, change.operation, { device });
+      if (options.json) printJson(result);
+      else process.stdout.write(`${device} ${change.done} (was ${result.was}, now ${result.state})\n`);
+    });
+}
+
 function listCommand(): Command {
   return withStoreOptions(new Command('list'))
     .description('List devices with their identity key, prekey stock and waiting mailbox messages')
@@ -52,5 +86,8 @@ export function deviceCommand(): Command {
   return new Command('device')
     .description('Devices in the directory')
     .addCommand(setIdentityCommand())
+    .addCommand(stateCommand('disable'))
+    .addCommand(stateCommand('enable'))
+    .addCommand(stateCommand('delete'))
     .addCommand(listCommand());
 }

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
-import { rotateIdentity } from '../domain/device_lifecycle.js';
+import { removeDevice, rotateIdentity } from '../domain/device_lifecycle.js';
 import type { Sql } from '../storage/database.js';
 import {
   findEnrolmentToken, insertEnrolmentToken, listEnrolmentTokens, revokeEnrolmentToken, type EnrolmentTokenRow,
 } from '../storage/queries/enrolment_token_queries.js';
 import { listDevices, type DeviceRow } from '../storage/queries/operator_device_queries.js';
-import { findDevice } from '../storage/queries/v2_device_queries.js';
+import { findDevice, setDeviceDisabled, type DeviceRow as V2DeviceRow } from '../storage/queries/v2_device_queries.js';
 import { OperatorError } from './operator_error.js';
 import { formatTime } from './output.js';
 
@@ -25,10 +25,18 @@ export function describeToken(row: EnrolmentTokenRow) {
   };
 }
 
+/**
+ * active; deleted by the device (its key may restore it); disabled by the operator; or deleted by
+ * the operator (disabled, its data gone): the last two come back only with a new enrolment token.
+ */
+const deviceState = (deleted: boolean, disabled: boolean) =>
+  (disabled ? (deleted ? 'operator-deleted' : 'disabled') : deleted ? 'deleted' : 'active');
+
 export function describeDevice(row: DeviceRow) {
   return {
-    device: row.username, identity_key: encodeBase64url(row.identity_key), state: row.deleted_at ? 'deleted' : 'active',
-    created: formatTime(row.created_at), deleted: formatTime(row.deleted_at), signed_prekey_id: row.signed_prekey_id,
+    device: row.username, identity_key: encodeBase64url(row.identity_key), state: deviceState(row.deleted_at !== null, row.disabled_at !== null),
+    created: formatTime(row.created_at), deleted: formatTime(row.deleted_at), disabled: formatTime(row.disabled_at),
+    signed_prekey_id: row.signed_prekey_id,
     one_time_prekeys: row.one_time_prekeys, mailbox_messages: row.mailbox_messages,
   };
 }
@@ -47,6 +55,9 @@ const inputs = {
   'token.revoke': z.strictObject({ id: z.string().regex(TOKEN_ID_PATTERN) }),
   'device.list': z.strictObject({}),
   'device.set-identity': z.strictObject({ device: z.string(), identityKey: wireV2.publishedKeySchema }),
+  'device.disable': z.strictObject({ device: z.string() }),
+  'device.enable': z.strictObject({ device: z.string() }),
+  'device.delete': z.strictObject({ device: z.string() }),
 };
 
 export type OperatorOperation = keyof typeof inputs;
@@ -65,14 +76,39 @@ const operations = {
   },
   'device.list': async (sql) => (await listDevices(sql)).map(describeDevice),
   'device.set-identity': async (sql, { device: name, identityKey }) => {
-    const device = await findDevice(sql, name);
-    if (device === null) throw new OperatorError(`no device named ${name}`);
+    const device = await existingDevice(sql, name);
     // The same change as a device's own identity.rotate; the row lock its UPDATE takes waits for
     // a prekey upload in flight, whose keys are then deleted too.
     await rotateIdentity(sql, device.id, identityKey);
     return { device: name, identity_key: encodeBase64url(identityKey) };
   },
+  'device.disable': async (sql, { device: name }) => {
+    const device = await existingDevice(sql, name);
+    await setDeviceDisabled(sql, name, true);
+    return { device: name, state: deviceState(device.deleted, true), was: deviceState(device.deleted, device.disabled) };
+  },
+  'device.enable': async (sql, { device: name }) => {
+    const device = await existingDevice(sql, name);
+    if (!device.disabled) throw new OperatorError(`${name} is not disabled (${deviceState(device.deleted, false)})`);
+    if (device.deleted) {
+      throw new OperatorError(`${name} was deleted: it comes back only by enrolling with a new enrolment token ` +
+        `(x3dh-server token issue --device ${name})`);
+    }
+    await setDeviceDisabled(sql, name, false);
+    return { device: name, state: deviceState(false, false), was: deviceState(false, true) };
+  },
+  'device.delete': async (sql, { device: name }) => {
+    const device = await existingDevice(sql, name);
+    await removeDevice(sql, device.id, name);
+    return { device: name, state: deviceState(true, true), was: deviceState(device.deleted, device.disabled) };
+  },
 } satisfies { [O in OperatorOperation]: (sql: Sql, input: z.output<(typeof inputs)[O]>) => Promise<unknown> };
+
+async function existingDevice(sql: Sql, name: string): Promise<V2DeviceRow> {
+  const device = await findDevice(sql, name);
+  if (device === null) throw new OperatorError(`no device named ${name}`);
+  return device;
+}
 
 /** What an operation returns: plain JSON, the same whether run here or by the key server holding the store. */
 export type OperatorResult<O extends OperatorOperation> = Awaited<ReturnType<(typeof operations)[O]>>;

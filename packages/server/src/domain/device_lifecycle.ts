@@ -1,7 +1,8 @@
 import type { Sql } from '../storage/database.js';
 import { deleteOneTimePreKeys } from '../storage/queries/directory_queries.js';
-import { deleteMailbox } from '../storage/queries/mailbox_message_queries.js';
-import { markDeviceDeleted, setIdentityKey } from '../storage/queries/v2_device_queries.js';
+import { deleteMailbox, forgetCorrespondence } from '../storage/queries/mailbox_message_queries.js';
+import { markDeviceDeleted, setDeviceDisabled, setIdentityKey } from '../storage/queries/v2_device_queries.js';
+import { refuse, type Refusal } from './refusal.js';
 
 /**
  * Replaces a device's identity key. Its signed and one-time prekeys go: the old key signed them,
@@ -18,3 +19,18 @@ export async function deleteDevice(sql: Sql, deviceId: string): Promise<void> {
   await deleteOneTimePreKeys(sql, deviceId);
   await deleteMailbox(sql, deviceId);
 }
+
+/**
+ * The operator's delete: the device's data goes (prekeys, mailbox, rate allowances and records of
+ * its sends) and it stays disabled, so that its identity key, which may be stolen, cannot restore
+ * it; the name stays reserved until an enrolment with a new token.
+ */
+export async function removeDevice(sql: Sql, deviceId: string, name: string): Promise<void> {
+  await setDeviceDisabled(sql, name, true);
+  await deleteDevice(sql, deviceId);
+  await forgetCorrespondence(sql, deviceId);
+}
+
+/** The answer to every request of a device the operator disabled or deleted, but an enrolment with a new token. */
+export const disabledRefusal = (name: string): Refusal =>
+  refuse('device_disabled', `${name} is disabled by the operator; it can only enrol again, with a new enrolment token`);

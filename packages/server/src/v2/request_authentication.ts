@@ -6,6 +6,7 @@ import type { Sql } from '../storage/database.js';
 import { findProcessedReplies } from '../storage/queries/processed_request_queries.js';
 import { findRequestId, recordRequestId, type RequestIdGate } from '../storage/queries/request_id_queries.js';
 import { findDevice, type DeviceRow } from '../storage/queries/v2_device_queries.js';
+import { disabledRefusal } from '../domain/device_lifecycle.js';
 import type { SignedRequest } from './signed_request.js';
 
 /** The requester, once checks 2 to 4 passed; null for an enrolment of a name not yet held. */
@@ -16,16 +17,20 @@ export type UsedRequestId = Refusal | { ok: 'resent'; reply: Reply };
 
 /**
  * Checks 2 to 4 of docs/protocol-v2.md section 3.2, in that order: the device exists (an enrolment
- * brings its key), the time is within the skew, and the signature verifies. Check 5 follows only
- * then: recordRequestId (checkRequestId) or, for the operations that record the request id in
- * their own first statement, that statement.
+ * brings its key) and is not disabled by the operator (an enrolment goes on), the time is within
+ * the skew, and the signature verifies. Check 5 follows only then: recordRequestId
+ * (checkRequestId) or, for the operations that record the request id in their own first
+ * statement, that statement.
  */
 export async function authenticate(
   sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number,
 ): Promise<Authenticated> {
   let device = await findDevice(sql, request.device);
   // A v1 name is no v2 device: refused here, and an enrolment of it gets name_taken (enrolDevice).
-  if (device !== null && (device.v1 || (device.deleted && enrolmentKey === undefined))) device = null;
+  if (device !== null && device.v1) device = null;
+  // Only an enrolment with a new token takes a disabled device back (its key may be stolen).
+  if (device !== null && device.disabled && enrolmentKey === undefined) return disabledRefusal(request.device);
+  if (device !== null && device.deleted) device = enrolmentKey === undefined ? null : device;
   if (enrolmentKey === undefined && device === null) return refuse('unknown_device', `${request.device} is not enrolled`);
 
   if (!withinClockSkew(request, clockSkewSeconds)) {

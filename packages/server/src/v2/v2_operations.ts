@@ -82,7 +82,7 @@ export async function runOperation(
 
     case 'directory.lookup': {
       const target = await findDevice(sql, call.body.device);
-      if (target === null || target.deleted || target.v1) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
+      if (target === null || target.deleted || target.disabled || target.v1) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
       return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
     }
 
@@ -124,7 +124,9 @@ export async function runRecordingOperation(
       const { to, id, type, envelope } = call.body;
       const result = await sendMessage(sql, deviceId, name, { to, clientId: id, type, envelope }, {
         maxMessages: settings.mailboxMaxMessages, maxBytes: settings.mailboxMaxBytes,
-        retentionSeconds: settings.messageRetentionSeconds,
+        retentionSeconds: settings.messageRetentionSeconds, perCorrespondent: settings.mailboxMaxPerSender,
+        perStranger: settings.mailboxMaxPerNewSender, strangers: settings.mailboxMaxFromNewSenders,
+        sends: { burst: settings.sendBurst, intervalMs: settings.sendIntervalSeconds * 1000 },
       }, gate);
       if (isRequestIdUsed(result)) return result;
       if (!result.ok) return refusalReply(result);

@@ -97,7 +97,7 @@ export class V2Protocol implements RequestProtocol {
           if (auth.code === 'unknown_device') this.identities.forget(device);
           return refusalReply(auth);
         }
-        if (auth.device !== null && !auth.device.deleted) {
+        if (auth.device !== null && !auth.device.deleted && !auth.device.disabled) {
           this.identities.remember(device, { deviceId: auth.device.id, identityKey: auth.device.identity_key });
         }
         const used = recordsOwnRequestId(call) ? null : await checkRequestId(sql, signed, gate);

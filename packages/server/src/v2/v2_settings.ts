@@ -18,6 +18,16 @@ export interface V2Settings {
   preKeyLowThreshold: number;
   mailboxMaxMessages: number;
   mailboxMaxBytes: number;
+  /**
+   * Quotas of waiting messages per recipient: from one sender it has written to, from one it has
+   * never written to, and from all of the latter together (docs/protocol-v2.md section 6.7).
+   */
+  mailboxMaxPerSender: number;
+  mailboxMaxPerNewSender: number;
+  mailboxMaxFromNewSenders: number;
+  /** Messages per (sender, recipient): burst, then one more per interval. */
+  sendBurst: number;
+  sendIntervalSeconds: number;
   /** How long an unacknowledged message waits before it is deleted. */
   messageRetentionSeconds: number;
   /** Largest request payload, at most the protocol's 64 KiB. */

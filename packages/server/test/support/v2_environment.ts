@@ -30,6 +30,8 @@ export interface V2Environment {
   readonly ca: string | undefined;
   /** HTTP port (/metrics) of the first server. */
   readonly httpPort: number;
+  /** The store flags of operator commands on this server's store (support/admin_cli.ts). */
+  readonly store: readonly string[];
   /** Connects a device (with its client certificate on Mosquitto) without enrolling it. */
   device(name: string, options?: { identity?: KeyPair }): Promise<V2TestDevice>;
   /** Connects, enrols (with a fresh token when enrolment is closed) and uploads prekeys (ids 1...). */
@@ -90,6 +92,7 @@ export async function startV2Postgres(
       brokerUrl: b.url,
       ca: certificates.ca,
       httpPort: first.httpPort,
+      store: ['--database-url', database.url],
       device: async (name, options = {}) => {
         const device = await V2TestDevice.connect({ ...connection(name), identity: options.identity });
         devices.push(device);
@@ -147,6 +150,7 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
     brokerUrl: server.brokerUrl,
     ca: undefined,
     httpPort: server.httpPort,
+    store: ['--data-dir', dataDir],
     device: async (name, options = {}) => {
       const device = await V2TestDevice.connect({ brokerUrl: server.brokerUrl, name, identity: options.identity });
       devices.push(device);

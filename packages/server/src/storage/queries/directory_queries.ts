@@ -15,22 +15,22 @@ export async function insertUser(sql: Sql, username: string, identityKey: Uint8A
   return rows.length === 1;
 }
 
-/** The identity key of a v1 user; null also for a name held over v2. */
+/** The identity key of a v1 user; null for a name held over v2, free, or disabled by the operator (no key may claim it then). */
 export async function findIdentityKey(sql: Sql, username: string): Promise<Uint8Array | null> {
   const rows = await sql.query<{ identity_key: Uint8Array }>(
-    'SELECT identity_key FROM users WHERE username = $1 AND wire_protocol = 1', [username]);
+    'SELECT identity_key FROM users WHERE username = $1 AND wire_protocol = 1 AND disabled_at IS NULL', [username]);
   return rows[0]?.identity_key ?? null;
 }
 
-/** Names registered over v1, oldest first. */
+/** Names registered over v1, oldest first; a deleted or disabled device is no longer listed, though its name stays reserved. */
 export async function listUsernames(sql: Sql): Promise<string[]> {
   const rows = await sql.query<{ username: string }>(
-    'SELECT username FROM users WHERE wire_protocol = 1 AND deleted_at IS NULL ORDER BY id');
+    'SELECT username FROM users WHERE wire_protocol = 1 AND deleted_at IS NULL AND disabled_at IS NULL ORDER BY id');
   return rows.map((row) => row.username);
 }
 
 /**
- * Replaces the v1 user's signed prekey; returns the user's id, or null for an unknown user. The row
+ * Replaces the v1 user's signed prekey; returns the user's id, or null for an unknown or disabled user. The row
  * lock it takes serializes bundle uploads of one user until the transaction ends.
  */
 export async function updateSignedPreKey(
@@ -38,7 +38,7 @@ export async function updateSignedPreKey(
 ): Promise<string | null> {
   const rows = await sql.query<{ id: string }>(
     `UPDATE users SET signed_prekey = $2, signed_prekey_signature = $3
-     WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL RETURNING id::text AS id`,
+     WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL AND disabled_at IS NULL RETURNING id::text AS id`,
     [username, signedPreKey, signature]);
   return rows[0]?.id ?? null;
 }
@@ -68,7 +68,7 @@ export interface BundleRow {
 /** The statement of claimBundle, built once (a text built at every call is hashed again at every use). */
 const CLAIM_BUNDLE = `WITH owner AS (
     SELECT id, identity_key, signed_prekey, signed_prekey_signature FROM users
-    WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL
+    WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL AND disabled_at IS NULL
   ), ${targetTokenCte('token', `(SELECT id AS target_id FROM owner
       WHERE signed_prekey IS NOT NULL AND signed_prekey_signature IS NOT NULL) AS bundled`, '$2', '$3')}, claimed AS (
     DELETE FROM one_time_prekeys WHERE id = (
@@ -85,7 +85,7 @@ const CLAIM_BUNDLE = `WITH owner AS (
  * a token: v1 has no authenticated requester, and every v1 device answers on the same response
  * topic, so the target is what can be limited. SKIP LOCKED lets concurrent fetches claim different
  * keys instead of waiting, so no key is ever handed out twice; key_id is null when none is left or
- * the bucket is empty. Null for an unknown user. The owner is a scalar subquery, not a join:
+ * the bucket is empty. Null for an unknown or disabled user. The owner is a scalar subquery, not a join:
  * joined, the generic plan walks every user's keys in id order looking for the owner's (see
  * query_plans.test.ts).
  */

@@ -26,6 +26,7 @@ export interface BundleHandOutRow {
   /** Null for a name never registered. */
   id: string | null;
   identity_key: Uint8Array;
+  /** Deleted, or disabled by the operator: nothing of it is handed out. */
   deleted: boolean | null;
   signed_prekey_id: number | null;
   signed_prekey: Uint8Array | null;
@@ -72,7 +73,8 @@ export function targetTokenCte(name: string, source: string, burst: string, inte
 
 /** The statement of handOutBundleRow, built once (a text built at every call is hashed again at every use). */
 const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
-    SELECT id, identity_key, deleted_at IS NOT NULL AS deleted, signed_prekey_id, signed_prekey, signed_prekey_signature
+    SELECT id, identity_key, (deleted_at IS NOT NULL OR disabled_at IS NOT NULL) AS deleted, signed_prekey_id, signed_prekey,
+      signed_prekey_signature
     FROM users WHERE username = $2 AND wire_protocol = 2 AND EXISTS (SELECT 1 FROM recorded)
   ), token AS (
     INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)

@@ -2,12 +2,13 @@ import type { Sql } from '../database.js';
 
 /**
  * One function per SQL statement on the v1 mailbox tables (initial_messages, chat_messages). A
- * recipient is a user registered over v1 (never a v2 device), found by a scalar subquery, not a
+ * recipient is a user registered over v1 (never a v2 device) and not disabled by the operator (a
+ * disabled device gets and hands out nothing, like an unknown one), found by a scalar subquery, not a
  * join, so that the queue's (recipient, id) index is used: see query_plans.test.ts.
  */
 
-/** The v1 user named $1. */
-const V1_RECIPIENT = 'SELECT id FROM users WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL';
+/** The v1 user named $1, unless disabled. */
+const V1_RECIPIENT = 'SELECT id FROM users WHERE username = $1 AND wire_protocol = 1 AND deleted_at IS NULL AND disabled_at IS NULL';
 
 export interface InitialMessageRecord {
   sender: string;

@@ -7,6 +7,7 @@ export interface DeviceRow {
   identity_key: Uint8Array;
   created_at: Date;
   deleted_at: Date | null;
+  disabled_at: Date | null;
   signed_prekey_id: number | null;
   one_time_prekeys: number;
   mailbox_messages: number;
@@ -14,8 +15,9 @@ export interface DeviceRow {
 
 export async function listDevices(sql: Sql): Promise<DeviceRow[]> {
   return sql.query<DeviceRow>(
-    `SELECT u.username, u.identity_key, u.created_at, u.deleted_at, u.signed_prekey_id,
+    `SELECT u.username, u.identity_key, u.created_at, u.deleted_at, u.disabled_at, u.signed_prekey_id,
        (SELECT count(*)::integer FROM one_time_prekeys o WHERE o.user_id = u.id) AS one_time_prekeys,
        (SELECT count(*)::integer FROM mailbox_messages m WHERE m.recipient_id = u.id) AS mailbox_messages
      FROM users u ORDER BY u.id`);
 }
+

@@ -33,7 +33,7 @@ export interface RequestIdGate {
   /**
    * The device and identity key the request's signature was checked against before its
    * transaction (a remembered key): the id is recorded only if the device still has that key and
-   * is not deleted, so that nothing happens on a key another transaction or replica changed.
+   * is neither deleted nor disabled, so that nothing happens on a key another transaction or replica changed.
    */
   verifiedWith?: { deviceId: string; identityKey: Uint8Array };
 }
@@ -51,7 +51,8 @@ export function recordedRequestIdCte(first: number): string {
        INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest)
        SELECT ${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)}
        WHERE ${p(5)}::bigint IS NULL OR EXISTS (
-         SELECT 1 FROM users WHERE id = ${p(5)}::bigint AND identity_key = ${p(6)}::bytea AND deleted_at IS NULL)
+         SELECT 1 FROM users
+         WHERE id = ${p(5)}::bigint AND identity_key = ${p(6)}::bytea AND deleted_at IS NULL AND disabled_at IS NULL)
        ON CONFLICT (device, request_id) DO UPDATE
          SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = now()
          WHERE r.received_at < now() - make_interval(secs => ${p(4)})

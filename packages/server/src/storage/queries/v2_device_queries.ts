@@ -8,13 +8,16 @@ export interface DeviceRow {
   deleted: boolean;
   /** Registered over wire protocol v1: not a v2 device, whatever its key (its name is taken, though). */
   v1: boolean;
+  /** Disabled (or deleted) by the operator: refused everything until enrolled again with a new token. */
+  disabled: boolean;
   signed_prekey_id: number | null;
   signed_prekey_uploaded_at: number | null;
   max_signed_prekey_id: number | null;
   max_one_time_prekey_id: number | null;
 }
 
-const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, wire_protocol = 1 AS v1, signed_prekey_id,
+const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, wire_protocol = 1 AS v1,
+  disabled_at IS NOT NULL AS disabled, signed_prekey_id,
   (extract(epoch FROM signed_prekey_uploaded_at) * 1000)::float8 AS signed_prekey_uploaded_at,
   max_signed_prekey_id, max_one_time_prekey_id`;
 
@@ -68,9 +71,17 @@ export async function markDeviceDeleted(sql: Sql, id: string): Promise<void> {
     [id]);
 }
 
-/** Names of the devices enrolled over v2 and not deleted (v1 devices are another namespace). */
+/** Sets or clears the operator's block on a device by name; false when there is no such device. */
+export async function setDeviceDisabled(sql: Sql, name: string, disabled: boolean): Promise<boolean> {
+  const rows = await sql.query(
+    `UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE username = $1 RETURNING 1`,
+    [name, disabled]);
+  return rows.length === 1;
+}
+
+/** Names of the devices enrolled over v2, not deleted or disabled (v1 devices are another namespace). */
 export async function listDeviceNames(sql: Sql): Promise<string[]> {
   const rows = await sql.query<{ username: string }>(
-    'SELECT username FROM users WHERE deleted_at IS NULL AND wire_protocol = 2 ORDER BY username');
+    'SELECT username FROM users WHERE deleted_at IS NULL AND disabled_at IS NULL AND wire_protocol = 2 ORDER BY username');
   return rows.map((row) => row.username);
 }
