@@ -65,7 +65,7 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
       FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
     c.key_id, c.public_key,
     CASE WHEN taken.yes THEN (
-      (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $12::integer + 1) AS counted)
+      (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $13::integer + 1) AS counted)
       - (SELECT count(*) FROM claimed))::integer END AS stock_left
   FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
   ) b ON true`;
