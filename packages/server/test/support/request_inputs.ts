@@ -40,11 +40,14 @@ function paths(value: Json, prefix: (string | number)[] = []): (string | number)
   return found;
 }
 
-/** A copy of `value` with what `path` points at replaced (undefined: removed); a path ending in a new key adds it. */
+/**
+ * A copy of `value` with what `path` points at replaced (undefined: removed); a path ending in a new
+ * key adds it (a key that is no index turns an array into an object with its items).
+ */
 function replaced(value: Json, path: readonly (string | number)[], by: Json | undefined): Json | undefined {
   if (path.length === 0) return by;
   const [head, ...rest] = path;
-  if (Array.isArray(value)) {
+  if (Array.isArray(value) && typeof head === 'number') {
     const copy = [...value];
     const item = replaced(copy[head as number] ?? null, rest, by);
     if (item === undefined) copy.splice(head as number, 1);
