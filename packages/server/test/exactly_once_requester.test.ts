@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { wireV1 } from '@x3dh-iot/protocol';
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import type { V2Response } from '@x3dh-iot/testkit';
-import { startPostgresEnvironment, type Environment } from './support/environments.js';
+import { startEmbeddedEnvironment, startPostgresEnvironment, type Environment } from './support/environments.js';
 import { registerBundle, registerIdentity, uniqueName } from './support/v1_fixtures.js';
 import { startV2Postgres, uniqueName as uniqueV2Name, type V2Environment } from './support/v2_environment.js';
 
@@ -21,14 +21,20 @@ function oneTimePreKeyId(response: V2Response): number {
   return (response.result.one_time_prekey as { id: number }).id;
 }
 
-describe('exactly-once records name the requester, v1 on postgresql + mosquitto with 2 replicas', { timeout: 60_000 }, () => {
+const v1Environments = [
+  { name: 'postgresql + mosquitto with 2 replicas', start: async () => {
+    const env = await startPostgresEnvironment();
+    await env.addReplica();
+    return env;
+  } },
+  { name: 'the embedded defaults', start: startEmbeddedEnvironment },
+];
+
+for (const { name, start } of v1Environments) describe(`exactly-once records name the requester, v1 on ${name}`, { timeout: 60_000 }, () => {
   let env: Environment;
   const requesters: MqttRequester[] = [];
 
-  before(async () => {
-    env = await startPostgresEnvironment();
-    await env.addReplica();
-  });
+  before(async () => { env = await start(); });
   after(async () => {
     for (const requester of requesters) {
       requester.close();
