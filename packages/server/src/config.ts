@@ -130,7 +130,7 @@ export function serverCommand(): Command {
     .addOption(switchOption('--enable-v1', 'also serve wire protocol v1 (unauthenticated, for unmodified firmware); off: v1 topics are not subscribed', 'X3DH_ENABLE_V1').default(false))
     .addOption(switchOption('--open-enrolment', 'v2 devices may enrol without an enrolment token: anyone who reaches the broker can then enrol as many devices as they like (default: off, on every store)', 'X3DH_OPEN_ENROLMENT').default(false))
     .addOption(new Option('--no-open-enrolment', 'enrolment needs a token from `x3dh-server token issue` (same as --open-enrolment no; env: X3DH_OPEN_ENROLMENT)'))
-    .addOption(option('--clock-skew <seconds>', 'v2: largest difference between a request\'s time and the server clock; request ids are kept twice as long', 'X3DH_CLOCK_SKEW').argParser(integer(1)).default(300))
+    .addOption(option('--clock-skew <seconds>', 'v2: largest difference between a request\'s time and the server clock; request ids are kept three times as long (a margin for replicas whose clocks differ)', 'X3DH_CLOCK_SKEW').argParser(integer(1)).default(300))
     .addOption(option('--fetch-burst <n>', 'v2: bundle fetches per (requester, target) allowed at once', 'X3DH_FETCH_BURST').argParser(integer(1)).default(5))
     .addOption(option('--fetch-interval <seconds>', 'v2: one more bundle fetch per (requester, target) allowed every so many seconds', 'X3DH_FETCH_INTERVAL').argParser(integer(1)).default(600))
     .addOption(option('--target-fetch-burst <n>', 'one-time prekeys handed out per target at once, whoever asks (v1 and v2); beyond, bundles go out without one', 'X3DH_TARGET_FETCH_BURST').argParser(integer(1)).default(20))

@@ -29,6 +29,7 @@ import type { RequestProtocol } from './processing/request_protocol.js';
 import { MAX_V2_PAYLOAD_BYTES, V2Protocol } from './v2/v2_protocol.js';
 import { purgeV2 } from './v2/v2_purge.js';
 import { targetBucket } from './v2/v2_settings.js';
+import { requestIdRetentionSeconds } from './v2/request_authentication.js';
 
 export interface KeyServer {
   /** The broker served: the external one, or the embedded broker's own URL. */
@@ -199,9 +200,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
 
     const purge = setInterval(() => {
       // Recorded replies outlive the v2 request ids that point at them.
-      database.transaction((sql) => purgeProcessedReplies(sql, Math.max(config.dedupeRetentionSeconds, 2 * config.clockSkewSeconds)))
+      database.transaction((sql) => purgeProcessedReplies(sql,
+        Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds))))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
-      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds))
+      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds, (config.clock ?? Date.now)()))
         .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'))
         .then(() => database.maintain())
         .catch((error: Error) => log.warn({ err: error }, 'database maintenance (vacuum) failed'));

@@ -19,6 +19,7 @@ const INTERVAL_MS = 600_000;
 
 const gate = (device: string): RequestIdGate => ({
   record: { device, requestId: randomBytes(16), signedDigest: randomBytes(32), replyDigest: `v2:${randomBytes(8).toString('hex')}` },
+  receivedAt: Date.now(),
   keepSeconds: 60,
 });
 

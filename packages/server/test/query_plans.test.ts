@@ -94,6 +94,7 @@ const indexCondition = (scan: PlanNode): string | undefined =>
 
 const gate: RequestIdGate = {
   record: { device: 'target', requestId: new Uint8Array(16), signedDigest: new Uint8Array(32), replyDigest: 'v2:probe' },
+  receivedAt: Date.now(),
   keepSeconds: 60,
 };
 // Device ids: 'target' is 201, 'requester' 202.

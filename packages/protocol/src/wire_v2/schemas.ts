@@ -20,8 +20,15 @@ export const deviceNameSchema = z.string({ error: 'must be a string' })
   .regex(DEVICE_NAME_PATTERN, { error: 'must be 1 to 64 of A-Z a-z 0-9 . _ -' });
 export const preKeyIdSchema = z.number({ error: 'must be an integer' }).int({ error: 'must be an integer' })
   .min(0).max(MAX_PREKEY_ID);
-/** Mailbox message ids are decimal strings (a bigint on the server). */
-export const mailboxIdSchema = z.string({ error: 'must be a decimal string' }).regex(/^[1-9][0-9]{0,18}$/, { error: 'must be a decimal id' });
+/** The largest mailbox message id: ids are a signed 64-bit integer (PostgreSQL bigint) on the server. */
+export const MAX_MAILBOX_ID = 2n ** 63n - 1n;
+/**
+ * Mailbox message ids are decimal strings from 1 to MAX_MAILBOX_ID: 19 digits reach beyond it, and
+ * such an id must be refused here as bad input rather than fail in the database.
+ */
+export const mailboxIdSchema = z.string({ error: 'must be a decimal string' })
+  .regex(/^[1-9][0-9]{0,18}$/, { error: 'must be a decimal id' })
+  .refine((id) => !/^[0-9]+$/.test(id) || BigInt(id) <= MAX_MAILBOX_ID, { error: `must be a decimal id at most ${MAX_MAILBOX_ID}` });
 export const clientMessageIdSchema = exactly('message id', MESSAGE_ID_BYTES);
 export const envelopeSchema = base64Bytes('envelope', (len) =>
   len === 0 ? 'envelope must not be empty'

@@ -96,7 +96,7 @@ export class RequestDispatcher {
       reply = prepared.reply;
     } else {
       const digest = prepared.digest !== undefined ? prepared.digest
-        : requestDigest(request.topic, request.correlationData, request.payload);
+        : requestDigest(request.topic, request.responseTopic, request.correlationData, request.payload);
       reply = await this.executor.run({
         sender, digest, execute: prepared.execute, unavailableReply: protocol.unavailableReply, failedReply: protocol.failedReply,
       });

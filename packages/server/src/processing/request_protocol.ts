@@ -42,8 +42,9 @@ export type PreparedRequest =
   | PreparedCommon & {
     execute: (sql: Sql) => Promise<Reply>;
     /**
-     * Identifies the request across redeliveries for exactly-once processing; when absent, the
-     * dispatcher derives it from topic, Correlation Data and payload. Null: never deduplicated.
+     * Identifies the request, and its requester, across redeliveries for exactly-once processing;
+     * when absent, the dispatcher derives it from topic, Response Topic, Correlation Data and
+     * payload (requestDigest). Null: never deduplicated.
      */
     digest?: string | null;
   };

@@ -23,7 +23,7 @@ export type UsedRequestId = Refusal | { ok: 'resent'; reply: Reply };
  * statement, that statement.
  */
 export async function authenticate(
-  sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number,
+  sql: Sql, request: SignedRequest, enrolmentKey: Uint8Array | undefined, clockSkewSeconds: number, receivedAt: number,
 ): Promise<Authenticated> {
   let device = await findDevice(sql, request.device);
   // A v1 name is no v2 device: refused here, and an enrolment of it gets name_taken (enrolDevice).
@@ -33,8 +33,8 @@ export async function authenticate(
   if (device !== null && device.deleted) device = enrolmentKey === undefined ? null : device;
   if (enrolmentKey === undefined && device === null) return refuse('unknown_device', `${request.device} is not enrolled`);
 
-  if (!withinClockSkew(request, clockSkewSeconds)) {
-    const skewSeconds = Math.round(Math.abs(Date.now() - request.timestamp) / 1000);
+  if (!withinClockSkew(request, clockSkewSeconds, receivedAt)) {
+    const skewSeconds = Math.round(Math.abs(receivedAt - request.timestamp) / 1000);
     return refuse('stale_request', `request time is ${skewSeconds} s off the server's clock (at most ${clockSkewSeconds} s)`);
   }
 
@@ -47,13 +47,20 @@ export async function authenticate(
   return { ok: true, device };
 }
 
-/** Check 3: the request's time is within the allowed skew of the server's clock. */
-export const withinClockSkew = (request: SignedRequest, clockSkewSeconds: number): boolean =>
-  Math.abs(Date.now() - request.timestamp) <= clockSkewSeconds * 1000;
+/** Check 3: the request's time is within the allowed skew of the server's clock when it received the request. */
+export const withinClockSkew = (request: SignedRequest, clockSkewSeconds: number, receivedAt: number): boolean =>
+  Math.abs(receivedAt - request.timestamp) <= clockSkewSeconds * 1000;
 
-/** The request id's record for check 5: ids are kept for twice the allowed clock skew. */
-export function requestIdGate(request: SignedRequest, clockSkewSeconds: number): RequestIdGate {
-  return { record: request, keepSeconds: 2 * clockSkewSeconds };
+/**
+ * How long a request id stays taken after the server received its request. Twice the skew covers
+ * every time at which check 3 can pass on the same clock; one more skew is the margin for replicas
+ * whose clocks differ by up to the skew, since any of them may purge the record.
+ */
+export const requestIdRetentionSeconds = (clockSkewSeconds: number): number => 3 * clockSkewSeconds;
+
+/** The request id's record for check 5, timed by the clock that judged check 3. */
+export function requestIdGate(request: SignedRequest, clockSkewSeconds: number, receivedAt: number): RequestIdGate {
+  return { record: request, receivedAt, keepSeconds: requestIdRetentionSeconds(clockSkewSeconds) };
 }
 
 /**
@@ -61,7 +68,7 @@ export function requestIdGate(request: SignedRequest, clockSkewSeconds: number):
  * answerUsedRequestId).
  */
 export async function checkRequestId(sql: Sql, request: SignedRequest, gate: RequestIdGate): Promise<UsedRequestId | null> {
-  return await recordRequestId(sql, gate.record, gate.keepSeconds) ? null : answerUsedRequestId(sql, request);
+  return await recordRequestId(sql, gate) ? null : answerUsedRequestId(sql, request);
 }
 
 /**

@@ -7,7 +7,11 @@ export interface SignedRequest extends wireV2.SignedRequestFields {
   signature: Uint8Array;
   /** SHA-256 of the signed string: equal for a resend of the same request. */
   signedDigest: Uint8Array;
-  /** The request's key for exactly-once processing (its recorded reply): the signed string and the signature. */
+  /**
+   * The request's key for exactly-once processing (its recorded reply): the signed string, which
+   * names the device whose signature it carries, and the signature. So two devices never share a
+   * record, whatever request id they chose.
+   */
   replyDigest: string;
 }
 

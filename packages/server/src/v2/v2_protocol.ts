@@ -40,8 +40,11 @@ export class V2Protocol implements RequestProtocol {
   readonly failedReply = errorReply('internal', 'unexpected server failure; send the same request again later');
 
   private readonly identities = new IdentityCache(REMEMBERED_IDENTITIES);
+  private readonly clock: () => number;
 
-  constructor(private readonly settings: V2Settings) {}
+  constructor(private readonly settings: V2Settings) {
+    this.clock = settings.clock ?? Date.now;
+  }
 
   /** The device the topic names (its fourth level), whatever the rest of the topic. */
   requester(request: InboundRequest): string | null {
@@ -79,19 +82,21 @@ export class V2Protocol implements RequestProtocol {
 
     const call = { operation, body: parsed.value } as V2Call;
     const enrolmentKey = call.operation === 'enroll' ? call.body.identity_key : undefined;
-    const verifiedWith = recordsOwnRequestId(call) ? this.verifiedByRememberedKey(signed) : undefined;
+    // One reading of the clock judges the request's time and dates its request id.
+    const receivedAt = this.clock();
+    const verifiedWith = recordsOwnRequestId(call) ? this.verifiedByRememberedKey(signed, receivedAt) : undefined;
     return {
       operation,
       responseTopic: wireV2.responseTopic(device),
       digest: signed.replyDigest,
       execute: (sql) => inDeviceOrder(sql, device, async () => {
-        const gate = requestIdGate(signed, this.settings.clockSkewSeconds);
+        const gate = requestIdGate(signed, this.settings.clockSkewSeconds, receivedAt);
         if (verifiedWith !== undefined && recordsOwnRequestId(call)) {
           const reply = await runRecordingOperation(sql, device, verifiedWith.deviceId, call, this.settings, { ...gate, verifiedWith });
           if (!isRequestIdUsed(reply)) return reply;
           // The id was used, or the key changed or the device was deleted since: the checks in order say which.
         }
-        const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds);
+        const auth = await authenticate(sql, signed, enrolmentKey, this.settings.clockSkewSeconds, receivedAt);
         if (!auth.ok) {
           // Not on a bad signature: forged requests must not evict the genuine device's key.
           if (auth.code === 'unknown_device') this.identities.forget(device);
@@ -109,9 +114,9 @@ export class V2Protocol implements RequestProtocol {
   }
 
   /** The remembered identity of the requester, if its request is within the time window and verifies under its key. */
-  private verifiedByRememberedKey(signed: SignedRequest): KnownIdentity | undefined {
+  private verifiedByRememberedKey(signed: SignedRequest, receivedAt: number): KnownIdentity | undefined {
     const known = this.identities.get(signed.device);
-    if (known === undefined || !withinClockSkew(signed, this.settings.clockSkewSeconds)) return undefined;
+    if (known === undefined || !withinClockSkew(signed, this.settings.clockSkewSeconds, receivedAt)) return undefined;
     return wireV2.verifyRequest(known.identityKey, signed, signed.signature) ? known : undefined;
   }
 }

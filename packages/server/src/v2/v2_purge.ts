@@ -1,14 +1,15 @@
 import type { Sql } from '../storage/database.js';
 import { purgeExpiredMessages, purgeSentMessages } from '../storage/queries/mailbox_message_queries.js';
 import { purgeRequestIds } from '../storage/queries/request_id_queries.js';
+import { requestIdRetentionSeconds } from './request_authentication.js';
 
 /**
  * Deletes what v2 no longer needs: messages past their retention, send records whose message could
- * no longer be waiting, and request ids older than twice the clock skew (a request that old is
- * refused as stale anyway).
+ * no longer be waiting, and request ids past their retention on the server's clock `now` (a
+ * request that old is refused as stale anyway, see requestIdRetentionSeconds).
  */
-export async function purgeV2(sql: Sql, clockSkewSeconds: number): Promise<void> {
+export async function purgeV2(sql: Sql, clockSkewSeconds: number, now: number): Promise<void> {
   await purgeExpiredMessages(sql);
   await purgeSentMessages(sql);
-  await purgeRequestIds(sql, 2 * clockSkewSeconds);
+  await purgeRequestIds(sql, now, requestIdRetentionSeconds(clockSkewSeconds));
 }

@@ -2,8 +2,10 @@ import type { Bucket } from '../storage/queries/fetch_allowance_queries.js';
 
 /** The operator's limits for wire protocol v2 (flags of x3dh-server, see config.ts). */
 export interface V2Settings {
-  /** Largest |server time - request time| accepted; request ids are kept for twice this. */
+  /** Largest |server time - request time| accepted; request ids are kept for three times this. */
   clockSkewSeconds: number;
+  /** The server's clock, ms since the epoch: Date.now unless a test sets a skewed one. */
+  clock?: () => number;
   /** New devices may enrol without an enrolment token. */
   openEnrolment: boolean;
   /** Bundle fetches per (requester, target): burst, then one more per interval. */

@@ -8,7 +8,7 @@ import {
 } from '@x3dh-iot/testkit';
 import pg from 'pg';
 import { callOperatorSocket } from '../../src/admin/operator_socket.js';
-import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from '../../src/index.js';
+import { createLogger, parseServerConfig, startKeyServer, type KeyServer, type ServerConfig } from '../../src/index.js';
 
 const SERVER_NAME = 'x3dh-server';
 
@@ -32,6 +32,8 @@ export interface V2Environment {
   readonly httpPort: number;
   /** The store flags of operator commands on this server's store (support/admin_cli.ts). */
   readonly store: readonly string[];
+  /** The first server (PostgreSQL: the first replica). */
+  readonly server: KeyServer;
   /** Connects a device (with its client certificate on Mosquitto) without enrolling it. */
   device(name: string, options?: { identity?: KeyPair }): Promise<V2TestDevice>;
   /** Connects, enrols (with a fresh token when enrolment is closed) and uploads prekeys (ids 1...). */
@@ -40,8 +42,8 @@ export interface V2Environment {
   issueToken(options?: { device?: string; expiresInSeconds?: number }): Promise<string>;
   /** Runs SQL on the store (PostgreSQL only), to look for side effects. */
   query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
-  /** One more server replica on the same broker and store (PostgreSQL only). */
-  addReplica(): Promise<KeyServer>;
+  /** One more server replica on the same broker and store (PostgreSQL only), its configuration changed by `overrides`. */
+  addReplica(overrides?: Partial<ServerConfig>): Promise<KeyServer>;
   close(): Promise<void>;
 }
 
@@ -67,8 +69,9 @@ export async function startV2Postgres(
     const args = ['--broker-url', broker.url, '--broker-ca', certificates.caFile,
       '--broker-cert', certificates.clients[SERVER_NAME]!.certFile, '--broker-key', certificates.clients[SERVER_NAME]!.keyFile,
       '--database-url', database.url, '--http-port', '0', ...extraArgs];
-    const startReplica = async () => {
-      const server = await startKeyServer(parseServerConfig([...args, '--client-id', `test-server-${servers.length}`]), quiet());
+    const startReplica = async (overrides: Partial<ServerConfig> = {}) => {
+      const config = parseServerConfig([...args, '--client-id', `test-server-${servers.length}`]);
+      const server = await startKeyServer({ ...config, ...overrides }, quiet());
       servers.push(server);
       return server;
     };
@@ -93,6 +96,7 @@ export async function startV2Postgres(
       ca: certificates.ca,
       httpPort: first.httpPort,
       store: ['--database-url', database.url],
+      server: first,
       device: async (name, options = {}) => {
         const device = await V2TestDevice.connect({ ...connection(name), identity: options.identity });
         devices.push(device);
@@ -151,6 +155,7 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
     ca: undefined,
     httpPort: server.httpPort,
     store: ['--data-dir', dataDir],
+    server,
     device: async (name, options = {}) => {
       const device = await V2TestDevice.connect({ brokerUrl: server.brokerUrl, name, identity: options.identity });
       devices.push(device);

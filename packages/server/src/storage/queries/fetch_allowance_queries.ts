@@ -84,7 +84,7 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
       SET tokens = ${REFILLED} - 1, updated_at = greatest(a.updated_at, now())
       WHERE ${REFILLED} >= 1
     RETURNING target_id
-  ), ${targetTokenCte('target_token', 'token', '$13', '$14')}, claimed AS (
+  ), ${targetTokenCte('target_token', 'token', '$14', '$15')}, claimed AS (
     DELETE FROM one_time_prekeys WHERE id = (
       SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM target_token)
       ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -98,7 +98,7 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
       FROM bundle_fetch_allowances a WHERE a.requester_id = $1::bigint AND a.target_id = t.id), 0) END AS wait_ms,
     c.key_id, c.public_key,
     CASE WHEN taken.yes THEN (
-      (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $12::integer + 1) AS counted)
+      (SELECT count(*) FROM (SELECT 1 FROM one_time_prekeys WHERE user_id = t.id LIMIT $13::integer + 1) AS counted)
       - (SELECT count(*) FROM claimed))::integer END AS stock_left
   FROM target t CROSS JOIN (SELECT EXISTS (SELECT 1 FROM token) AS yes) taken LEFT JOIN claimed c ON true
   ) b ON true`;

@@ -12,23 +12,18 @@ export interface RequestIdRecord {
 }
 
 /**
- * Records a request id; false when the device used it before within `keepSeconds` (an older record
- * is overwritten: the id is free again once the time window rules the request out anyway).
+ * Times are the server's clock (milliseconds), never the database's: the clock that judged the
+ * request's time (check 3) is the one that decides when its id is free again, so a replica or a
+ * database with another clock cannot free an id while the request is still within the window.
  */
-export async function recordRequestId(sql: Sql, record: RequestIdRecord, keepSeconds: number): Promise<boolean> {
-  const rows = await sql.query(
-    `INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (device, request_id) DO UPDATE
-       SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = now()
-       WHERE r.received_at < now() - make_interval(secs => $5)
-     RETURNING 1`,
-    [record.device, record.requestId, record.signedDigest, record.replyDigest, keepSeconds]);
-  return rows.length === 1;
-}
+const SERVER_TIME = (param: string) => `to_timestamp(${param}::float8 / 1000)`;
 
-/** A request id to record in the same statement as the operation it guards (see recordedRequestIdCte). */
+/** A request id to record, checked at `receivedAt`. */
 export interface RequestIdGate {
   record: RequestIdRecord;
+  /** When the server received the request and judged its time (server clock, ms since the epoch). */
+  receivedAt: number;
+  /** How long the id stays taken after `receivedAt`. */
   keepSeconds: number;
   /**
    * The device and identity key the request's signature was checked against before its
@@ -39,23 +34,25 @@ export interface RequestIdGate {
 }
 
 /**
- * The statement of recordRequestId as a WITH item named `recorded` (one row when the id was
- * recorded), for an operation's statement that records its request id itself and does nothing
- * unless it was recorded: one round trip less per request. With the gate's `verifiedWith`, the
- * same statement also confirms the requester's identity key (one more round trip spared). Its
- * parameters are $first to $first+6, in the order of requestIdParams.
+ * The statement that records a request id, as a WITH item named `recorded` (one row when the id
+ * was recorded; none when the device used it within `keepSeconds` before: an older record is
+ * overwritten, the id being free again once the time window rules the request out anyway). An
+ * operation's statement that records its request id itself does nothing unless it was recorded:
+ * one round trip less per request. With the gate's `verifiedWith`, the same statement also
+ * confirms the requester's identity key (one more round trip spared). Its parameters are $first
+ * to $first+7, in the order of requestIdParams.
  */
 export function recordedRequestIdCte(first: number): string {
   const p = (i: number) => `$${first + i}`;
   return `recorded AS (
-       INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest)
-       SELECT ${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)}
+       INSERT INTO request_ids AS r (device, request_id, signed_digest, reply_digest, received_at)
+       SELECT ${p(0)}, ${p(1)}::bytea, ${p(2)}::bytea, ${p(3)}, ${SERVER_TIME(p(7))}
        WHERE ${p(5)}::bigint IS NULL OR EXISTS (
          SELECT 1 FROM users
          WHERE id = ${p(5)}::bigint AND identity_key = ${p(6)}::bytea AND deleted_at IS NULL AND disabled_at IS NULL)
        ON CONFLICT (device, request_id) DO UPDATE
-         SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = now()
-         WHERE r.received_at < now() - make_interval(secs => ${p(4)})
+         SET signed_digest = EXCLUDED.signed_digest, reply_digest = EXCLUDED.reply_digest, received_at = EXCLUDED.received_at
+         WHERE r.received_at < EXCLUDED.received_at - make_interval(secs => ${p(4)})
        RETURNING 1
      )`;
 }
@@ -63,7 +60,15 @@ export function recordedRequestIdCte(first: number): string {
 export function requestIdParams(gate: RequestIdGate): unknown[] {
   const { record, verifiedWith } = gate;
   return [record.device, record.requestId, record.signedDigest, record.replyDigest, gate.keepSeconds,
-    verifiedWith?.deviceId ?? null, verifiedWith?.identityKey ?? null];
+    verifiedWith?.deviceId ?? null, verifiedWith?.identityKey ?? null, gate.receivedAt];
+}
+
+const RECORD_REQUEST_ID = `WITH ${recordedRequestIdCte(1)} SELECT 1 FROM recorded`;
+
+/** Records a request id on its own (see recordedRequestIdCte); false when it was used before. */
+export async function recordRequestId(sql: Sql, gate: RequestIdGate): Promise<boolean> {
+  const rows = await sql.query(RECORD_REQUEST_ID, requestIdParams({ ...gate, verifiedWith: undefined }));
+  return rows.length === 1;
 }
 
 /** The earlier use of a request id. */
@@ -73,9 +78,10 @@ export async function findRequestId(sql: Sql, device: string, requestId: Uint8Ar
   return rows[0] ?? null;
 }
 
-/** Forgets request ids older than `keepSeconds`; how many. */
-export async function purgeRequestIds(sql: Sql, keepSeconds: number): Promise<number> {
+/** Forgets request ids received more than `keepSeconds` before `now` (server clock, ms); how many. */
+export async function purgeRequestIds(sql: Sql, now: number, keepSeconds: number): Promise<number> {
   const rows = await sql.query(
-    'DELETE FROM request_ids WHERE received_at < now() - make_interval(secs => $1) RETURNING 1', [keepSeconds]);
+    `DELETE FROM request_ids WHERE received_at < ${SERVER_TIME('$1')} - make_interval(secs => $2) RETURNING 1`,
+    [now, keepSeconds]);
   return rows.length;
 }
