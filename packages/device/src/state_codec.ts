@@ -1,6 +1,7 @@
 import { encodeBase64url, keyPairFromPrivateKey, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import { z } from 'zod';
 import type { DeviceState } from './device_state.js';
+import { identityKey, sharedKey } from './v2/keys.js';
 import { emptyV2State, type V2State } from './v2/v2_state.js';
 
 const { keySchema: key, signatureSchema: signature } = wireV1;
@@ -88,8 +89,10 @@ function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
 function v2FromJson(json: z.output<typeof v2Schema> | undefined): V2State {
   if (json === undefined) return emptyV2State();
   return {
-    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: pin.identityKey, pinnedAt: pin.pinnedAt }])),
-    sessions: new Map(json.sessions.map((session) => [session.peer, session])),
+    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: identityKey(pin.identityKey), pinnedAt: pin.pinnedAt }])),
+    sessions: new Map(json.sessions.map((session) => [session.peer, {
+      ...session, sharedKey: sharedKey(session.sharedKey), peerIdentityKey: identityKey(session.peerIdentityKey),
+    }])),
     acceptedHandshakes: json.acceptedHandshakes,
     handledMailboxIds: json.handledMailboxIds,
     outbox: json.outbox,

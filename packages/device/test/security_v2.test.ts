@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import {
   aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate, xeddsaSign,
 } from '@x3dh-iot/protocol';
-import { type DeviceState, MemoryKeyStore, type SecureDevice, type V2Link } from '../src/index.js';
+import { type DeviceState, MemoryKeyStore, SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
-import { enrolled, openV2, rejects } from './support/v2_devices.js';
+import { enrolled, FAST, rejects } from './support/v2_devices.js';
 import { RecordingKeyStore } from './support/recording_key_store.js';
 
 /**
@@ -274,12 +274,11 @@ test('security-v2 item 15 (client side, fake server): a redelivered message is d
   const events: string[] = [];
   const bobStore = new RecordingKeyStore(events);
   const alice = await enrolled(server, 'alice');
-  const bob = await openV2(server, 'bob', bobStore);
-  const spy = bob as unknown as { linkFactory: (name: string) => V2Link };
-  spy.linkFactory = (name) => {
+  const bob = await SecureDevice.open(bobStore, (name): V2Link => {
     const link = server.link(name);
     return { ...link, request: (request) => { events.push(wireV2.parseRequestTopic(request.topic)!.operation); return link.request(request); } };
-  };
+  }, { client: FAST });
+  await bob.setUsername('bob');
   await bob.registerIdentity();
   await bob.publishBundle();
 

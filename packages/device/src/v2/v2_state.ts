@@ -1,4 +1,5 @@
 import type { KeyPair } from '@x3dh-iot/protocol';
+import type { IdentityKey, SharedKey } from './keys.js';
 
 /**
  * What a v2 device keeps besides the keys it shares with v1 (identity, signed and one-time
@@ -9,7 +10,7 @@ import type { KeyPair } from '@x3dh-iot/protocol';
 export interface V2State {
   /** Peers' identity keys, first seen (trust on first use) or explicitly accepted, by peer name. */
   pins: Map<string, PinnedIdentity>;
-  /** By peer name: one session per peer, the newest handshake wins (crossed handshakes: see SecureDevice). */
+  /** By peer name: one session per peer, the newest handshake wins (crossed handshakes: see session_record.ts). */
   sessions: Map<string, V2Session>;
   /**
    * (signed prekey id, ephemeral key) of every initial message accepted, kept as long as that
@@ -30,14 +31,14 @@ export interface V2State {
 }
 
 export interface PinnedIdentity {
-  identityKey: Uint8Array;
+  identityKey: IdentityKey;
   pinnedAt: Date;
 }
 
 export interface V2Session {
   peer: string;
-  sharedKey: Uint8Array;
-  peerIdentityKey: Uint8Array;
+  sharedKey: SharedKey;
+  peerIdentityKey: IdentityKey;
   role: 'initiator' | 'responder';
   establishedAt: Date;
   /** The next message number this device sends. */
