@@ -9,7 +9,10 @@ export type ProtocolErrorCode =
   | 'INVALID_KEY'
   | 'BAD_SIGNATURE'
   | 'DECRYPTION_FAILED'
-  | 'INVALID_MESSAGE';
+  | 'INVALID_MESSAGE'
+  | 'DUPLICATE'
+  | 'TOO_MANY_SKIPPED'
+  | 'BAD_HEADER';
 
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;

@@ -10,5 +10,6 @@ export * from './xeddsa.js';
 export * from './aead.js';
 export * from './x3dh.js';
 export * from './initial_message.js';
+export * from './ratchet/index.js';
 export * as wireV1 from './wire_v1/index.js';
 export * as wireV2 from './wire_v2/index.js';

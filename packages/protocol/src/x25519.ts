@@ -57,6 +57,11 @@ const SMALL_ORDER_U: readonly Uint8Array[] = [
   'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
 ].map(fromHex);
 
+/** True for a public key of small order (in any encoding): Diffie-Hellman with it is all zeros. */
+export function isSmallOrderPublicKey(publicKey: Uint8Array): boolean {
+  return inBlocklist(checkLength('X25519 public key', publicKey, X25519_KEY_BYTES), SMALL_ORDER_U);
+}
+
 /**
  * Why a 32-byte X25519 public key cannot be published for others to agree keys with (an identity
  * or prekey upload), or null: it must be canonical (checkCanonicalPublicKey) and not of small order,

@@ -1,6 +1,7 @@
 import { backend } from '#crypto-backend';
 import { checkLength, concatBytes, utf8 } from './bytes.js';
 import { InvalidMessageError, SignatureError } from './errors.js';
+import type { SharedKey } from './ratchet/ratchet_keys.js';
 import { SHARED_KEY_BYTES, SIGNATURE_BYTES, X25519_KEY_BYTES } from './sizes.js';
 import { diffieHellman, generateKeyPair, type KeyPair } from './x25519.js';
 import { xeddsaVerify } from './xeddsa.js';
@@ -28,7 +29,7 @@ export interface PreKeyBundle {
 
 export interface X3dhSecrets {
   /** SK, 32 bytes. */
-  sharedKey: Uint8Array;
+  sharedKey: SharedKey;
   /** AD = initiator identity key || responder identity key, 64 bytes. */
   associatedData: Uint8Array;
 }
@@ -48,7 +49,7 @@ export interface ResponderKeys {
 }
 
 /** SK = HKDF-SHA-512(salt = 0^64, IKM = F || DH1 || DH2 || DH3 [|| DH4], info, L = 32). */
-export function x3dhKdf(dhOutputs: readonly Uint8Array[], info: string | Uint8Array = DEFAULT_X3DH_INFO): Uint8Array {
+export function x3dhKdf(dhOutputs: readonly Uint8Array[], info: string | Uint8Array = DEFAULT_X3DH_INFO): SharedKey {
   if (dhOutputs.length !== 3 && dhOutputs.length !== 4) {
     throw new InvalidMessageError(`X3DH needs 3 or 4 DH outputs, got ${dhOutputs.length}`);
   }
@@ -57,7 +58,7 @@ export function x3dhKdf(dhOutputs: readonly Uint8Array[], info: string | Uint8Ar
   const infoBytes = info === DEFAULT_X3DH_INFO ? DEFAULT_INFO_BYTES : typeof info === 'string' ? utf8.encode(info) : info;
   const sk = backend.hkdfSha512(ikm, ZERO_SALT, infoBytes, SHARED_KEY_BYTES);
   ikm.fill(0);
-  return sk;
+  return sk as SharedKey;
 }
 
 export function associatedData(initiatorIdentityKey: Uint8Array, responderIdentityKey: Uint8Array): Uint8Array {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { nobleBackend } from '../src/backend/noble.js';
@@ -9,7 +9,7 @@ import { loadVectorFiles, hex } from './vector_files.js';
 
 /* Both backends must agree byte for byte, so the pure-TypeScript fallback is tested here even when
  * the native one is active. */
-const sodium = createSodiumBackend(createRequire(import.meta.url)('sodium-native') as SodiumNative, hkdfSync);
+const sodium = createSodiumBackend(createRequire(import.meta.url)('sodium-native') as SodiumNative, { hkdfSync, createHmac });
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const RUNS = 30;
 
@@ -31,11 +31,12 @@ describe('sodium-native and noble backends agree', () => {
     }), { numRuns: RUNS });
   });
 
-  test('SHA-512 over several parts, HKDF-SHA-512, XChaCha20-Poly1305', () => {
+  test('SHA-512 over several parts, HKDF-SHA-512, HMAC-SHA-512, XChaCha20-Poly1305', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 70 }), bytes(32), bytes(24),
       (data, ad, key, nonce) => {
         assert.deepEqual(nobleBackend.sha512(data, ad), sodium.sha512(data, ad));
         assert.deepEqual(nobleBackend.hkdfSha512(data, ad, key, 32), sodium.hkdfSha512(data, ad, key, 32));
+        assert.deepEqual(nobleBackend.hmacSha512(ad, data), sodium.hmacSha512(ad, data));
         const sealed = sodium.xchachaEncrypt(key, nonce, data, ad);
         assert.deepEqual(nobleBackend.xchachaEncrypt(key, nonce, data, ad), sealed);
         assert.deepEqual(nobleBackend.xchachaDecrypt(key, nonce, sealed, ad), data);

@@ -6,6 +6,7 @@ import {
   wireV1, x25519PublicKey, x3dhKdf, x3dhRespond, xeddsaNonceScalar, xeddsaSign, xeddsaSignWith, xeddsaSigningKey, xeddsaVerify,
 } from '../src/index.js';
 import { scalarToBytesLE } from '../src/backend/scalar.js';
+import { checkRatchetCase } from './ratchet_vector_case.js';
 import { hex, loadVectorFiles, toHex, vectorsDir, type VectorFile } from './vector_files.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- vector cases are untyped JSON */
@@ -153,6 +154,8 @@ const checkers: Record<string, (c: Case) => void> = {
     const parsed = mustParse(wireV1.chatSendRequest, JSON.parse(c.chat_payload));
     assert.equal(toHex(parsed.ciphertext_b64), c.ciphertext);
   },
+
+  ratchet: checkRatchetCase,
 };
 
 describe(`test vectors in ${vectorsDir}`, () => {

@@ -17,6 +17,8 @@ export interface CryptoBackend {
   /** libsodium's crypto_sign_verify_detached: strict, cofactorless Ed25519 verification. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** RFC 2104 HMAC-SHA-512, 64 bytes. */
+  hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
   xchachaEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array;
   /** Returns null when authentication fails. */
   xchachaDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array): Uint8Array | null;

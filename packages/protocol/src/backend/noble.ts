@@ -1,6 +1,7 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { concatBytes, constantTimeEqual } from '../bytes.js';
@@ -50,6 +51,7 @@ export const nobleBackend: CryptoBackend = {
   sha512: (...parts) => sha512(parts.length === 1 ? parts[0]! : concatBytes(...parts)),
   ed25519Verify: verifyLikeLibsodium,
   hkdfSha512: (ikm, salt, info, length) => hkdf(sha512, ikm, salt, info, length),
+  hmacSha512: (key, data) => hmac(sha512, key, data),
   xchachaEncrypt: (key, nonce, plaintext, ad) => xchacha20poly1305(key, nonce, ad).encrypt(plaintext),
   xchachaDecrypt(key, nonce, ciphertext, ad) {
     try {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import type { CryptoBackend } from './crypto_backend.js';
 import { nobleBackend } from './noble.js';
 import { createSodiumBackend, type SodiumNative } from './sodium.js';
@@ -17,7 +17,7 @@ function selectBackend(): CryptoBackend {
   }
   try {
     const sodium = createRequire(import.meta.url)('sodium-native') as SodiumNative;
-    return createSodiumBackend(sodium, hkdfSync);
+    return createSodiumBackend(sodium, { hkdfSync, createHmac });
   } catch (error) {
     if (forced === 'sodium-native') throw error;
     return nobleBackend;

@@ -20,17 +20,19 @@ export interface SodiumNative {
   ): number;
 }
 
-type HkdfSync = (
-  digest: string, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, keylen: number,
-) => ArrayBuffer;
+/** The parts of node:crypto used here: OpenSSL's HKDF and HMAC. */
+export interface NodeKdf {
+  hkdfSync(digest: string, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, keylen: number): ArrayBuffer;
+  createHmac(digest: string, key: Uint8Array): { update(data: Uint8Array): { digest(): Uint8Array } };
+}
 
 const TAG_BYTES = 16;
 
 /**
- * libsodium through sodium-native for every primitive it has; HKDF comes from node:crypto (OpenSSL)
- * because the libsodium build shipped by sodium-native exposes no HMAC-SHA-512.
+ * libsodium through sodium-native for every primitive it has; HKDF and HMAC come from node:crypto
+ * (OpenSSL) because the libsodium build shipped by sodium-native exposes no HMAC-SHA-512.
  */
-export function createSodiumBackend(sodium: SodiumNative, hkdfSync: HkdfSync): CryptoBackend {
+export function createSodiumBackend(sodium: SodiumNative, { hkdfSync, createHmac }: NodeKdf): CryptoBackend {
   const hashState = new Uint8Array(sodium.crypto_hash_sha512_STATEBYTES);
   return {
     name: 'sodium-native',
@@ -74,6 +76,10 @@ export function createSodiumBackend(sodium: SodiumNative, hkdfSync: HkdfSync): C
     },
     hkdfSha512(ikm, salt, info, length) {
       return new Uint8Array(hkdfSync('sha512', ikm, salt, info, length));
+    },
+    hmacSha512(key, data) {
+      const mac = createHmac('sha512', key).update(data).digest();
+      return new Uint8Array(mac.buffer, mac.byteOffset, mac.byteLength);
     },
     xchachaEncrypt(key, nonce, plaintext, ad) {
       const out = new Uint8Array(plaintext.length + TAG_BYTES);

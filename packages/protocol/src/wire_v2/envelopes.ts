@@ -95,16 +95,19 @@ export function openInitialEnvelope(keys: ResponderKeys, envelope: InitialEnvelo
   return { sharedKey: secrets.sharedKey, plaintext: aeadDecrypt(secrets.sharedKey, envelope.nonce, envelope.ciphertext, ad) };
 }
 
-const ciphertext = base64Bytes('ciphertext', (len) => (len < 16 ? `ciphertext must be at least 16 bytes, got ${len}` : len > MAX_ENVELOPE_BYTES ? 'ciphertext too long' : null));
+/** An AEAD output (at least the 16-byte tag), as envelopes carry it. */
+export const envelopeCiphertextSchema = base64Bytes('ciphertext', (len) => (len < 16 ? `ciphertext must be at least 16 bytes, got ${len}` : len > MAX_ENVELOPE_BYTES ? 'ciphertext too long' : null));
 
-const initialEnvelopeSchema = z.strictObject({
+/** The X3DH fields every `x3dh.initial` envelope carries, whatever follows them. */
+export const initialHandshakeFields = {
   ik: keySchema,
   ek: keySchema,
   spk_id: z.number().int().min(0).max(MAX_PREKEY_ID),
   opk_id: z.number().int().min(-1).max(MAX_PREKEY_ID),
-  nonce: nonceSchema,
-  ciphertext,
-});
+};
+
+/** The form that seals the first plaintext under SK itself (sessions of envelope version 1). */
+export const initialEnvelopeSchema = z.strictObject({ ...initialHandshakeFields, nonce: nonceSchema, ciphertext: envelopeCiphertextSchema });
 
 export function encodeInitialEnvelope(envelope: InitialEnvelope): Uint8Array {
   return utf8.encode(JSON.stringify({
@@ -140,11 +143,12 @@ export function sessionAssociatedData(senderIdentityKey: Uint8Array, recipientId
   );
 }
 
-const sessionEnvelopeSchema = z.strictObject({
+/** Session envelope version 1: every message sealed under SK (before the Double Ratchet). */
+export const sessionEnvelopeSchema = z.strictObject({
   v: z.literal(1),
   n: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   nonce: nonceSchema,
-  ciphertext,
+  ciphertext: envelopeCiphertextSchema,
 });
 
 /** Seals the sender's message number `n` of a session (envelope version 1, before the Double Ratchet). */
