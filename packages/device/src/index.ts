@@ -11,7 +11,7 @@ export { BrokerConnection } from './broker_connection.js';
 export * from './device.js';
 export * from './open_device.js';
 export { InboxWatcher, type InboxWatcherEvents } from './inbox_watcher.js';
-export type { V2State, V2Session, PinnedIdentity } from './v2/v2_state.js';
+export type { V2State, SessionRecord, PeerSession, SharedKeySession, RatchetSessionState, PinnedIdentity } from './v2/v2_state.js';
 export * from './v2/keys.js';
 export type { V2Link, V2LinkFactory, V2LinkListener, V2WireRequest } from './v2/v2_link.js';
 export { MqttV2Link } from './v2/mqtt_v2_link.js';

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateKeyPair } from '@x3dh-iot/protocol';
 import { identityKey, type IdentityKey, ratchetKey, type RatchetKey, sharedKey, type SharedKey, signedPreKeyPublic, type SignedPreKeyPublic } from '../src/index.js';
-import { newSession } from '../src/v2/session_record.js';
+import { sharedKeySession } from '../src/v2/session_record.js';
 
 // Checked by the type checker (npx tsc): each line marked below must fail to compile.
 function typeChecks(ik: IdentityKey, spk: SignedPreKeyPublic, rk: RatchetKey, sk: SharedKey, raw: Uint8Array): void {
-  newSession('bob', sk, ik, 'initiator', new Date());
+  sharedKeySession(sk, ik, 'initiator', new Date());
   // @ts-expect-error swapped: an identity key where the shared key goes, and back
-  newSession('bob', ik, sk, 'initiator', new Date());
+  sharedKeySession(ik, sk, 'initiator', new Date());
   // @ts-expect-error a bare Uint8Array is not a key of any kind until it is checked
-  newSession('bob', raw, ik, 'initiator', new Date());
+  sharedKeySession(raw, ik, 'initiator', new Date());
   // @ts-expect-error a signed prekey is not an identity key
   const notIdentity: IdentityKey = spk;
   // @ts-expect-error a ratchet key is not a shared key

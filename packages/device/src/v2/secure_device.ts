@@ -13,6 +13,7 @@ import { MailboxSync, type MailboxProblem, type MailboxReport } from './mailbox_
 import { Outbox } from './outbox.js';
 import { forgetPreKeys, PreKeyMaintenance, type PreKeySchedule } from './prekey_maintenance.js';
 import { SessionBuilder } from './session_builder.js';
+import { sentCount } from './session_record.js';
 import { requireSession, SessionCipher } from './session_cipher.js';
 import type { V2ClientOptions } from './v2_client.js';
 import type { V2LinkFactory } from './v2_link.js';
@@ -110,7 +111,9 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
       signedPreKey: current ? { id: current.id, createdAt: current.createdAt.toISOString(), ageMs: now - current.createdAt.getTime() } : null,
       signedPreKeyIdsHeld: this.state.signedPreKeys.map((spk) => spk.id),
       oneTimePreKeysHeld: this.state.oneTimePreKeys.size,
-      sessions: [...this.state.v2.sessions.values()].map((s) => ({ peer: s.peer, role: s.role, sent: s.sendNext, establishedAt: s.establishedAt.toISOString() })),
+      sessions: [...this.state.v2.sessions.values()].map(({ peer, current }) => ({
+        peer, role: current.role, kind: current.kind, sent: sentCount(current), establishedAt: current.establishedAt.toISOString(),
+      })),
       pinned: [...this.state.v2.pins.keys()],
       outbox: this.state.v2.outbox.length,
       unread: this.state.v2.unread.length,
