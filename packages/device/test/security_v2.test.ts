@@ -6,6 +6,7 @@ import {
 import { type DeviceState, MemoryKeyStore, SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
 import { enrolled, FAST, rejects } from './support/v2_devices.js';
+import { insert, legacyInitial } from './support/legacy_peer.js';
 import { RecordingKeyStore } from './support/recording_key_store.js';
 
 /**
@@ -30,22 +31,6 @@ async function identityOf(store: MemoryKeyStore): Promise<KeyPair> {
 /** What a test compares to prove that a refused message changed nothing. */
 async function snapshot(store: MemoryKeyStore): Promise<DeviceState> {
   return store.load();
-}
-
-/** An initial message to `to` sealed by `identity` (not a device's own code path: an attacker's or a tampered one). */
-function forgedInitial(server: FakeV2Server, to: string, identity: KeyPair, text: string): Uint8Array {
-  const target = server.devices.get(to)!;
-  const opk = target.oneTimePreKeys.shift();
-  const spk = target.signedPreKey!;
-  const sealed = wireV2.sealInitialEnvelope(identity, {
-    identityKey: target.identityKey, signedPreKey: decodeBase64url(spk.key), signedPreKeySignature: decodeBase64url(spk.signature),
-    signedPreKeyId: spk.id, oneTimePreKey: opk && { id: opk.id, publicKey: decodeBase64url(opk.key) },
-  }, utf8.encode(text));
-  return wireV2.encodeInitialEnvelope(sealed.envelope);
-}
-
-function insert(server: FakeV2Server, to: string, from: string, type: wireV2.MessageType, envelope: Uint8Array): wireV2.MailboxMessage {
-  return server.replay(to, { id: '1', from, type, envelope, client_id: new Uint8Array(16), queued_at: Date.now() });
 }
 
 async function pair(server: FakeV2Server): Promise<{ alice: SecureDevice; bob: SecureDevice; bobStore: MemoryKeyStore }> {
@@ -199,7 +184,7 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
 
   // First contact: the message's identity key is not the one the directory holds for its sender.
   const impostor = generateKeyPair();
-  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'I am alice'));
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', impostor, 'I am alice').envelope);
   await rejects(bob.checkInbox(), 'SECURITY', /not the one the directory holds for alice/);
   server.mailboxes.set('bob', []);
 
@@ -207,7 +192,7 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
   await alice.startSession('bob', 'the real alice');
   assert.equal((await bob.checkInbox())!.text, 'the real alice');
   server.devices.get('alice')!.identityKey = impostor.publicKey;
-  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'new key, same name'));
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', impostor, 'new key, same name').envelope);
   const pinned = await snapshot(bobStore);
   await rejects(bob.checkInbox(), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED .* Refused/);
   assert.deepEqual(await snapshot(bobStore), pinned);
