@@ -8,6 +8,7 @@ import {
   activeBackend as backend, aeadDecrypt, aeadEncrypt, createInitialMessage, generateKeyPair, montgomeryToEdwards,
   openInitialMessage, xeddsaSign, xeddsaVerify, type KeyPair, type PreKeyBundle,
 } from '../src/index.js';
+import { report as measureAndPrint } from './measure.js';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h' } },
@@ -19,30 +20,7 @@ if (values.help) {
 const seconds = Number(values.seconds);
 if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
 
-/** Runs `op` repeatedly for about `seconds` and returns microseconds per call. */
-function measure(op: () => unknown): number {
-  for (let i = 0; i < 50; i++) op();
-  let calls = 0;
-  let batch = 16;
-  const start = process.hrtime.bigint();
-  const budget = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < budget) {
-    for (let i = 0; i < batch; i++) op();
-    calls += batch;
-    batch = Math.min(batch * 2, 4096);
-    elapsed = process.hrtime.bigint() - start;
-  }
-  return Number(elapsed) / 1000 / calls;
-}
-
-const rows: [string, number][] = [];
-function report(name: string, op: () => unknown): number {
-  const us = measure(op);
-  rows.push([name, us]);
-  console.log(`${name.padEnd(34)} ${Math.round(1e6 / us).toString().padStart(9)} ops/s ${us.toFixed(1).padStart(9)} us`);
-  return us;
-}
+const report = (name: string, op: () => unknown): number => measureAndPrint(name, op, seconds);
 
 function responder(): { identity: KeyPair; spk: KeyPair; opk: KeyPair; bundle: PreKeyBundle } {
   const identity = generateKeyPair();

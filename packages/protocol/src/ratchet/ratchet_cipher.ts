@@ -143,7 +143,7 @@ export function ratchetDecrypt(
   }
   if (!sameChain) {
     skipMessageKeys(state, header.pn);
-    dhRatchet(state, header.dh, options.generateKeyPair ?? generateKeyPair);
+    dhRatchet(state, header.dh.slice() as RatchetPublicKey, options.generateKeyPair ?? generateKeyPair);
   }
   skipMessageKeys(state, header.n);
   const step = kdfChain(state.receivingChainKey!);

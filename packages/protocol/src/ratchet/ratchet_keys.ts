@@ -37,7 +37,13 @@ export const asRatchetPublicKey = (bytes: Uint8Array): RatchetPublicKey =>
   checkLength('ratchet public key', bytes, KEY_BYTES) as RatchetPublicKey;
 export const asIdentityKey = (bytes: Uint8Array): IdentityKey => checkLength('identity key', bytes, KEY_BYTES) as IdentityKey;
 
-/** Any X25519 key pair (a signed prekey, a freshly generated one) as a ratchet key pair. */
+/**
+ * Any X25519 key pair (a signed prekey, a freshly generated one) as a ratchet key pair: a copy, so
+ * that a caller wiping its own key (a signed prekey past its grace period) leaves sessions intact.
+ */
 export function asRatchetKeyPair(pair: KeyPair): RatchetKeyPair {
-  return { publicKey: asRatchetPublicKey(pair.publicKey), privateKey: checkLength('ratchet private key', pair.privateKey, KEY_BYTES) };
+  return {
+    publicKey: asRatchetPublicKey(pair.publicKey).slice() as RatchetPublicKey,
+    privateKey: checkLength('ratchet private key', pair.privateKey, KEY_BYTES).slice(),
+  };
 }

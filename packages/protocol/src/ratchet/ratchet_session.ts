@@ -69,7 +69,7 @@ export interface ResponderRatchetStart {
  */
 export function startInitiatorRatchet(start: InitiatorRatchetStart): RatchetSession {
   const sendingKeyPair = asRatchetKeyPair(start.ratchetKeyPair ?? generateKeyPair());
-  const receivingKey = checkLength('responder signed prekey', start.responderSignedPreKey, 32) as RatchetPublicKey;
+  const receivingKey = checkLength('responder signed prekey', start.responderSignedPreKey, 32).slice() as RatchetPublicKey;
   const { rootKey, chainKey } = kdfRoot(start.sharedKey, diffieHellman(sendingKeyPair.privateKey, receivingKey, 'ratchet start'));
   return {
     associatedData: associatedData(start.initiatorIdentityKey, start.responderIdentityKey),
