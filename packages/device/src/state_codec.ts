@@ -1,7 +1,9 @@
-import { encodeBase64url, keyPairFromPrivateKey, wireV1, wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, decodeRatchetSession, encodeBase64url, keyPairFromPrivateKey, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import { z } from 'zod';
 import type { DeviceState } from './device_state.js';
-import { emptyV2State, type V2State } from './v2/v2_state.js';
+import { identityKey, sharedKey } from './v2/keys.js';
+import { ARCHIVED_SESSIONS_KEPT } from './v2/session_record.js';
+import { emptyV2State, type PeerSession, type V2State } from './v2/v2_state.js';
 
 const { keySchema: key, signatureSchema: signature } = wireV1;
 const id = z.number().int().min(0).max(0x7fffffff);
@@ -9,13 +11,35 @@ const date = z.iso.datetime().transform((text) => new Date(text));
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const peer = wireV2.deviceNameSchema;
 
+/** A Double Ratchet state in its binary form, checked by decoding it. */
+const ratchetState = z.string().transform((text, context) => {
+  try {
+    const bytes = decodeBase64url(text);
+    decodeRatchetSession(bytes);
+    return bytes;
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: `not a ratchet session: ${(error as Error).message}` });
+    return z.NEVER;
+  }
+});
+const sessionCommon = { peerIdentityKey: key, role: z.enum(['initiator', 'responder']), establishedAt: date };
+const sharedKeySessionFields = { ...sessionCommon, sharedKey: key, sendNext: counter, receivedFloor: counter, receivedAbove: z.array(counter) };
+const peerSession = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('shared-key'), ...sharedKeySessionFields }),
+  z.object({ kind: z.literal('ratchet'), ...sessionCommon, ratchet: ratchetState, sent: counter }),
+]);
+const sessionRecord = z.union([
+  z.object({ peer, current: peerSession, archived: z.array(peerSession).max(ARCHIVED_SESSIONS_KEPT), ratchetAnswered: z.boolean() }),
+  // Stores written before the Double Ratchet: one envelope-version-1 session per peer.
+  z.object({ peer, ...sharedKeySessionFields }).transform((s) => ({
+    peer: s.peer, current: { kind: 'shared-key' as const, ...s }, archived: [], ratchetAnswered: false,
+  })),
+]);
+
 /** The v2 part; stores written before v2 existed have none and load with an empty one. */
 const v2Schema = z.object({
   pins: z.array(z.object({ peer, identityKey: key, pinnedAt: date })),
-  sessions: z.array(z.object({
-    peer, sharedKey: key, peerIdentityKey: key, role: z.enum(['initiator', 'responder']), establishedAt: date,
-    sendNext: counter, receivedFloor: counter, receivedAbove: z.array(counter),
-  })),
+  sessions: z.array(sessionRecord),
   acceptedHandshakes: z.array(z.object({ signedPreKeyId: id, ephemeralKey: key })),
   handledMailboxIds: z.array(wireV2.mailboxIdSchema),
   outbox: z.array(z.object({
@@ -75,9 +99,8 @@ function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
   const b64 = encodeBase64url;
   return {
     pins: [...v2.pins].map(([name, pin]) => ({ peer: name, identityKey: b64(pin.identityKey), pinnedAt: pin.pinnedAt.toISOString() })),
-    sessions: [...v2.sessions.values()].map((s) => ({
-      peer: s.peer, sharedKey: b64(s.sharedKey), peerIdentityKey: b64(s.peerIdentityKey), role: s.role,
-      establishedAt: s.establishedAt.toISOString(), sendNext: s.sendNext, receivedFloor: s.receivedFloor, receivedAbove: s.receivedAbove,
+    sessions: [...v2.sessions.values()].map((r) => ({
+      peer: r.peer, current: sessionToJson(r.current), archived: r.archived.map(sessionToJson), ratchetAnswered: r.ratchetAnswered,
     })),
     acceptedHandshakes: v2.acceptedHandshakes.map((h) => ({ signedPreKeyId: h.signedPreKeyId, ephemeralKey: b64(h.ephemeralKey) })),
     handledMailboxIds: v2.handledMailboxIds,
@@ -88,11 +111,27 @@ function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
   };
 }
 
+function sessionToJson(s: PeerSession): z.input<typeof peerSession> {
+  const common = { peerIdentityKey: encodeBase64url(s.peerIdentityKey), role: s.role, establishedAt: s.establishedAt.toISOString() };
+  return s.kind === 'ratchet'
+    ? { kind: 'ratchet', ...common, ratchet: encodeBase64url(s.ratchet), sent: s.sent }
+    : { kind: 'shared-key', ...common, sharedKey: encodeBase64url(s.sharedKey), sendNext: s.sendNext, receivedFloor: s.receivedFloor, receivedAbove: s.receivedAbove };
+}
+
+function sessionFromJson(s: z.output<typeof peerSession>): PeerSession {
+  const common = { peerIdentityKey: identityKey(s.peerIdentityKey), role: s.role, establishedAt: s.establishedAt };
+  return s.kind === 'ratchet'
+    ? { kind: 'ratchet', ...common, ratchet: s.ratchet, sent: s.sent }
+    : { kind: 'shared-key', ...common, sharedKey: sharedKey(s.sharedKey), sendNext: s.sendNext, receivedFloor: s.receivedFloor, receivedAbove: s.receivedAbove };
+}
+
 function v2FromJson(json: z.output<typeof v2Schema> | undefined): V2State {
   if (json === undefined) return emptyV2State();
   return {
-    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: pin.identityKey, pinnedAt: pin.pinnedAt }])),
-    sessions: new Map(json.sessions.map((session) => [session.peer, session])),
+    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: identityKey(pin.identityKey), pinnedAt: pin.pinnedAt }])),
+    sessions: new Map(json.sessions.map((r) => [r.peer, {
+      peer: r.peer, current: sessionFromJson(r.current), archived: r.archived.map(sessionFromJson), ratchetAnswered: r.ratchetAnswered,
+    }])),
     acceptedHandshakes: json.acceptedHandshakes,
     handledMailboxIds: json.handledMailboxIds,
     outbox: json.outbox,

@@ -156,6 +156,8 @@ test('pushes: a pushed message is accepted without polling', async () => {
   for (let i = 0; i < 200 && bob.localStatus.unread === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.deepEqual(await bob.takeUnread(), [{ kind: 'handshake', peer: 'alice', text: 'pushed' }]);
   assert.deepEqual(await arrived, { peer: 'alice', text: 'pushed', identityChanged: false });
+  // The acknowledgement follows the save, so it may still be on its way.
+  for (let i = 0; i < 200 && server.mailbox('bob').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(server.mailbox('bob').length, 0);
 });
 

@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import {
   aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate, xeddsaSign,
 } from '@x3dh-iot/protocol';
-import { type DeviceState, MemoryKeyStore, type SecureDevice, type V2Link } from '../src/index.js';
+import { type DeviceState, MemoryKeyStore, SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
-import { enrolled, keysAndSessions, openV2, refusalReasons, rejects } from './support/v2_devices.js';
+import { enrolled, FAST, keysAndSessions, refusalReasons, rejects } from './support/v2_devices.js';
+import { insert, legacyInitial } from './support/legacy_peer.js';
 import { RecordingKeyStore } from './support/recording_key_store.js';
 
 /**
@@ -29,22 +30,6 @@ async function identityOf(store: MemoryKeyStore): Promise<KeyPair> {
 
 /** What a test compares to prove that a refused message changed nothing but the record of its refusal. */
 const snapshot = (store: MemoryKeyStore): Promise<DeviceState> => keysAndSessions(store);
-
-/** An initial message to `to` sealed by `identity` (not a device's own code path: an attacker's or a tampered one). */
-function forgedInitial(server: FakeV2Server, to: string, identity: KeyPair, text: string): Uint8Array {
-  const target = server.devices.get(to)!;
-  const opk = target.oneTimePreKeys.shift();
-  const spk = target.signedPreKey!;
-  const sealed = wireV2.sealInitialEnvelope(identity, {
-    identityKey: target.identityKey, signedPreKey: decodeBase64url(spk.key), signedPreKeySignature: decodeBase64url(spk.signature),
-    signedPreKeyId: spk.id, oneTimePreKey: opk && { id: opk.id, publicKey: decodeBase64url(opk.key) },
-  }, utf8.encode(text));
-  return wireV2.encodeInitialEnvelope(sealed.envelope);
-}
-
-function insert(server: FakeV2Server, to: string, from: string, type: wireV2.MessageType, envelope: Uint8Array): wireV2.MailboxMessage {
-  return server.replay(to, { id: '1', from, type, envelope, client_id: new Uint8Array(16), queued_at: Date.now() });
-}
 
 async function pair(server: FakeV2Server): Promise<{ alice: SecureDevice; bob: SecureDevice; bobStore: MemoryKeyStore }> {
   const alice = await enrolled(server, 'alice');
@@ -144,9 +129,9 @@ test('security-v2 item 10 (fake server): the initial message names the signed-pr
   await bob.publishBundle(0); // signed prekey 2 becomes current; 1 stays for the message above
   await carol.startSession('bob', 'second');
   const named = server.mailbox('bob').map((m) => {
-    const decoded = wireV2.decodeInitialEnvelope(m.envelope);
-    assert.ok(decoded.ok);
-    return { spk: decoded.value.signedPreKeyId, opk: decoded.value.oneTimePreKeyId };
+    const decoded = wireV2.decodeAnyInitialEnvelope(m.envelope);
+    assert.ok(decoded.ok && decoded.value.form === 'ratchet');
+    return { spk: decoded.value.envelope.signedPreKeyId, opk: decoded.value.envelope.oneTimePreKeyId };
   });
   assert.deepEqual(named, [{ spk: 1, opk: 0 }, { spk: 2, opk: 1 }]);
   assert.deepEqual(JSON.parse(Buffer.from(server.mailbox('bob')[0]!.envelope).toString()).spk_id, 1, 'spk_id is on the wire');
@@ -197,7 +182,7 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
 
   // First contact: the message's identity key is not the one the directory holds for its sender.
   const impostor = generateKeyPair();
-  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'I am alice'));
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', impostor, 'I am alice').envelope);
   await rejects(bob.checkInbox(), 'SECURITY', /not the one the directory holds for alice/);
   server.mailboxes.set('bob', []);
 
@@ -205,7 +190,7 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
   await alice.startSession('bob', 'the real alice');
   assert.equal((await bob.checkInbox())!.text, 'the real alice');
   server.devices.get('alice')!.identityKey = impostor.publicKey;
-  insert(server, 'bob', 'alice', 'x3dh.initial', forgedInitial(server, 'bob', impostor, 'new key, same name'));
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', impostor, 'new key, same name').envelope);
   const pinned = await snapshot(bobStore);
   await rejects(bob.checkInbox(), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED .* Refused/);
   assert.deepEqual(await snapshot(bobStore), pinned);
@@ -232,14 +217,14 @@ test('security-v2 item 12 (fake server): a replayed initial message is refused, 
   await rejects(bob.checkInbox(), 'SECURITY', /replay of a handshake accepted before/);
   server.mailboxes.set('bob', []);
 
-  await alice.send('bob', 'message 0');
+  await alice.send('bob', 'message 1'); // message 0 of the chain was the initial message's
   const session = { ...server.mailbox('bob')[0]! };
-  assert.deepEqual((await bob.read('alice')).messages, ['message 0']);
+  assert.deepEqual((await bob.read('alice')).messages, ['message 1']);
   server.replay('bob', session);
   const read = await bob.read('alice');
   assert.deepEqual(read.messages, []);
   assert.equal(read.undecryptable, 1);
-  assert.match(read.problems[0]!.error.message, /message number 0 was accepted before/);
+  assert.match(read.problems[0]!.error.message, /message number 1 was accepted before/);
 });
 
 test('security-v2 item 13 (fake server): both sides show the same safety number; a changed key gives another number and a loud warning', async () => {
@@ -272,12 +257,11 @@ test('security-v2 item 15 (client side, fake server): a redelivered message is d
   const events: string[] = [];
   const bobStore = new RecordingKeyStore(events);
   const alice = await enrolled(server, 'alice');
-  const bob = await openV2(server, 'bob', bobStore);
-  const spy = bob as unknown as { linkFactory: (name: string) => V2Link };
-  spy.linkFactory = (name) => {
+  const bob = await SecureDevice.open(bobStore, (name): V2Link => {
     const link = server.link(name);
     return { ...link, request: (request) => { events.push(wireV2.parseRequestTopic(request.topic)!.operation); return link.request(request); } };
-  };
+  }, { client: FAST });
+  await bob.setUsername('bob');
   await bob.registerIdentity();
   await bob.publishBundle();
 

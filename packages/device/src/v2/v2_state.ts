@@ -1,4 +1,5 @@
 import type { KeyPair } from '@x3dh-iot/protocol';
+import type { IdentityKey, SharedKey } from './keys.js';
 
 /**
  * What a v2 device keeps besides the keys it shares with v1 (identity, signed and one-time
@@ -9,8 +10,8 @@ import type { KeyPair } from '@x3dh-iot/protocol';
 export interface V2State {
   /** Peers' identity keys, first seen (trust on first use) or explicitly accepted, by peer name. */
   pins: Map<string, PinnedIdentity>;
-  /** By peer name: one session per peer, the newest handshake wins (crossed handshakes: see SecureDevice). */
-  sessions: Map<string, V2Session>;
+  /** By peer name: the sessions with that peer, the current one and archived ones (session_record.ts). */
+  sessions: Map<string, SessionRecord>;
   /**
    * (signed prekey id, ephemeral key) of every initial message accepted, kept as long as that
    * signed prekey is, so a replayed initial message is refused.
@@ -35,22 +36,53 @@ export interface V2State {
 }
 
 export interface PinnedIdentity {
-  identityKey: Uint8Array;
+  identityKey: IdentityKey;
   pinnedAt: Date;
 }
 
-export interface V2Session {
+/**
+ * Every session with one peer, as libsignal's SessionRecord keeps them: the current session is the
+ * one messages are sent in; archived ones (newest first, bounded) still open messages in flight in
+ * them, such as those of a crossed handshake or of a session the peer replaced.
+ */
+export interface SessionRecord {
   peer: string;
-  sharedKey: Uint8Array;
-  peerIdentityKey: Uint8Array;
+  current: PeerSession;
+  archived: PeerSession[];
+  /**
+   * The peer has sent this device a Double Ratchet message: it has moved on from envelope version 1,
+   * so no `"v":1` envelope is sent to it again.
+   */
+  ratchetAnswered: boolean;
+}
+
+export type PeerSession = SharedKeySession | RatchetSessionState;
+
+interface SessionCommon {
+  peerIdentityKey: IdentityKey;
   role: 'initiator' | 'responder';
   establishedAt: Date;
+}
+
+/** A session of envelope version 1 (started before the Double Ratchet): every message under the X3DH key. */
+export interface SharedKeySession extends SessionCommon {
+  kind: 'shared-key';
+  sharedKey: SharedKey;
   /** The next message number this device sends. */
   sendNext: number;
   /** Every received number below this one is refused. */
   receivedFloor: number;
   /** Received numbers at or above the floor that were accepted (ascending). */
   receivedAbove: number[];
+}
+
+/** A Double Ratchet session (../shared/spec/ratchet-v2.md). */
+export interface RatchetSessionState extends SessionCommon {
+  kind: 'ratchet';
+  /** The ratchet state in its compact binary form (encodeRatchetSession). */
+  ratchet: Uint8Array;
+  /** Messages this device sent in the session. */
+  sent: number;
 }
 
 export interface AcceptedHandshake {
