@@ -1,5 +1,4 @@
 import { backend } from '#crypto-backend';
-import { bytesToScalarLE, L, mod, scalarToBytesLE } from './backend/scalar.js';
 import { checkBytes, checkLength } from './bytes.js';
 import { montgomeryToEdwards } from './montgomery_to_edwards.js';
 import { SIGNATURE_BYTES, X25519_KEY_BYTES, XEDDSA_NONCE_BYTES } from './sizes.js';
@@ -33,13 +32,13 @@ export function xeddsaSigningKey(x25519PrivateKey: Uint8Array): XeddsaSigningKey
   const publicKey = backend.ed25519BaseNoclamp(k);
   const negated = (publicKey[31]! & 0x80) !== 0;
   publicKey[31]! &= 0x7f; // -(k*B) differs from k*B only in the sign of x
-  const scalar = negated ? scalarToBytesLE(mod(-bytesToScalarLE(k), L)) : k;
+  const scalar = negated ? backend.scalarNegate(k) : k;
   return { scalar, negated, publicKey };
 }
 
 /** r = SHA-512(hash_1 prefix || a || M || Z) mod L, the per-signature secret nonce. */
-export function xeddsaNonceScalar(signingScalar: Uint8Array, message: Uint8Array, nonce: Uint8Array): bigint {
-  return mod(bytesToScalarLE(backend.sha512(HASH1_PREFIX, signingScalar, message, nonce)), L);
+export function xeddsaNonceScalar(signingScalar: Uint8Array, message: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return backend.scalarReduce(backend.sha512(HASH1_PREFIX, signingScalar, message, nonce));
 }
 
 /** XEdDSA signature, byte-compatible with libxeddsa 2.0.1 for the same key, message and 64-byte Z. */
@@ -65,12 +64,11 @@ export function xeddsaSignWith(
   checkLength('XEdDSA nonce', nonce, XEDDSA_NONCE_BYTES);
   const { scalar, publicKey } = signingKey;
   const r = xeddsaNonceScalar(scalar, message, nonce);
-  const bigR = backend.ed25519BaseNoclamp(scalarToBytesLE(r));
-  const h = mod(bytesToScalarLE(backend.sha512(bigR, publicKey, message)), L);
-  const s = mod(r + h * bytesToScalarLE(scalar), L);
+  const bigR = backend.ed25519BaseNoclamp(r);
+  const h = backend.scalarReduce(backend.sha512(bigR, publicKey, message));
   const signature = new Uint8Array(SIGNATURE_BYTES);
   signature.set(bigR, 0);
-  signature.set(scalarToBytesLE(s), 32);
+  signature.set(backend.scalarMulAdd(h, scalar, r), 32);
   return signature;
 }
 

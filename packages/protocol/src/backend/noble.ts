@@ -5,7 +5,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { concatBytes, constantTimeEqual } from '../bytes.js';
 import type { CryptoBackend } from './crypto_backend.js';
-import { bytesToScalarLE, isSmallOrderEncoding, L } from './scalar.js';
+import { bigintScalarOps, bytesToScalarLE, isSmallOrderEncoding, L } from './scalar.js';
 
 const Point = ed25519.Point;
 const Fn = Point.Fn;
@@ -48,6 +48,7 @@ export const nobleBackend: CryptoBackend = {
     return reduced === 0n ? Point.ZERO.toBytes() : Point.BASE.multiply(reduced).toBytes();
   },
   sha512: (...parts) => sha512(parts.length === 1 ? parts[0]! : concatBytes(...parts)),
+  ...bigintScalarOps,
   ed25519Verify: verifyLikeLibsodium,
   hkdfSha512: (ikm, salt, info, length) => hkdf(sha512, ikm, salt, info, length),
   xchachaEncrypt: (key, nonce, plaintext, ad) => xchacha20poly1305(key, nonce, ad).encrypt(plaintext),

@@ -48,3 +48,11 @@ export function inBlocklist(encoding: Uint8Array, list: readonly Uint8Array[]): 
 export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
   return inBlocklist(encoding, SMALL_ORDER_ENCODINGS);
 }
+
+/** The scalar operations of XEdDSA signing on BigInt. */
+export const bigintScalarOps = {
+  scalarReduce: (wide: Uint8Array) => scalarToBytesLE(mod(bytesToScalarLE(wide), L)),
+  scalarNegate: (scalar: Uint8Array) => scalarToBytesLE(mod(-bytesToScalarLE(scalar), L)),
+  scalarMulAdd: (a: Uint8Array, b: Uint8Array, c: Uint8Array) =>
+    scalarToBytesLE(mod(bytesToScalarLE(a) * bytesToScalarLE(b) + bytesToScalarLE(c), L)),
+};

@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './crypto_backend.js';
+import { bigintScalarOps } from './scalar.js';
 
 /** The subset of sodium-native's API used here (it has no bundled type declarations). */
 export interface SodiumNative {
@@ -69,6 +70,7 @@ export function createSodiumBackend(sodium: SodiumNative, hkdfSync: HkdfSync): C
       sodium.crypto_hash_sha512_final(hashState, out);
       return out;
     },
+    ...bigintScalarOps,
     ed25519Verify(signature, message, publicKey) {
       return sodium.crypto_sign_verify_detached(signature, message, publicKey);
     },
