@@ -1,4 +1,5 @@
 import { backend } from '#crypto-backend';
+import { select } from './backend/scalar_mod_l.js';
 import { checkBytes, checkLength } from './bytes.js';
 import { montgomeryToEdwards } from './montgomery_to_edwards.js';
 import { SIGNATURE_BYTES, X25519_KEY_BYTES, XEDDSA_NONCE_BYTES } from './sizes.js';
@@ -30,10 +31,11 @@ function clamp(privateKey: Uint8Array): Uint8Array {
 export function xeddsaSigningKey(x25519PrivateKey: Uint8Array): XeddsaSigningKey {
   const k = clamp(checkLength('XEdDSA private key', x25519PrivateKey, X25519_KEY_BYTES));
   const publicKey = backend.ed25519BaseNoclamp(k);
-  const negated = (publicKey[31]! & 0x80) !== 0;
+  const signBit = (publicKey[31]! >> 7) as 0 | 1;
   publicKey[31]! &= 0x7f; // -(k*B) differs from k*B only in the sign of x
-  const scalar = negated ? backend.scalarNegate(k) : k;
-  return { scalar, negated, publicKey };
+  // Both candidates computed and one selected without a branch: the sign bit is not public.
+  const scalar = select(signBit, backend.scalarNegate(k), k);
+  return { scalar, negated: signBit === 1, publicKey };
 }
 
 /** r = SHA-512(hash_1 prefix || a || M || Z) mod L, the per-signature secret nonce. */
@@ -53,7 +55,9 @@ export function xeddsaSign(
 /**
  * xeddsaSign with the signing key derived beforehand (xeddsaSigningKey): a signer that signs many
  * messages with one key (a device signing every request) spares the derivation's scalar
- * multiplication, about half the cost of a signature.
+ * multiplication, about half the cost of a signature. The secret nonce r and the key a are only
+ * ever handled as bytes by constant-time scalar operations (libsodium's, or fixed-width limbs on the
+ * pure-TypeScript backend), never as BigInts, whose time follows their length.
  */
 export function xeddsaSignWith(
   signingKey: XeddsaSigningKey,
@@ -69,6 +73,7 @@ export function xeddsaSignWith(
   const signature = new Uint8Array(SIGNATURE_BYTES);
   signature.set(bigR, 0);
   signature.set(backend.scalarMulAdd(h, scalar, r), 32);
+  r.fill(0);
   return signature;
 }
 

@@ -3,6 +3,7 @@ export const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 /** Field prime of Curve25519. */
 export const P = 2n ** 255n - 19n;
 
+/** Public values only (signatures being verified, public keys): BigInt time follows the value's length. */
 export function bytesToScalarLE(bytes: Uint8Array): bigint {
   let n = 0n;
   for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
@@ -16,11 +17,6 @@ export function scalarToBytesLE(n: bigint, length = 32): Uint8Array {
     n >>= 8n;
   }
   return out;
-}
-
-export function mod(a: bigint, m: bigint): bigint {
-  const r = a % m;
-  return r >= 0n ? r : r + m;
 }
 
 export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
@@ -49,10 +45,3 @@ export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
   return inBlocklist(encoding, SMALL_ORDER_ENCODINGS);
 }
 
-/** The scalar operations of XEdDSA signing on BigInt. */
-export const bigintScalarOps = {
-  scalarReduce: (wide: Uint8Array) => scalarToBytesLE(mod(bytesToScalarLE(wide), L)),
-  scalarNegate: (scalar: Uint8Array) => scalarToBytesLE(mod(-bytesToScalarLE(scalar), L)),
-  scalarMulAdd: (a: Uint8Array, b: Uint8Array, c: Uint8Array) =>
-    scalarToBytesLE(mod(bytesToScalarLE(a) * bytesToScalarLE(b) + bytesToScalarLE(c), L)),
-};
