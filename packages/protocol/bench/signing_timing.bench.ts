@@ -106,10 +106,17 @@ function dudect<T>(name: string, classA: () => T, classB: () => T, op: (input: T
 
 console.log(`backend: ${backend.name}, node ${process.version}, ${samples} samples per class, `
   + `class A: nonce r with ${zeroBytes} leading zero bytes (pool of ${POOL}), class B: random\n`);
-// Both classes hand the operation a fresh Uint8Array made the same way, so that only the values differ.
-const copyOf = (bytes: Uint8Array) => Uint8Array.from(bytes);
-const classA = (pool: Uint8Array[]) => () => copyOf(pool[randomInt(pool.length)]!);
-const classB = (length: number) => () => copyOf(randomBytes(length));
+// Both classes make the same allocations and hand the operation a fresh copy, so that only the
+// values differ (not even where the inputs lie in memory).
+const classA = (pool: Uint8Array[]) => () => {
+  randomBytes(pool[0]!.length);
+  return Uint8Array.from(pool[randomInt(pool.length)]!);
+};
+const classB = (length: number) => () => {
+  const random = randomBytes(length);
+  randomInt(POOL);
+  return Uint8Array.from(random);
+};
 
 // The scalar operations on secrets in isolation: r reduced from its 64-byte hash, then s = h*a + r
 // mod L (h is public; one value for both classes).
