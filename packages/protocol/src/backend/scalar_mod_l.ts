@@ -5,8 +5,12 @@
  * 2^-8 and Math.floor (no division, whose latency varies with the operands on some CPUs), and no
  * branch or table index depends on a value. No BigInt anywhere: V8's BigInt operations take time
  * proportional to the number's length, which is how leading zero bytes of a nonce showed.
- * (As any JavaScript, this relies on the engine compiling the arithmetic to fixed-latency
- * instructions; the timing benchmark, npm run bench:timing, checks the result on this engine.)
+ * As any JavaScript, this relies on the engine compiling the arithmetic to fixed-latency
+ * instructions, and on V8 (Node 20, AMD EPYC) it does not fully: npm run bench:timing still finds
+ * reduction and h*a + r about 4% (~0.4 us) faster for nonces with three leading zero bytes (|t| ~ 130
+ * at 10^5 samples per class), with no deoptimization, BigInt or branch on a value involved; the cause
+ * is not found yet. In Node with libsodium only the exact product (mulAddWide) runs here, and the
+ * benchmark finds no dependence there.
  */
 
 /** L in 32 little-endian bytes. */
@@ -35,7 +39,7 @@ function reduceLimbs(x: Float64Array): Uint8Array {
   }
   // Subtract floor(x / 2^252) * L once, then add L back in the same fixed pass if that went negative.
   let carry = 0;
-  const top = Math.floor(x[31]! / 16);
+  const top = Math.floor(x[31]! * (1 / 16));
   for (let j = 0; j < 32; j++) {
     x[j]! += carry - top * L_BYTES[j]!;
     carry = Math.floor(x[j]! * INV_256);
