@@ -1,5 +1,5 @@
 import { backend } from '#crypto-backend';
-import { bytesToScalarLE, L, mod, scalarToBytesLE } from './backend/scalar.js';
+import { select } from './backend/scalar_mod_l.js';
 import { checkBytes, checkLength } from './bytes.js';
 import { montgomeryToEdwards } from './montgomery_to_edwards.js';
 import { SIGNATURE_BYTES, X25519_KEY_BYTES, XEDDSA_NONCE_BYTES } from './sizes.js';
@@ -31,15 +31,16 @@ function clamp(privateKey: Uint8Array): Uint8Array {
 export function xeddsaSigningKey(x25519PrivateKey: Uint8Array): XeddsaSigningKey {
   const k = clamp(checkLength('XEdDSA private key', x25519PrivateKey, X25519_KEY_BYTES));
   const publicKey = backend.ed25519BaseNoclamp(k);
-  const negated = (publicKey[31]! & 0x80) !== 0;
+  const signBit = (publicKey[31]! >> 7) as 0 | 1;
   publicKey[31]! &= 0x7f; // -(k*B) differs from k*B only in the sign of x
-  const scalar = negated ? scalarToBytesLE(mod(-bytesToScalarLE(k), L)) : k;
-  return { scalar, negated, publicKey };
+  // Both candidates computed and one selected without a branch: the sign bit is not public.
+  const scalar = select(signBit, backend.scalarNegate(k), k);
+  return { scalar, negated: signBit === 1, publicKey };
 }
 
 /** r = SHA-512(hash_1 prefix || a || M || Z) mod L, the per-signature secret nonce. */
-export function xeddsaNonceScalar(signingScalar: Uint8Array, message: Uint8Array, nonce: Uint8Array): bigint {
-  return mod(bytesToScalarLE(backend.sha512(HASH1_PREFIX, signingScalar, message, nonce)), L);
+export function xeddsaNonceScalar(signingScalar: Uint8Array, message: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return backend.scalarReduce(backend.sha512(HASH1_PREFIX, signingScalar, message, nonce));
 }
 
 /** XEdDSA signature, byte-compatible with libxeddsa 2.0.1 for the same key, message and 64-byte Z. */
@@ -54,7 +55,9 @@ export function xeddsaSign(
 /**
  * xeddsaSign with the signing key derived beforehand (xeddsaSigningKey): a signer that signs many
  * messages with one key (a device signing every request) spares the derivation's scalar
- * multiplication, about half the cost of a signature.
+ * multiplication, about half the cost of a signature. The secret nonce r and the key a are only
+ * ever handled as bytes by constant-time scalar operations (libsodium's, or fixed-width limbs on the
+ * pure-TypeScript backend), never as BigInts, whose time follows their length.
  */
 export function xeddsaSignWith(
   signingKey: XeddsaSigningKey,
@@ -65,12 +68,12 @@ export function xeddsaSignWith(
   checkLength('XEdDSA nonce', nonce, XEDDSA_NONCE_BYTES);
   const { scalar, publicKey } = signingKey;
   const r = xeddsaNonceScalar(scalar, message, nonce);
-  const bigR = backend.ed25519BaseNoclamp(scalarToBytesLE(r));
-  const h = mod(bytesToScalarLE(backend.sha512(bigR, publicKey, message)), L);
-  const s = mod(r + h * bytesToScalarLE(scalar), L);
+  const bigR = backend.ed25519BaseNoclamp(r);
+  const h = backend.scalarReduce(backend.sha512(bigR, publicKey, message));
   const signature = new Uint8Array(SIGNATURE_BYTES);
   signature.set(bigR, 0);
-  signature.set(scalarToBytesLE(s), 32);
+  signature.set(backend.scalarMulAdd(h, scalar, r), 32);
+  r.fill(0);
   return signature;
 }
 

@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { nobleBackend } from '../src/backend/noble.js';
 import { createSodiumBackend, type SodiumNative } from '../src/backend/sodium.js';
-import { loadVectorFiles, hex } from './vector_files.js';
+import { bytesToScalarLE, L } from '../src/backend/scalar.js';
+import { loadVectorFiles, hex, toHex } from './vector_files.js';
 
 /* Both backends must agree byte for byte, so the pure-TypeScript fallback is tested here even when
  * the native one is active. */
@@ -29,6 +30,26 @@ describe('sodium-native and noble backends agree', () => {
       s[31]! &= 0x7f;
       assert.deepEqual(nobleBackend.ed25519BaseNoclamp(s), sodium.ed25519BaseNoclamp(s));
     }), { numRuns: RUNS });
+  });
+
+  test('scalar reduction, negation and a*b + c mod L, against BigInt, on unreduced and edge values', () => {
+    const modL = (n: bigint) => ((n % L) + L) % L;
+    const le = (n: bigint, length: number) => Uint8Array.from({ length }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+    const expect = (n: bigint) => toHex(le(modL(n), 32));
+    const edges = [0n, 1n, L - 1n, L, L + 1n, 2n ** 252n, 2n ** 255n - 1n, 2n ** 256n - 1n].map((n) => le(n, 32));
+    const wideEdges = [0n, L, L * L, 2n ** 512n - 1n, 2n ** 504n * L].map((n) => le(n, 64));
+    const check = (a: Uint8Array, b: Uint8Array, c: Uint8Array, wide: Uint8Array) => {
+      const [x, y, z] = [a, b, c].map(bytesToScalarLE) as [bigint, bigint, bigint];
+      for (const backend of [nobleBackend, sodium]) {
+        assert.equal(toHex(backend.scalarReduce(wide)), expect(bytesToScalarLE(wide)), backend.name);
+        assert.equal(toHex(backend.scalarNegate(a)), expect(-x), backend.name);
+        assert.equal(toHex(backend.scalarMulAdd(a, b, c)), expect(x * y + z), backend.name);
+      }
+    };
+    for (const a of edges) for (const b of edges) check(a, b, le(L - 1n, 32), wideEdges[edges.indexOf(b) % wideEdges.length]!);
+    fc.assert(fc.property(bytes(32), bytes(32), bytes(64), (a, b, wide) => {
+      check(a, b, nobleBackend.scalarReduce(wide), wide);
+    }), { numRuns: 200 });
   });
 
   test('SHA-512 over several parts, HKDF-SHA-512, HMAC-SHA-512, XChaCha20-Poly1305', () => {

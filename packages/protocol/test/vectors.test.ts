@@ -5,7 +5,6 @@ import {
   encodeBase64url, EncodingError, keyPairFromPrivateKey, montgomeryToEdwards, openInitialMessage, utf8,
   wireV1, x25519PublicKey, x3dhKdf, x3dhRespond, xeddsaNonceScalar, xeddsaSign, xeddsaSignWith, xeddsaSigningKey, xeddsaVerify,
 } from '../src/index.js';
-import { scalarToBytesLE } from '../src/backend/scalar.js';
 import { checkRatchetCase } from './ratchet_vector_case.js';
 import { hex, loadVectorFiles, toHex, vectorsDir, type VectorFile } from './vector_files.js';
 
@@ -40,7 +39,7 @@ const checkers: Record<string, (c: Case) => void> = {
       assert.equal(toHex(key.scalar), c.signing_key);
       assert.equal(toHex(key.publicKey), c.ed25519_pub);
       assert.equal(toHex(montgomeryToEdwards(hex(c.x25519_pub), 0)), c.ed25519_pub);
-      assert.equal(toHex(scalarToBytesLE(xeddsaNonceScalar(key.scalar, msg, hex(c.nonce)))), c.r_scalar);
+      assert.equal(toHex(xeddsaNonceScalar(key.scalar, msg, hex(c.nonce))), c.r_scalar);
       assert.equal(toHex(xeddsaSign(priv, msg, hex(c.nonce))), c.signature);
       assert.equal(toHex(xeddsaSignWith(key, msg, hex(c.nonce))), c.signature, 'with the signing key derived beforehand');
       assert.equal(xeddsaVerify(hex(c.x25519_pub), msg, hex(c.signature)), c.verify_ok);

@@ -14,6 +14,12 @@ export interface CryptoBackend {
   /** Ed25519 encoding of scalar * B for a scalar below 2^255, without clamping or reduction. */
   ed25519BaseNoclamp(scalar: Uint8Array): Uint8Array;
   sha512(...parts: Uint8Array[]): Uint8Array;
+  /** A 64-byte little-endian integer (a SHA-512 output) reduced mod L, as 32 bytes. */
+  scalarReduce(wide: Uint8Array): Uint8Array;
+  /** -s mod L for any 32-byte little-endian s, reduced or not. */
+  scalarNegate(scalar: Uint8Array): Uint8Array;
+  /** a*b + c mod L for 32-byte little-endian a and b (either may be unreduced) and c < L. */
+  scalarMulAdd(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array;
   /** libsodium's crypto_sign_verify_detached: strict, cofactorless Ed25519 verification. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   hkdfSha512(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;

@@ -3,6 +3,7 @@ export const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 /** Field prime of Curve25519. */
 export const P = 2n ** 255n - 19n;
 
+/** Public values only (signatures being verified, public keys): BigInt time follows the value's length. */
 export function bytesToScalarLE(bytes: Uint8Array): bigint {
   let n = 0n;
   for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
@@ -16,11 +17,6 @@ export function scalarToBytesLE(n: bigint, length = 32): Uint8Array {
     n >>= 8n;
   }
   return out;
-}
-
-export function mod(a: bigint, m: bigint): bigint {
-  const r = a % m;
-  return r >= 0n ? r : r + m;
 }
 
 export const fromHex = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!, (b) => parseInt(b, 16));
@@ -48,3 +44,4 @@ export function inBlocklist(encoding: Uint8Array, list: readonly Uint8Array[]): 
 export function isSmallOrderEncoding(encoding: Uint8Array): boolean {
   return inBlocklist(encoding, SMALL_ORDER_ENCODINGS);
 }
+

@@ -1,4 +1,5 @@
 import type { CryptoBackend } from './crypto_backend.js';
+import { mulAddWide } from './scalar_mod_l.js';
 
 /** The subset of sodium-native's API used here (it has no bundled type declarations). */
 export interface SodiumNative {
@@ -6,6 +7,8 @@ export interface SodiumNative {
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
   crypto_scalarmult(q: Uint8Array, n: Uint8Array, p: Uint8Array): void;
   crypto_scalarmult_ed25519_base_noclamp(q: Uint8Array, n: Uint8Array): void;
+  crypto_core_ed25519_scalar_reduce(out: Uint8Array, wide: Uint8Array): void;
+  crypto_core_ed25519_scalar_negate(out: Uint8Array, scalar: Uint8Array): void;
   crypto_hash_sha512(out: Uint8Array, input: Uint8Array): void;
   crypto_hash_sha512_init(state: Uint8Array): void;
   crypto_hash_sha512_update(state: Uint8Array, input: Uint8Array): void;
@@ -69,6 +72,27 @@ export function createSodiumBackend(sodium: SodiumNative, { hkdfSync, createHmac
       sodium.crypto_hash_sha512_init(hashState);
       for (const part of parts) sodium.crypto_hash_sha512_update(hashState, part);
       sodium.crypto_hash_sha512_final(hashState, out);
+      return out;
+    },
+    scalarReduce(wide) {
+      const out = new Uint8Array(32);
+      sodium.crypto_core_ed25519_scalar_reduce(out, wide);
+      return out;
+    },
+    scalarNegate(scalar) {
+      const out = new Uint8Array(32); // libsodium reduces L * 2^256 - s: any 32-byte s is fine
+      sodium.crypto_core_ed25519_scalar_negate(out, scalar);
+      return out;
+    },
+    /**
+     * sodium-native (5.1) binds no crypto_core_ed25519_scalar_mul, so the 512-bit integer a*b + c is
+     * formed in fixed-width limbs (scalar_mod_l.ts, constant time) and libsodium reduces it.
+     */
+    scalarMulAdd(a, b, c) {
+      const wide = mulAddWide(a, b, c);
+      const out = new Uint8Array(32);
+      sodium.crypto_core_ed25519_scalar_reduce(out, wide);
+      wide.fill(0);
       return out;
     },
     ed25519Verify(signature, message, publicKey) {
