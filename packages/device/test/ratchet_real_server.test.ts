@@ -47,7 +47,8 @@ function disorderly(link: RecordingLink): { loseNext: boolean } {
 }
 
 test('two devices exchange 1,000 messages in random order with drops through the real server (PostgreSQL, Mosquitto): every delivered message opens exactly once', async (t) => {
-  const server = await startRealPostgres();
+  // Hundreds of messages a second between one pair: above the server's default send and request rates.
+  const server = await startRealPostgres(['--send-burst', '1000000', '--device-request-rate', '1000000', '--device-request-burst', '1000000']);
   try {
     const alice = await server.enrolled('alice');
     const bob = await server.enrolled('bob');

@@ -81,8 +81,13 @@ function yesNo(text: string | boolean): boolean {
 const switchOption = (flags: string, description: string, env: string) =>
   option(`${flags} [yes|no]`, description, env).argParser(yesNo).preset(true);
 
+/** Exit codes of the server, as the device CLI has them: scripts and orchestrators can tell why it stopped. */
+export const SERVER_EXIT = { OK: 0, UNEXPECTED: 1, USAGE: 2, UNREACHABLE: 5 } as const;
+
 export function serverCommand(): Command {
   return new Command('x3dh-server')
+    .exitOverride()
+    .addHelpText('after', '\nExit codes: 0 stopped by SIGTERM or SIGINT, 1 unexpected failure, 2 bad flag or setting, 5 the database or broker cannot be reached at start.')
     .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5, wire protocol v2 (signed ' +
       'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
@@ -124,7 +129,8 @@ export function serverCommand(): Command {
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
-    .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'X3DH_LOG_LEVEL').default('info'))
+    .addOption(option('--log-level <level>', 'least severe entries logged', 'X3DH_LOG_LEVEL')
+      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .addOption(option('--log-format <format>', 'json (one object per line) or pretty (readable lines); default: pretty on a terminal, else json', 'X3DH_LOG_FORMAT').choices(['json', 'pretty']))
     .addOption(option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests', 'X3DH_SHUTDOWN_TIMEOUT').argParser(integer(0)).default(10_000))
     .addOption(switchOption('--enable-v1', 'also serve wire protocol v1 (unauthenticated, for unmodified firmware); off: v1 topics are not subscribed', 'X3DH_ENABLE_V1').default(false))

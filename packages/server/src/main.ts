@@ -1,12 +1,47 @@
 #!/usr/bin/env node
+import { CommanderError } from 'commander';
+import { MqttConnectError } from '@x3dh-iot/transport';
 import { isAdminCommand, runAdminCli } from './admin/admin_cli.js';
-import { parseServerConfig } from './config.js';
+import { parseServerConfig, SERVER_EXIT, type ServerConfig } from './config.js';
 import { startKeyServer } from './key_server.js';
+import type { Logger } from 'pino';
 import { createLogger } from './ops/logger.js';
+import { PlainTextRefusedError } from './plain_text_policy.js';
+import { DatabaseUnavailableError } from './storage/database_errors.js';
+
+/**
+ * A start-up failure the operator can act on, as one line with what to check and the exit code;
+ * the stack only at debug level (it says nothing the line does not).
+ */
+function startFailure(error: unknown, config: ServerConfig, log: Logger): number {
+  const message = error instanceof Error ? error.message : String(error);
+  log.debug({ err: error }, 'start-up failure');
+  if (error instanceof DatabaseUnavailableError) {
+    log.fatal(`cannot start: ${message}; is the database at ${config.databaseUrl === undefined ? 'the embedded store' : '--database-url'} running and reachable?`);
+    return SERVER_EXIT.UNREACHABLE;
+  }
+  if (error instanceof MqttConnectError || (error as { code?: string }).code === 'ECONNREFUSED') {
+    log.fatal(`cannot start: ${message}; is the broker at --broker-url (or --amqp-url) running and reachable?`);
+    return SERVER_EXIT.UNREACHABLE;
+  }
+  if (error instanceof PlainTextRefusedError) {
+    log.fatal(`cannot start: ${message}`);
+    return SERVER_EXIT.USAGE;
+  }
+  log.fatal({ err: error }, `cannot start: ${message}`);
+  return SERVER_EXIT.UNEXPECTED;
+}
 
 /** Serves until SIGTERM or SIGINT, then finishes the requests in flight. */
 async function serve(argv: readonly string[]): Promise<void> {
-  const config = parseServerConfig(argv);
+  let config: ServerConfig;
+  try {
+    config = parseServerConfig(argv);
+  } catch (error) {
+    // Commander has printed the reason (or the help).
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? SERVER_EXIT.OK : SERVER_EXIT.USAGE);
+    throw error;
+  }
   const log = createLogger(config.logLevel, config.logFormat);
   try {
     const server = await startKeyServer(config, log);
@@ -26,8 +61,7 @@ async function serve(argv: readonly string[]): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   } catch (error) {
-    log.fatal({ err: error }, (error as Error).message);
-    process.exit(1);
+    process.exit(startFailure(error, config, log));
   }
 }
 

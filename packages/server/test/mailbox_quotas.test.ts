@@ -16,7 +16,9 @@ const PER_NEW_SENDER = 20;
 const FROM_NEW_SENDERS = 30;
 const SEND_BURST = 25;
 const FLAGS = ['--mailbox-max-messages', String(MAILBOX), '--mailbox-max-per-new-sender', String(PER_NEW_SENDER),
-  '--mailbox-max-from-new-senders', String(FROM_NEW_SENDERS), '--send-burst', String(SEND_BURST), '--send-interval', '60'];
+  '--mailbox-max-from-new-senders', String(FROM_NEW_SENDERS), '--send-burst', String(SEND_BURST), '--send-interval', '60',
+  // The floods here test the mailbox's shares, not the per-device request rate that would stop them first.
+  '--device-request-rate', '1000000', '--device-request-burst', '1000000'];
 
 const send = (from: V2TestDevice, to: V2TestDevice) =>
   from.request('message.send', { to: to.name, id: randomBytes(16).toString('base64url'), type: 'x3dh.initial', envelope: 'AAAA' });

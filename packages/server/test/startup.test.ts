@@ -75,3 +75,34 @@ test('--log-format pretty (or X3DH_LOG_FORMAT) prints one readable line per entr
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('start-up failures: one line saying what to check, no stack, and the device CLI\'s exit codes (2 settings, 5 unreachable)', { timeout: 120_000 }, async () => {
+  const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  const dir = await mkdtemp(join(tmpdir(), 'x3dh-start-failure-'));
+  const run = async (args: string[]) => {
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', main, '--data-dir', join(dir, 'data'), '--http-port', '0', '--embedded-broker-port', '0', ...args],
+      { env: { ...process.env, X3DH_LOG_FORMAT: 'json' } });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const [code] = await once(child, 'exit') as [number];
+    return { code, output };
+  };
+  try {
+    const loud = await run(['--log-level', 'loud']);
+    assert.equal(loud.code, 2);
+    assert.match(loud.output, /--log-level <level>' argument 'loud' is invalid\. Allowed choices are fatal, error, warn, info, debug, trace, silent/);
+    const database = await run(['--database-url', 'postgresql://postgres@127.0.0.1:1/none']);
+    assert.equal(database.code, 5);
+    assert.match(database.output, /cannot start: database unreachable: .*ECONNREFUSED.*is the database at --database-url running and reachable\?/);
+    const broker = await run(['--broker-url', 'mqtt://127.0.0.1:1']);
+    assert.equal(broker.code, 5);
+    assert.match(broker.output, /cannot start: .*ECONNREFUSED.*is the broker at --broker-url/);
+    for (const { output } of [loud, database, broker]) {
+      assert.doesNotMatch(output, /\n\s+at |"stack"/, 'no stack trace');
+      assert.equal(output.match(/cannot start/g)?.length ?? 0, output === loud.output ? 0 : 1, 'the reason once');
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

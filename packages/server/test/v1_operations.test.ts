@@ -33,6 +33,15 @@ for (const { name, start } of environments) {
       assert.deepEqual(users.filter((u) => u.startsWith(stem)), [stem, `${stem}2`, `${stem}3`]);
     });
 
+    test('names the firmware can send are accepted, blanks at either end included', async () => {
+      for (const name of [` ${uniqueName('lead')}`, `${uniqueName('trail')} `, `${uniqueName('in')} side`]) {
+        assert.deepEqual(await ask(T.registerIdentity, registerIdentity(name, key())), { status: 'created', username: name });
+        assert.ok(((await ask(T.users)) as { users: string[] }).users.includes(name));
+        // Its own topic level reaches it: a registered name without a bundle.
+        assert.deepEqual(await ask(wireV1.bundleTopic(name)), { error: 'Bundle not found' });
+      }
+    });
+
     test('bundle: each one-time prekey handed out once, then opk_id -1 without opk_b64', async () => {
       const bob = uniqueName('bob');
       const ik = key();

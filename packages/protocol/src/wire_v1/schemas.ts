@@ -15,16 +15,16 @@ export const MAX_V1_ONE_TIME_PREKEYS = 100;
 
 /**
  * Usernames become MQTT topic levels, so the topic characters `/ + #` are refused, as are control
- * characters, surrounding blanks and the empty name.
+ * characters and the empty name; every other name the firmware can send is accepted, blanks at
+ * either end included (the original server registered them, so such devices exist).
  */
 export const usernameSchema = z
   .string({ error: 'must be a string' })
   .min(1, { error: 'must not be empty' })
   .max(MAX_USERNAME_LENGTH, { error: `must be at most ${MAX_USERNAME_LENGTH} characters` })
-  .refine((name) => !/[/+#]/.test(name), { error: 'must not contain / + or #' })
+  .refine((name) => !/[/+#]/.test(name), { error: 'must not contain / + or # (MQTT topic separators and wildcards)' })
   // eslint-disable-next-line no-control-regex
-  .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), { error: 'must not contain control characters' })
-  .refine((name) => name.trim() === name, { error: 'must not start or end with blanks' });
+  .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), { error: 'must not contain control characters' });
 
 export const adSchema = exactly('associated data', 2 * X25519_KEY_BYTES);
 export const ciphertextSchema = base64Bytes('ciphertext', (len) =>
