@@ -197,6 +197,31 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
   assert.equal(server.mailbox('bob').length, 1, 'kept in the mailbox until the user decides');
 });
 
+test('attack (fake server): a forged initial message under a pinned peer\'s name is refused for good and raises no lasting alarm; a key the directory now holds still does', async () => {
+  const server = new FakeV2Server();
+  const { alice, bob, bobStore } = await pair(server);
+  await alice.startSession('bob', 'the real alice');
+  assert.equal((await bob.checkInbox())!.text, 'the real alice');
+  const forger = generateKeyPair();
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', forger, 'I am alice too').envelope);
+  const before = await snapshot(bobStore);
+  const { problems } = await bob.inbox();
+  assert.equal(problems.length, 1);
+  assert.equal(problems[0]!.error.kind, 'SECURITY');
+  assert.match(problems[0]!.error.message, /neither the one pinned for alice nor the directory's: a forged message/);
+  assert.deepEqual(await snapshot(bobStore), before, 'the pin and the sessions stay');
+  assert.equal(server.mailbox('bob').length, 0, 'recorded and acknowledged, not kept as an alarm');
+  assert.equal(await bob.checkInbox(), null, 'the next inbox is quiet');
+  await alice.send('bob', 'still alice');
+  assert.deepEqual((await bob.read('alice')).messages, ['still alice']);
+
+  // A genuine change (the directory holds the new key): the loud alarm, kept until the user decides.
+  server.devices.get('alice')!.identityKey = forger.publicKey;
+  insert(server, 'bob', 'alice', 'x3dh.initial', legacyInitial(server, 'bob', forger, 'new key, same name').envelope);
+  await rejects(bob.checkInbox(), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED/);
+  assert.equal(server.mailbox('bob').length, 1);
+});
+
 test('security-v2 item 12 (fake server): a replayed initial message is refused, with or without a one-time prekey; a replayed session message too', async () => {
   const server = new FakeV2Server();
   const { alice, bob, bobStore } = await pair(server);

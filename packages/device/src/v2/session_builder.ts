@@ -65,15 +65,23 @@ export class SessionBuilder {
 
   /**
    * The checks of an initial message that need the server: the envelope is decoded and, when its
-   * sender is not pinned yet, its identity key must be the directory's.
+   * sender is not pinned yet, its identity key must be the directory's. A key other than the pinned
+   * one is asked of the directory too: if the directory still holds the pinned key, the message is a
+   * forgery (refused for good, so it raises no lasting alarm); only a key the directory now holds
+   * is the sender's changed identity, which waits for the user's decision (IDENTITY_CHANGED).
    */
   async check(message: wireV2.MailboxMessage): Promise<CheckedInitial> {
     const decoded = wireV2.decodeAnyInitialEnvelope(message.envelope);
     if (!decoded.ok) throw refused(message, `malformed envelope (${decoded.error})`);
     const initial = decoded.value;
-    if (!this.core.state.v2.pins.has(message.from)) {
-      if (!constantTimeEqual(await directoryKey(this.core, message.from), initial.envelope.identityKey)) {
+    const pin = this.core.state.v2.pins.get(message.from);
+    if (pin === undefined || !constantTimeEqual(pin.identityKey, initial.envelope.identityKey)) {
+      const directory = await directoryKey(this.core, message.from);
+      if (pin === undefined && !constantTimeEqual(directory, initial.envelope.identityKey)) {
         throw refused(message, `its identity key is not the one the directory holds for ${message.from}`);
+      }
+      if (pin !== undefined && constantTimeEqual(directory, pin.identityKey)) {
+        throw refused(message, `its identity key is neither the one pinned for ${message.from} nor the directory's: a forged message`);
       }
     }
     return { message, initial };
