@@ -186,7 +186,9 @@ async function changedIdentity(server: RunningKeyServer, dir: string): Promise<v
   assert.match((refused.error as { message: string }).message, /WARNING: gus's identity key has CHANGED .* Refused/);
   assert.equal(((await hal(['start', 'gus', 'x'], 8)).error as { kind: string }).kind, 'IDENTITY_CHANGED');
 
-  const trusted = await runCli(['trust', 'gus'], env('hal'));
+  const typo = await runCli(['trust', 'gus', changed.safetyNumber as string], env('hal'));
+  assert.equal(typo.code, 6, 'the old key\'s number pins nothing');
+  const trusted = await runCli(['trust', 'gus', ...(changed.directorySafetyNumber as string).match(/\d{5}/g)!], env('hal'));
   assert.equal(trusted.code, 0, trusted.stderr);
   assert.match(trusted.stdout, /WARNING: gus's pinned identity key .* is REPLACED by/);
   assert.deepEqual(await hal(['inbox']), {
@@ -214,7 +216,7 @@ async function rotatedIdentity(server: RunningKeyServer, dir: string): Promise<v
   assert.notEqual(rotated.identityKey, before.identityKey);
   assert.equal((await kim(['status'])).identityKey, rotated.identityKey);
   assert.equal(((await lee(['start', 'kim', 'x'], 8)).error as { kind: string }).kind, 'IDENTITY_CHANGED');
-  await lee(['trust', 'kim']);
+  await lee(['trust', 'kim', (await lee(['safety-number', 'kim'])).directorySafetyNumber as string]);
   await lee(['start', 'kim', 'after']);
   assert.equal(((await kim(['inbox'])).session as { text: string }).text, 'after');
 }

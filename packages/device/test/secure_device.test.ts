@@ -225,7 +225,7 @@ test('identity rotation: signed by the old key with the new key\'s proof; a lost
   assert.ok(rotated.signedPreKeyId > 1 && rotated.oneTimePreKeyIds[0]! >= 50, 'new prekeys above every earlier id');
   assert.deepEqual(alice.peers, [], 'sessions named the old key');
   await rejects(bob.startSession('alice', 'x'), 'IDENTITY_CHANGED', /alice's identity key has CHANGED/);
-  await bob.trust('alice');
+  await bob.trust('alice', (await bob.safetyNumber('alice')).directorySafetyNumber!);
   await bob.startSession('alice', 'after');
   assert.equal((await alice.checkInbox())!.text, 'after');
 });

@@ -268,11 +268,17 @@ test('security-v2 item 13 (fake server): both sides show the same safety number;
   assert.equal(changed.changed, true);
   assert.equal(changed.safetyNumber, seenByBob.safetyNumber, 'the pinned number stays');
   assert.notEqual(changed.directorySafetyNumber, seenByBob.safetyNumber);
-  await rejects(bob.startSession('alice', 'x'), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED.*safety-number alice.*trust alice/);
+  await rejects(bob.startSession('alice', 'x'), 'IDENTITY_CHANGED', /WARNING: alice's identity key has CHANGED.*safety-number alice.*trust alice <the safety number you compared>/);
 
-  const trusted = await bob.trust('alice');
+  // Only the number the user compared pins: the number of the old key (or any other) pins nothing.
+  await rejects(bob.trust('alice', changed.safetyNumber), 'SECURITY', /not the one of the key the directory holds for alice: nothing was pinned/);
+  assert.equal((await bob.safetyNumber('alice')).changed, true);
+  assert.equal((await bob.safetyNumber('alice')).verified, false, 'pinned on first use');
+  const spaced = changed.directorySafetyNumber!.replace(/(\d{5})/g, '$1 ');
+  const trusted = await bob.trust('alice', spaced);
   assert.equal(trusted.safetyNumber, changed.directorySafetyNumber);
   assert.equal((await bob.safetyNumber('alice')).changed, false);
+  assert.equal((await bob.safetyNumber('alice')).verified, true);
   // Accepted: what stops the handshake now is only that the stale signed prekey was signed by the old key.
   await rejects(bob.startSession('alice', 'x'), 'SECURITY', /signature/);
 });

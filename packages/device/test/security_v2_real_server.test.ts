@@ -342,7 +342,7 @@ for (const { kind, start } of realV2Servers) {
       const pinned = await snapshot(bobStore);
       await rejects(bob.checkInbox(), 'IDENTITY_CHANGED', /WARNING: .* Refused/);
       assert.deepEqual(await snapshot(bobStore), pinned);
-      await bob.trust(aliceName);
+      await bob.trust(aliceName, (await bob.safetyNumber(aliceName)).directorySafetyNumber!);
       assert.equal((await bob.checkInbox())!.text, 'from the new key', 'kept in the mailbox until the user decided');
     });
 

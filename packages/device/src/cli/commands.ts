@@ -134,8 +134,8 @@ const safetyNumber: Action = async (device, [peer]) => {
   return { json: { ...report }, text: formatSafetyNumber(report) };
 };
 
-const trust: Action = async (device, [peer]) => {
-  const trusted = await requireV2(device, 'trust').trust(peer!);
+const trust: Action = async (device, [peer, ...digits]) => {
+  const trusted = await requireV2(device, 'trust').trust(peer!, digits.join(''));
   return { json: { ...trusted }, text: formatTrusted(trusted) };
 };
 
@@ -242,7 +242,7 @@ export function addSubcommands(program: Command): void {
   define('status', 'show the username, identity key, sessions and prekeys in the key store (v2: prekey counts and signed prekey age)', status)
     .option('--server', 'v2: also ask the server for its prekey stock');
   define('safety-number <peer>', 'v2: show the 60-digit safety number to compare with peer out of band (warns when the peer\'s key changed)', safetyNumber);
-  define('trust <peer>', 'v2: accept the identity key the directory now holds for peer, after comparing safety numbers', trust);
+  define('trust <peer> <safety-number...>', 'v2: pin the identity key the directory holds for peer as verified, only if the safety number (as you compared it with peer out of band; its blanks may be typed) is that key\'s', trust);
   define('rotate-identity', 'v2: replace the identity key (signed by the old key, with proof of the new one) and publish new prekeys', rotateIdentity)
     .option('--yes', 'confirm');
   define('delete-device', 'v2: delete this device\'s prekeys and mailbox on the server (the name stays reserved for its key)', deleteDevice)

@@ -10,13 +10,14 @@ export function formatProblems(problems: readonly MailboxProblem[]): string[] {
 }
 
 export function formatSafetyNumber(report: SafetyNumberReport): string {
-  const lines = [`Safety number with ${report.peer}${report.pinned ? '' : ' (not pinned yet: the directory\'s key)'}:`, `  ${wireV2.formatSafetyNumber(report.safetyNumber)}`];
+  const state = !report.pinned ? ' (not pinned yet: the directory\'s key)' : report.verified ? ' (verified)' : ' (pinned on first use, not verified)';
+  const lines = [`Safety number with ${report.peer}${state}:`, `  ${wireV2.formatSafetyNumber(report.safetyNumber)}`];
   if (report.changed) {
     lines.push(
       '',
       `WARNING: the directory now holds ANOTHER identity key for ${report.peer}. With that key the safety number would be:`,
       `  ${wireV2.formatSafetyNumber(report.directorySafetyNumber!)}`,
-      `Handshakes and messages with ${report.peer} are refused until you accept it with: trust ${report.peer}`,
+      `Handshakes and messages with ${report.peer} are refused until you accept it with: trust ${report.peer} <the new number>`,
       `Do that only after ${report.peer} confirms the new number out of band.`,
     );
   } else {

@@ -8,6 +8,8 @@ export interface SafetyNumberReport {
   /** 60 digits from this device's identity key and the peer's pinned key (or the directory's, before pinning). */
   safetyNumber: string;
   pinned: boolean;
+  /** The pinned key was confirmed by its safety number (`trust`), not only pinned on first use. */
+  verified: boolean;
   /** The directory now holds another key than the pinned one. */
   changed: boolean;
   /** The safety number with the directory's key, when it changed. */
@@ -28,7 +30,8 @@ export async function safetyNumberReport(core: DeviceCore, peer: string): Promis
   const directory = await directoryKey(core, peer);
   const changed = pin !== undefined && !constantTimeEqual(pin.identityKey, directory);
   return {
-    peer, safetyNumber: safetyNumberOf(me, { name: peer, key: pin?.identityKey ?? directory }), pinned: pin !== undefined, changed,
+    peer, safetyNumber: safetyNumberOf(me, { name: peer, key: pin?.identityKey ?? directory }), pinned: pin !== undefined,
+    verified: pin?.verifiedAt !== undefined, changed,
     directorySafetyNumber: changed ? safetyNumberOf(me, { name: peer, key: directory }) : null,
   };
 }

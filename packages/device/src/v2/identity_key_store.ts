@@ -17,7 +17,7 @@ export function checkPinned(state: DeviceState, peer: string, key: IdentityKey):
     throw new DeviceError('IDENTITY_CHANGED',
       `WARNING: ${peer}'s identity key has CHANGED since it was pinned on ${pin.pinnedAt.toISOString()}. ` +
       `This may be an attack. Refused. Compare the safety number with ${peer} in person (safety-number ${peer}), ` +
-      `and only then accept the new key (trust ${peer}).`);
+      `and only then accept the new key (trust ${peer} <the safety number you compared>).`);
   }
 }
 
@@ -31,20 +31,30 @@ export async function directoryKey(core: DeviceCore, peer: string): Promise<Iden
   return identityKey((await core.call('directory.lookup', { device: peer })).identity_key);
 }
 
+/** Digits only: a safety number may be typed with the blanks it is shown with. */
+const digitsOf = (safetyNumber: string) => safetyNumber.replace(/\s+/g, '');
+
 /**
- * Accepts the identity key the directory now holds for `peer`, replacing the pinned one: the
- * user's explicit decision after comparing safety numbers. Messages refused because of the old
- * pin are still in the mailbox and are accepted by the next read.
+ * Pins the identity key the directory now holds for `peer` as verified, only if `safetyNumber` is
+ * the number of that key, which the user compared with the peer out of band: a number of any other
+ * key (a directory that answers differently now, a typo) pins nothing. Messages refused because of
+ * the old pin are still in the mailbox and are accepted by the next read.
  */
-export async function trustDirectoryKey(core: DeviceCore, peer: string): Promise<{ peer: string; previousIdentityKey: string | null; identityKey: string; safetyNumber: string }> {
+export async function trustDirectoryKey(
+  core: DeviceCore, peer: string, safetyNumber: string,
+): Promise<{ peer: string; previousIdentityKey: string | null; identityKey: string; safetyNumber: string; verified: true }> {
   const identity = core.requireIdentity();
   const me = core.requireUsername();
   checkPeerName(peer);
+  if (!/^\d{60}$/.test(digitsOf(safetyNumber))) throw new DeviceError('INVALID_INPUT', 'a safety number is 60 digits (blanks between them are ignored)');
   const key = await directoryKey(core, peer);
+  const number = safetyNumberOf({ name: me, key: identity.publicKey }, { name: peer, key });
+  if (digitsOf(safetyNumber) !== number) {
+    throw new DeviceError('SECURITY',
+      `the safety number given is not the one of the key the directory holds for ${peer}: nothing was pinned. ` +
+      `Compare again (safety-number ${peer}); a different number may mean someone is impersonating ${peer}.`);
+  }
   const previous = core.state.v2.pins.get(peer)?.identityKey ?? null;
-  await core.update((state) => { state.v2.pins.set(peer, { identityKey: key, pinnedAt: core.now() }); });
-  return {
-    peer, previousIdentityKey: previous && encodeBase64url(previous), identityKey: encodeBase64url(key),
-    safetyNumber: safetyNumberOf({ name: me, key: identity.publicKey }, { name: peer, key }),
-  };
+  await core.update((state) => { state.v2.pins.set(peer, { identityKey: key, pinnedAt: core.now(), verifiedAt: core.now() }); });
+  return { peer, previousIdentityKey: previous && encodeBase64url(previous), identityKey: encodeBase64url(key), safetyNumber: number, verified: true };
 }

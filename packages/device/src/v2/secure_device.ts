@@ -115,6 +115,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
         peer, role: current.role, kind: current.kind, sent: sentCount(current), establishedAt: current.establishedAt.toISOString(),
       })),
       pinned: [...this.state.v2.pins.keys()],
+      verified: [...this.state.v2.pins].filter(([, pin]) => pin.verifiedAt !== undefined).map(([name]) => name),
       outbox: this.state.v2.outbox.length,
       unread: this.state.v2.unread.length,
       refused: this.state.v2.refused.map((r) => ({ ...r, refusedAt: r.refusedAt.toISOString() })),
@@ -248,9 +249,9 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     return safetyNumberReport(this.core, peer);
   }
 
-  /** Pins the directory's key for `peer` after the user compared safety numbers (identity_key_store). */
-  trust(peer: string): Promise<{ peer: string; previousIdentityKey: string | null; identityKey: string; safetyNumber: string }> {
-    return trustDirectoryKey(this.core, peer);
+  /** Pins the directory's key for `peer` as verified, if `safetyNumber` is its number as the user compared it (identity_key_store). */
+  trust(peer: string, safetyNumber: string): ReturnType<typeof trustDirectoryKey> {
+    return trustDirectoryKey(this.core, peer, safetyNumber);
   }
 
   /** The server's view of this device's prekeys. */

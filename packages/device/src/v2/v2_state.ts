@@ -38,6 +38,8 @@ export interface V2State {
 export interface PinnedIdentity {
   identityKey: IdentityKey;
   pinnedAt: Date;
+  /** When the user confirmed this key by its safety number (`trust`); absent for a key pinned on first use. */
+  verifiedAt?: Date | undefined;
 }
 
 /**
