@@ -109,12 +109,17 @@ export const initialHandshakeFields = {
 /** The form that seals the first plaintext under SK itself (sessions of envelope version 1). */
 export const initialEnvelopeSchema = z.strictObject({ ...initialHandshakeFields, nonce: nonceSchema, ciphertext: envelopeCiphertextSchema });
 
+/** The handshake members every form of `x3dh.initial` starts with, in their order. */
+export const initialHandshakeJson = (envelope: Pick<InitialEnvelope, 'identityKey' | 'ephemeralKey' | 'signedPreKeyId' | 'oneTimePreKeyId'>) => ({
+  ik: encodeBase64url(envelope.identityKey),
+  ek: encodeBase64url(envelope.ephemeralKey),
+  spk_id: envelope.signedPreKeyId,
+  opk_id: envelope.oneTimePreKeyId ?? -1,
+});
+
 export function encodeInitialEnvelope(envelope: InitialEnvelope): Uint8Array {
   return utf8.encode(JSON.stringify({
-    ik: encodeBase64url(envelope.identityKey),
-    ek: encodeBase64url(envelope.ephemeralKey),
-    spk_id: envelope.signedPreKeyId,
-    opk_id: envelope.oneTimePreKeyId ?? -1,
+    ...initialHandshakeJson(envelope),
     nonce: encodeBase64url(envelope.nonce),
     ciphertext: encodeBase64url(envelope.ciphertext),
   }));

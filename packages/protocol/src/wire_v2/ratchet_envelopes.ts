@@ -5,6 +5,7 @@ import { MAX_COUNTER } from '../ratchet/message_header.js';
 import type { RatchetMessage } from '../ratchet/ratchet_cipher.js';
 import type { RatchetPublicKey } from '../ratchet/ratchet_keys.js';
 import { keySchema, parsePayload, type Parsed } from '../wire_common/schema_parts.js';
+import { initialHandshakeJson } from './envelopes.js';
 import {
   envelopeCiphertextSchema, type InitialEnvelope, initialEnvelopeSchema, initialHandshakeFields, sessionEnvelopeSchema,
 } from './envelopes.js';
@@ -48,10 +49,7 @@ const ratchetJson = (message: RatchetMessage) => ({
 /** `{"ik","ek","spk_id","opk_id","dh","pn","n","ciphertext"}`, keys in that order. */
 export function encodeRatchetInitialEnvelope(envelope: RatchetInitialEnvelope): Uint8Array {
   return utf8.encode(JSON.stringify({
-    ik: encodeBase64url(envelope.identityKey),
-    ek: encodeBase64url(envelope.ephemeralKey),
-    spk_id: envelope.signedPreKeyId,
-    opk_id: envelope.oneTimePreKeyId ?? -1,
+    ...initialHandshakeJson(envelope),
     ...ratchetJson(envelope.message),
   }));
 }
