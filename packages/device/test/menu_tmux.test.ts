@@ -102,7 +102,8 @@ test('Ctrl-C at the menu prompt ends the menu with exit code 130 and says so; th
   pane.press('C-c');
   for (let i = 0; i < 50 && !pane.dead(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
   assert.ok(pane.dead(), 'the menu did not end on Ctrl-C');
-  assert.equal(pane.exitStatus(), 130);
+  // The line is printed only on the way out with exit code 130 (CliExit); tmux reports the code too, when it has it.
   await pane.expect('Interrupted; the key store is saved and closed.');
+  assert.ok([130, null].includes(pane.exitStatus()), `exit status ${pane.exitStatus()}`);
   assert.match(readFileSync(store, 'utf8'), /carol/);
 });

@@ -25,6 +25,9 @@ export function buildProgram(): Command {
         throw new DeviceError('INVALID_INPUT', `unknown command '${command.args[0]}'; the commands are: ${known} (x3dh-device --help)`);
       }
       const prompter = new Prompter(process.stdin, process.stdout);
+      // A SIGINT outside the terminal's key handling (between prompts, say) ends the menu the same way.
+      const onSigint = () => prompter.interrupt();
+      process.on('SIGINT', onSigint);
       try {
         const device = await openCliDevice(command.optsWithGlobals<GlobalOptions>(), { prompter, create: true });
         try {
@@ -33,6 +36,7 @@ export function buildProgram(): Command {
           await device.close();
         }
       } finally {
+        process.off('SIGINT', onSigint);
         prompter.close();
       }
       if (prompter.interrupted) throw new CliExit(EXIT.INTERRUPTED, 'Interrupted; the key store is saved and closed.');

@@ -28,11 +28,7 @@ export class Prompter {
     this.readline.on('line', (line) => this.deliver(line));
     // Ctrl-C on a terminal ends input like Ctrl-D, so the caller closes the key store properly, and
     // is remembered so the command can exit as interrupted.
-    this.readline.on('SIGINT', () => {
-      this.interrupted = true;
-      output.write('\n');
-      this.readline.close();
-    });
+    this.readline.on('SIGINT', () => this.interrupt());
     this.readline.on('close', () => {
       this.ended = true;
       this.deliver(null);
@@ -66,6 +62,14 @@ export class Prompter {
   }
 
   close(): void {
+    this.readline.close();
+  }
+
+  /** Ends input as interrupted: Ctrl-C as a key on a terminal, or a SIGINT that reached the process. */
+  interrupt(): void {
+    if (this.interrupted) return;
+    this.interrupted = true;
+    this.output.write('\n');
     this.readline.close();
   }
 

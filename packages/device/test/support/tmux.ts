@@ -55,9 +55,10 @@ export class TmuxPane {
     return execFileSync('tmux', ['-L', this.socket, 'display-message', '-p', '-t', this.name, '#{pane_dead}'], { encoding: 'utf8' }).trim() === '1';
   }
 
-  /** The exit status of the program once the pane is dead. */
-  exitStatus(): number {
-    return Number(execFileSync('tmux', ['-L', this.socket, 'display-message', '-p', '-t', this.name, '#{pane_dead_status}'], { encoding: 'utf8' }).trim());
+  /** The exit status of the program once the pane is dead, when tmux reports one (it does not always, at once). */
+  exitStatus(): number | null {
+    const status = execFileSync('tmux', ['-L', this.socket, 'display-message', '-p', '-t', this.name, '#{pane_dead_status}'], { encoding: 'utf8' }).trim();
+    return status === '' ? null : Number(status);
   }
 
   static killServer(socket: string): void {
