@@ -12,3 +12,4 @@ export {
   V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
   type PreKeyBatch,
 } from './v2_device.js';
+export { launchChromium, hasChromium, chromiumPath } from './chromium.js';
