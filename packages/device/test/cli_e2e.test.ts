@@ -82,7 +82,14 @@ async function twoDeviceConversationV2(server: RunningKeyServer, dir: string): P
     return issued === null ? [] : [`--token=${issued}`];
   };
 
-  assert.deepEqual(await ada(['enroll', 'ada', ...await token()]), { ok: true, username: 'ada', renamedFrom: null, newIdentity: true });
+  const adaToken = await token();
+  if (adaToken.length > 0) {
+    const refused = await ada(['enroll', 'ada', '--token=not-a-token-the-operator-issued'], 4);
+    assert.equal((refused.error as { kind: string }).kind, 'SERVER_REFUSED');
+    const status = await ada(['status']);
+    assert.deepEqual([status.username, status.identityKey], [null, null], 'a refused enrolment leaves neither the name nor a key behind');
+  }
+  assert.deepEqual(await ada(['enroll', 'ada', ...adaToken]), { ok: true, username: 'ada', renamedFrom: null, newIdentity: true });
   assert.deepEqual(await ben(['enroll', 'ben', ...await token()]), { ok: true, username: 'ben', renamedFrom: null, newIdentity: true });
   assert.deepEqual(await ada(['enroll']), { ok: true, username: 'ada', renamedFrom: null, newIdentity: false },
     'enrolling again with the same key needs no token');

@@ -42,12 +42,22 @@ function requireV2(device: CliDevice, what: string): SecureDevice {
 }
 
 const register: Action = async (device, [username], { token }) => {
+  const previousUsername = device.username;
   if (username !== undefined && username !== device.username) await device.setUsername(username);
   requireUsername(device);
-  const result = device instanceof SecureDevice
-    ? await device.registerIdentity({ token: typeof token === 'string' ? token : undefined })
-    : await device.registerIdentity();
-  return { json: { ...result }, text: formatRegistered(result) };
+  try {
+    const result = device instanceof SecureDevice
+      ? await device.registerIdentity({ token: typeof token === 'string' ? token : undefined })
+      : await device.registerIdentity();
+    return { json: { ...result }, text: formatRegistered(result) };
+  } catch (error) {
+    // Refused: nothing was registered, so the store goes back to the name it had before.
+    if (error instanceof DeviceError && error.kind === 'SERVER_REFUSED' && previousUsername !== device.username) {
+      if (previousUsername === null) await device.resetUsername();
+      else await device.setUsername(previousUsername);
+    }
+    throw error;
+  }
 };
 
 const publish: Action = async (device, _args, { count }) => {

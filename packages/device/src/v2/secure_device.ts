@@ -143,9 +143,19 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     if (newIdentity) await this.core.update((state) => { state.identity = generateKeyPair(); });
     const identity = this.core.requireIdentity();
     const token = options.token ?? this.options.enrolmentToken;
-    const result = await this.core.client().call(identity, 'enroll', {
-      identity_key: encodeBase64url(identity.publicKey), ...(token === undefined ? {} : { token }),
-    });
+    let result;
+    try {
+      result = await this.core.client().call(identity, 'enroll', {
+        identity_key: encodeBase64url(identity.publicKey), ...(token === undefined ? {} : { token }),
+      });
+    } catch (error) {
+      // A refusal means the server enrolled nothing: a key made for this attempt goes, so the next
+      // attempt starts clean. After a timeout the key stays, as the server may have enrolled it.
+      if (newIdentity && error instanceof DeviceError && error.kind === 'SERVER_REFUSED') {
+        await this.core.update((state) => { state.identity = null; });
+      }
+      throw error;
+    }
     if (result.device !== name || !constantTimeEqual(result.identity_key, identity.publicKey)) {
       throw new DeviceError('BAD_RESPONSE', `the server enrolled ${result.device} with another key than requested`);
     }
