@@ -13,6 +13,8 @@ export interface MosquittoOptions {
   serverPort: number;
   devices: string[];
   serverIdentity: string;
+  /** The certificate CN allowed to change the rules of the running broker. */
+  adminIdentity: string;
   /** Check client certificates against the CA's revocation list (`ca.crl` in the bundle). */
   crl?: boolean | undefined;
   /**

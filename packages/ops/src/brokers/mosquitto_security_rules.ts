@@ -8,26 +8,49 @@ import { deviceGrants, serverGrants, v1DeviceGrants, type TopicGrant } from './t
  * them at delivery. The plugin checks subscriptions, and answers a refused one with SUBACK 0x87.
  *
  * Rules belong to an identity (the certificate's CN), not to a listener: an identity missing from
- * this file gets nothing, not even a subscription, on any listener.
+ * this file gets nothing, not even a subscription, on any listener. The broker administrator's
+ * identity alone may use the plugin's `$CONTROL` API, which is how rules change on a running broker
+ * (mosquitto_rule_sync); Mosquitto reads this file only at start.
  */
 
-type AclType = 'publishClientSend' | 'publishClientReceive' | 'subscribePattern';
+export type AclType = 'publishClientSend' | 'publishClientReceive' | 'subscribePattern';
 
-interface Acl {
+export interface Acl {
   acltype: AclType;
   topic: string;
   allow: boolean;
   priority: number;
 }
 
-interface Role {
+export interface Role {
   rolename: string;
   acls: Acl[];
+}
+
+export interface RuleClient {
+  username: string;
+  roles: { rolename: string }[];
+}
+
+export interface RuleGroup {
+  groupname: string;
+  roles: { rolename: string }[];
+}
+
+/** The plugin's configuration: what the file holds, and what a running broker is brought to. */
+export interface MosquittoRuleSet {
+  defaultACLAccess: Record<'publishClientSend' | 'publishClientReceive' | 'subscribe' | 'unsubscribe', boolean>;
+  clients: RuleClient[];
+  roles: Role[];
+  groups: RuleGroup[];
+  anonymousGroup?: string;
 }
 
 export interface SecurityRuleOptions {
   devices: string[];
   serverIdentity: string;
+  /** The certificate CN that may change the rules of a running broker (x3dh-ops broker mosquitto-apply). */
+  adminIdentity: string;
   /** Anonymous clients (v1 firmware on the v1 listener) get the v1 topics. */
   v1: boolean;
 }
@@ -58,25 +81,39 @@ const deviceRole = (device: string, v1: boolean): Role => ({
 
 export const V1_FIRMWARE_GROUP = 'v1-firmware';
 
-export function mosquittoSecurityRules(options: SecurityRuleOptions): string {
+/** The plugin's API: requests on the first topic, answers on the second. */
+export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';
+export const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_TOPIC}/response`;
+
+const adminRole: Role = {
+  rolename: 'broker-admin',
+  acls: [
+    allow('publishClientSend', DYNSEC_TOPIC),
+    allow('subscribePattern', DYNSEC_RESPONSE_TOPIC),
+    allow('publishClientReceive', DYNSEC_RESPONSE_TOPIC),
+  ],
+};
+
+export function mosquittoRuleSet(options: SecurityRuleOptions): MosquittoRuleSet {
   const serverRole: Role = { rolename: 'key-server', acls: grantAcls(serverGrants(), true) };
-  const roles = [serverRole, ...options.devices.map((device) => deviceRole(device, options.v1))];
-  const clients = [
+  const roles = [adminRole, serverRole, ...options.devices.map((device) => deviceRole(device, options.v1))];
+  const clients: RuleClient[] = [
+    { username: options.adminIdentity, roles: [{ rolename: adminRole.rolename }] },
     { username: options.serverIdentity, roles: [{ rolename: serverRole.rolename }] },
     ...options.devices.map((device) => ({ username: device, roles: [{ rolename: `device-${device}` }] })),
   ];
-  const v1Firmware = options.v1
-    ? {
-      roles: [...roles, { rolename: V1_FIRMWARE_GROUP, acls: [NO_SHARED_SUBSCRIPTIONS, ...grantAcls(v1DeviceGrants(), false)] }],
-      groups: [{ groupname: V1_FIRMWARE_GROUP, roles: [{ rolename: V1_FIRMWARE_GROUP }] }],
-      anonymousGroup: V1_FIRMWARE_GROUP,
-    }
-    : { roles, groups: [] };
-  const rules = {
-    // Anything not granted is refused; unsubscribing never is (it can only lose the client messages).
-    defaultACLAccess: { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true },
+  // Anything not granted is refused; unsubscribing never is (it can only lose the client messages).
+  const defaultACLAccess = { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true };
+  if (!options.v1) return { defaultACLAccess, clients, roles, groups: [] };
+  return {
+    defaultACLAccess,
     clients,
-    ...v1Firmware,
+    roles: [...roles, { rolename: V1_FIRMWARE_GROUP, acls: [NO_SHARED_SUBSCRIPTIONS, ...grantAcls(v1DeviceGrants(), false)] }],
+    groups: [{ groupname: V1_FIRMWARE_GROUP, roles: [{ rolename: V1_FIRMWARE_GROUP }] }],
+    anonymousGroup: V1_FIRMWARE_GROUP,
   };
-  return `${JSON.stringify(rules, null, 2)}\n`;
+}
+
+export function mosquittoSecurityRules(options: SecurityRuleOptions): string {
+  return `${JSON.stringify(mosquittoRuleSet(options), null, 2)}\n`;
 }

@@ -1,5 +1,8 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_SERVER_IDENTITY, initCertificateAuthority, issueBrokerCertificate, issueDeviceCertificates, issueServerClientCertificate } from '../pki/pki_operations.js';
+import {
+  DEFAULT_BROKER_ADMIN_IDENTITY, DEFAULT_SERVER_IDENTITY, initCertificateAuthority, issueBrokerCertificate, issueDeviceCertificates,
+  issueServiceClientCertificate,
+} from '../pki/pki_operations.js';
 import { DEFAULT_KEY_SERVER_COMMAND, disableOnKeyServer } from '../pki/disable_on_key_server.js';
 import { revokeDevices } from '../pki/revoke_devices.js';
 import { collect, parsePositiveInteger, withOutputOptions, writeOptions, type OutputOptions } from './common_options.js';
@@ -26,15 +29,25 @@ export function pkiCommand(): Command {
     .option('--identity <cn>', 'common name (the broker user name of the key server)', DEFAULT_SERVER_IDENTITY)
     .option('--days <n>', 'validity in days', parsePositiveInteger, 825)
     .action(async (options: OutputOptions & { identity: string; days: number }) => {
-      await issueServerClientCertificate(options.dir, { ...writeOptions(options), identity: options.identity, days: options.days });
+      await issueServiceClientCertificate(options.dir, 'key-server', { ...writeOptions(options), identity: options.identity, days: options.days });
+    });
+
+  withOutputOptions(pki.command('broker-admin').description("issue the broker administrator's MQTT client certificate (broker mosquitto-apply uses it)"))
+    .option('--identity <cn>', 'common name (the only identity allowed to change the running broker\'s rules)', DEFAULT_BROKER_ADMIN_IDENTITY)
+    .option('--days <n>', 'validity in days', parsePositiveInteger, 825)
+    .action(async (options: OutputOptions & { identity: string; days: number }) => {
+      await issueServiceClientCertificate(options.dir, 'broker-admin', { ...writeOptions(options), identity: options.identity, days: options.days });
     });
 
   withOutputOptions(pki.command('device').description('issue one client certificate per device; the subject CN is the device name'))
     .argument('<devices...>', 'device names')
     .option('--days <n>', 'validity in days', parsePositiveInteger, 825)
     .option('--server-identity <cn>', 'the key server identity, which no device may take', DEFAULT_SERVER_IDENTITY)
-    .action(async (devices: string[], options: OutputOptions & { days: number; serverIdentity: string }) => {
-      await issueDeviceCertificates(options.dir, devices, { ...writeOptions(options), days: options.days, reserved: [options.serverIdentity] });
+    .option('--admin-identity <cn>', 'the broker administrator identity, which no device may take', DEFAULT_BROKER_ADMIN_IDENTITY)
+    .action(async (devices: string[], options: OutputOptions & { days: number; serverIdentity: string; adminIdentity: string }) => {
+      await issueDeviceCertificates(options.dir, devices, {
+        ...writeOptions(options), days: options.days, reserved: [options.serverIdentity, options.adminIdentity],
+      });
     });
 
   withOutputOptions(pki.command('revoke').description('revoke devices: disabled on the key server first (x3dh-server device disable), ' +
@@ -48,7 +61,7 @@ export function pkiCommand(): Command {
       // The key server first: should it fail, nothing is revoked and the command can simply run again.
       if (!options.certificateOnly) await disableOnKeyServer(options.keyServerCommand, devices, writeOptions(options).progress);
       await revokeDevices(options.dir, devices, { ...writeOptions(options), crlDays: options.crlDays });
-      console.log('regenerate the broker configuration (broker mosquitto / broker rabbitmq / k8s-secrets) to apply it');
+      console.log('regenerate the broker configuration (broker mosquitto, then broker mosquitto-apply on a running Mosquitto / broker rabbitmq / k8s-secrets) to apply it');
     });
 
   return pki;

@@ -8,6 +8,8 @@ export interface PkiLayout {
   brokerKey: string;
   serverClientCert: string;
   serverClientKey: string;
+  brokerAdminCert: string;
+  brokerAdminKey: string;
   devicesDir: string;
   deviceCert(device: string): string;
   deviceKey(device: string): string;
@@ -27,6 +29,8 @@ export function pkiLayout(operatorDir: string): PkiLayout {
     brokerKey: join(root, 'broker.key'),
     serverClientCert: join(root, 'server-client.crt'),
     serverClientKey: join(root, 'server-client.key'),
+    brokerAdminCert: join(root, 'broker-admin.crt'),
+    brokerAdminKey: join(root, 'broker-admin.key'),
     devicesDir,
     deviceCert: (device) => join(devicesDir, `${device}.crt`),
     deviceKey: (device) => join(devicesDir, `${device}.key`),

@@ -6,6 +6,8 @@ import { pkiLayout } from './pki_layout.js';
 
 /** Common name of the key server's own MQTT client certificate; no device may take it. */
 export const DEFAULT_SERVER_IDENTITY = 'x3dh-server';
+/** Common name of the certificate that changes a running broker's rules; no device may take it. */
+export const DEFAULT_BROKER_ADMIN_IDENTITY = 'x3dh-broker-admin';
 
 export interface WriteOptions {
   force: boolean;
@@ -45,11 +47,19 @@ export async function issueBrokerCertificate(
   await writeOutputFiles(pair(layout.brokerCert, layout.brokerKey, issued), options);
 }
 
-export async function issueServerClientCertificate(dir: string, options: WriteOptions & { identity: string; days: number }): Promise<void> {
+/** A client certificate of a service (the key server, the broker administrator), CN = its identity. */
+export async function issueServiceClientCertificate(
+  dir: string,
+  service: 'key-server' | 'broker-admin',
+  options: WriteOptions & { identity: string; days: number },
+): Promise<void> {
   const layout = pkiLayout(dir);
   const ca = await loadCertificateAuthority(dir);
   const issued = await ca.issueClient({ commonName: options.identity, days: options.days });
-  await writeOutputFiles(pair(layout.serverClientCert, layout.serverClientKey, issued), options);
+  const [cert, key] = service === 'key-server'
+    ? [layout.serverClientCert, layout.serverClientKey]
+    : [layout.brokerAdminCert, layout.brokerAdminKey];
+  await writeOutputFiles(pair(cert, key, issued), options);
 }
 
 /** One client certificate per device; the subject CN is the device name. */
