@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { freePort } from './free_port.js';
 import { stopChild } from './mosquitto.js';
 
@@ -14,6 +14,8 @@ export interface RunningRabbitMq {
   output(): string;
   /** `rabbitmqctl` for this node, with its name and cookie (command and first arguments). */
   rabbitmqctl: string[];
+  /** The environment in which RabbitMQ's own CLI tools (on PATH first) talk to this node. */
+  cliEnv: Record<string, string>;
 }
 
 let nodes = 0;
@@ -57,6 +59,7 @@ export async function startRabbitMq(
     output: () => log,
     stop: () => stopChild(child, 15_000),
     rabbitmqctl: ['env', `HOME=${join(dir, 'home')}`, RABBITMQCTL, '-n', nodeName],
+    cliEnv: { HOME: join(dir, 'home'), RABBITMQ_NODENAME: nodeName, PATH: `${dirname(RABBITMQCTL)}:${process.env.PATH ?? ''}` },
   };
   const deadline = Date.now() + 60_000;
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
