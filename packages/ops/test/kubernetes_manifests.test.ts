@@ -48,6 +48,18 @@ async function renderOverlay(ops: string): Promise<K8sObject[]> {
   return parseYamlObjects(rendered, 'kubectl kustomize');
 }
 
+/** The minikube-v1 overlay (the original firmware's path) rendered with `k8s-secrets --enable-v1`. */
+async function renderV1Overlay(ops: string): Promise<{ objects: K8sObject[]; generated: string }> {
+  const copy = await mkdtemp(join(tmpdir(), 'x3dh-ops-render-v1-'));
+  await cp(K8S, copy, { recursive: true, filter: (source) => !source.includes('generated') });
+  await cli('k8s-secrets', '-d', ops, '-o', join(ops, 'generated'), '--enable-v1', join(ops, 'generated-v1'));
+  await cp(join(ops, 'generated'), join(copy, 'overlays', 'minikube', 'generated'), { recursive: true });
+  await cp(join(ops, 'generated-v1'), join(copy, 'overlays', 'minikube-v1', 'generated'), { recursive: true });
+  const rendered = await new Promise<string>((resolve, reject) =>
+    execFile('kubectl', ['kustomize', join(copy, 'overlays', 'minikube-v1')], { maxBuffer: 16 << 20 }, (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout))));
+  return { objects: parseYamlObjects(rendered, 'kubectl kustomize'), generated: join(ops, 'generated') };
+}
+
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((entry) => entry.isFile()).map((entry) => relative(dir, join(entry.parentPath, entry.name))).sort();
@@ -277,5 +289,29 @@ describe('Kubernetes manifests', () => {
       const ports = (services[0]!.spec as { ports: Array<{ name: string }> }).ports.map((port) => port.name);
       for (const endpoint of spec.endpoints) assert.ok(ports.includes(endpoint.port), `${monitor.metadata.name}: port ${endpoint.port}`);
     }
+  });
+
+  it('the original firmware\'s path is off by default and, with the v1-firmware component, opens the v1 topics to clients without a certificate', { skip: hasKustomize ? false : 'kubectl with kustomize v4+ is not installed' }, async () => {
+    const dir = await operatorDir();
+    const plain = await renderOverlay(dir);
+    const server = (objects: K8sObject[]) => podTemplates(objects).find(({ owner }) => owner.metadata.name === 'x3dh-server')!.pod.containers[0]!;
+    const rabbit = (objects: K8sObject[]) => podTemplates(objects).find(({ owner }) => owner.metadata.name === 'rabbitmq')!.pod.containers[0]!;
+    assert.equal(server(plain).env!.find((variable) => variable.name === 'X3DH_ENABLE_V1'), undefined, 'v1 is off by default');
+    assert.ok(!(rabbit(plain).volumeMounts ?? []).some((mount) => mount.name === 'v1-legacy'));
+
+    const { objects, generated } = await renderV1Overlay(dir);
+    assert.deepEqual(crossReferenceProblems(objects, cloudNativePgProvides(objects)), []);
+    assert.equal(server(objects).env!.find((variable) => variable.name === 'X3DH_ENABLE_V1')?.value, 'true');
+    assert.ok((rabbit(objects).volumeMounts ?? []).some((mount) => mount.name === 'v1-legacy' && mount.subPath === 'v1-legacy.conf'));
+    const config = await readFile(join(generated, 'rabbitmq-config', 'rabbitmq.conf'), 'utf8');
+    assert.match(config, /^ssl_options\.fail_if_no_peer_cert = false$/m, 'TLS with the server certificate only');
+    assert.match(config, /^mqtt\.allow_anonymous = true$/m);
+    const definitions = JSON.parse(await readFile(join(generated, 'rabbitmq-definitions', 'definitions.json'), 'utf8')) as { topic_permissions: Array<{ user: string; write: string; read: string }> };
+    const v1 = definitions.topic_permissions.find((entry) => entry.user === 'x3dh-v1-legacy')!;
+    assert.ok(new RegExp(v1.write).test('x3dh.register.ik') && !new RegExp(v1.write).test('x3dh.v2.req.alice.bundle'), 'the v1 user publishes v1 requests only');
+    assert.ok(new RegExp(v1.read).test('x3dh.resp.#') && !new RegExp(v1.read).test('x3dh.v2.resp.alice'), 'and reads v1 responses only');
+    // A second run changes nothing (the password and its hash are kept): no restart.
+    const hashed = (list: K8sObject[]) => list.filter((object) => object.kind === 'Secret' || object.kind === 'ConfigMap').map((object) => object.metadata.name).sort();
+    assert.deepEqual(hashed((await renderV1Overlay(dir)).objects), hashed(objects));
   });
 });

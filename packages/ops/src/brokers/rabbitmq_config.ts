@@ -166,7 +166,10 @@ export function rabbitMqBootDefinitions(options: RabbitMqOptions): Definitions {
     topic_permissions: [topicPermission(options.serverIdentity, vhost, serverGrants())],
   };
   if (options.v1Password !== undefined) {
-    definitions.users.push({ ...certificateUser(V1_LEGACY_USER), password_hash: rabbitMqPasswordHash(options.v1Password) });
+    // A salt derived from the (random, single-use) password keeps the definitions identical from run
+    // to run, so regenerating them does not restart a Kubernetes deployment's nodes.
+    const salt = createHash('sha256').update(`x3dh-v1-legacy-salt:${options.v1Password}`).digest().subarray(0, 4);
+    definitions.users.push({ ...certificateUser(V1_LEGACY_USER), password_hash: rabbitMqPasswordHash(options.v1Password, salt) });
     definitions.permissions.push({ user: V1_LEGACY_USER, vhost, ...MQTT_CLIENT });
     definitions.topic_permissions.push(topicPermission(V1_LEGACY_USER, vhost, v1DeviceGrants()));
   }

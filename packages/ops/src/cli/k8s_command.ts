@@ -12,7 +12,8 @@ export function k8sSecretsCommand(): Command {
     .option('--tunnel-interface <name>', "the VPN gateway's WireGuard interface", 'wg0')
     .option('--broker-address <ipv4>', "the broker's address as devices reach it through the VPN (default: the one /32 route given to wg provision)")
     .option('--broker-port <port>', "the broker's MQTT port: the only port devices reach through the VPN", parsePort, 8883)
-    .action(async (options: OutputOptions & { out: string; vhost: string; serverIdentity: string; podInterface: string; tunnelInterface: string; brokerAddress?: string; brokerPort: number }) => {
-      await writeKubernetesSecrets(options.dir, options.out, { ...writeOptions(options), ...options });
+    .option('--enable-v1 <dir>', 'wire protocol v1 for unmodified firmware: the v1 user in the definitions, and its configuration in <dir>/rabbitmq-v1 (the overlay with deploy/k8s/components/v1-firmware)')
+    .action(async (options: OutputOptions & { out: string; vhost: string; serverIdentity: string; podInterface: string; tunnelInterface: string; brokerAddress?: string; brokerPort: number; enableV1?: string }) => {
+      await writeKubernetesSecrets(options.dir, options.out, { ...writeOptions(options), ...options, v1Out: options.enableV1 });
     });
 }

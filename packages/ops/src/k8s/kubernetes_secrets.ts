@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RABBITMQ_FILES, rabbitMqBootDefinitions, rabbitMqConfig, rabbitMqDefinitionsJson, rabbitMqPlugins, type RabbitMqOptions } from '../brokers/rabbitmq_config.js';
+import { RABBITMQ_FILES, rabbitMqBootDefinitions, rabbitMqConfig, rabbitMqDefinitionsJson, rabbitMqPlugins, rabbitMqV1Config, type RabbitMqOptions } from '../brokers/rabbitmq_config.js';
 import { readRequired } from '../files/read_required.js';
 import { pathExists, PUBLIC_FILE_MODE, SECRET_FILE_MODE, writeOutputFiles, type OutputFile } from '../files/output_file.js';
 import { type WriteOptions } from '../pki/pki_operations.js';
@@ -27,6 +28,7 @@ export const K8S_INPUTS = {
   erlangCookie: 'rabbitmq-erlang-cookie',
   wireGuard: 'wireguard-config',
   wireGuardPeers: 'wireguard-peers',
+  rabbitMqV1: 'rabbitmq-v1',
 } as const;
 
 export interface KubernetesSecretsOptions {
@@ -39,6 +41,17 @@ export interface KubernetesSecretsOptions {
   /** The broker's MQTT address as devices reach it; by default the one /32 route of the registry. */
   brokerAddress?: string | undefined;
   brokerPort: number;
+  /**
+   * Wire protocol v1 for unmodified firmware (deploy/k8s/components/v1-firmware): the v1 user's
+   * configuration is written to `<dir>/rabbitmq-v1/v1-legacy.conf`, for the overlay that enables it.
+   */
+  v1Out?: string | undefined;
+}
+
+/** The v1 user's password of an earlier run (a new one would restart the nodes and lock out nothing else), or a new one. */
+async function keptV1Password(file: string): Promise<string> {
+  const existing = (await pathExists(file)) ? /^mqtt\.default_pass = (\S+)$/m.exec(await readFile(file, 'utf8'))?.[1] : undefined;
+  return existing ?? randomBytes(24).toString('base64url');
 }
 
 /** The broker address devices route through the tunnel: the registry's only /32 besides the VPN subnet. */
@@ -52,7 +65,9 @@ export async function writeKubernetesSecrets(dir: string, out: string, options: 
   const layout = pkiLayout(dir);
   const read = (path: string) => readRequired(path, 'create the PKI first: pki init, pki broker, pki server-client');
   const registry = await requirePeerRegistry(dir);
+  const v1File = options.v1Out === undefined ? undefined : join(options.v1Out, K8S_INPUTS.rabbitMqV1, RABBITMQ_FILES.v1Config);
   const rabbit: RabbitMqOptions = {
+    v1Password: v1File === undefined ? undefined : await keptV1Password(v1File),
     installDir: '/etc/rabbitmq/x3dh',
     vhost: options.vhost,
     mqttPort: 8883,
@@ -81,6 +96,7 @@ export async function writeKubernetesSecrets(dir: string, out: string, options: 
     }), PUBLIC_FILE_MODE),
     file(K8S_INPUTS.wireGuardPeers, 'peers.conf', serverPeersConfig(registry), PUBLIC_FILE_MODE),
   ];
+  if (v1File !== undefined) files.push({ path: v1File, contents: rabbitMqV1Config(rabbit.v1Password!), mode: SECRET_FILE_MODE });
   await writeOutputFiles(files, { ...options, force: true });
 
   // The cookie identifies the cluster to its own nodes: changing it splits a running cluster, so an
