@@ -73,6 +73,8 @@ type Pod = {
 };
 type Container = {
   name: string;
+  image?: string;
+  securityContext?: { readOnlyRootFilesystem?: boolean };
   env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef } }>;
   envFrom?: Array<{ secretRef?: { name: string }; configMapRef?: { name: string } }>;
   ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
@@ -81,7 +83,7 @@ type Container = {
   livenessProbe?: Probe;
   startupProbe?: Probe;
 };
-type Probe = { httpGet?: { port: number | string }; tcpSocket?: { port: number | string } };
+type Probe = { httpGet?: { port: number | string }; tcpSocket?: { port: number | string }; exec?: { command: string[] } };
 type KeyRef = { name: string; key: string; optional?: boolean };
 type Volume = {
   name: string;

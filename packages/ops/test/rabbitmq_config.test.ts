@@ -14,7 +14,7 @@ const options: RabbitMqOptions = {
   amqpPort: 5671,
   devices: ['alice', 'bob', 'node.7'],
   serverIdentity: 'x3dh-server',
-  kubernetes: { headlessService: 'rabbitmq-headless', namespace: 'x3dh' },
+  kubernetes: true,
 };
 
 interface TopicPermission {

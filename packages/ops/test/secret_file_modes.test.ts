@@ -42,7 +42,7 @@ describe('generated secrets', () => {
     await cli('wg', 'provision', 'alice', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
     await cli('firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883');
     await cli('broker', 'rabbitmq', '-d', dir, '--enable-v1');
-    await cli('k8s-secrets', '-d', dir, '-o', out);
+    await cli('k8s-secrets', '-d', dir, '-o', out, '--broker-address', '10.96.100.100', '--enable-v1', out);
     const all = await entries(dir);
     const secrets = all.filter((entry) => !entry.directory && SECRET.test(entry.path));
     assert.ok(secrets.length >= 8, secrets.map(shown).join(', '));

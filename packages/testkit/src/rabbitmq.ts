@@ -1,16 +1,21 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { freePort } from './free_port.js';
 import { stopChild } from './mosquitto.js';
 
 const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 export const hasRabbitMq = existsSync(RABBITMQ_SERVER);
 
 export interface RunningRabbitMq {
   stop(): Promise<void>;
   output(): string;
+  /** `rabbitmqctl` for this node, with its name and cookie (command and first arguments). */
+  rabbitmqctl: string[];
+  /** The environment in which RabbitMQ's own CLI tools (on PATH first) talk to this node. */
+  cliEnv: Record<string, string>;
 }
 
 let nodes = 0;
@@ -30,6 +35,7 @@ export async function startRabbitMq(
   for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
   await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
   for (const file of bundle.confD ?? []) await copyFile(file, join(dir, 'conf.d', basename(file)));
+  const nodeName = `x3dhtest${process.pid}n${nodes++}@localhost`;
   const child = spawn(RABBITMQ_SERVER, [], {
     cwd: dir,
     env: {
@@ -41,7 +47,7 @@ export async function startRabbitMq(
       RABBITMQ_MNESIA_BASE: join(dir, 'data'),
       RABBITMQ_LOG_BASE: join(dir, 'log'),
       RABBITMQ_LOGS: '-',
-      RABBITMQ_NODENAME: `x3dhtest${process.pid}n${nodes++}@localhost`,
+      RABBITMQ_NODENAME: nodeName,
       RABBITMQ_DIST_PORT: String(await freePort()),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,7 +55,12 @@ export async function startRabbitMq(
   let log = '';
   child.stdout.on('data', (chunk) => (log += chunk));
   child.stderr.on('data', (chunk) => (log += chunk));
-  const running: RunningRabbitMq = { output: () => log, stop: () => stopChild(child, 15_000) };
+  const running: RunningRabbitMq = {
+    output: () => log,
+    stop: () => stopChild(child, 15_000),
+    rabbitmqctl: ['env', `HOME=${join(dir, 'home')}`, RABBITMQCTL, '-n', nodeName],
+    cliEnv: { HOME: join(dir, 'home'), RABBITMQ_NODENAME: nodeName, PATH: `${dirname(RABBITMQCTL)}:${process.env.PATH ?? ''}` },
+  };
   const deadline = Date.now() + 60_000;
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {

@@ -33,8 +33,11 @@ export interface RabbitMqOptions {
   serverIdentity: string;
   /** Password of the v1 legacy user; v1 is off when absent. */
   v1Password?: string | undefined;
-  /** Peer discovery through the Kubernetes API, for a StatefulSet behind a headless Service. */
-  kubernetes?: { headlessService: string; namespace: string } | undefined;
+  /**
+   * Peer discovery for a StatefulSet (RabbitMQ 4.1 and later): the node with the lowest ordinal
+   * forms the cluster, every other node joins it; no Kubernetes API access is needed.
+   */
+  kubernetes?: boolean | undefined;
 }
 
 /** Cuttlefish settings, one `key = value` per line. */
@@ -77,16 +80,11 @@ export function rabbitMqConfig(options: RabbitMqOptions): string {
     'definitions.skip_if_unchanged = true',
   ];
   if (options.kubernetes) {
-    const { headlessService, namespace } = options.kubernetes;
     lines.push(
       '',
-      '# Cluster formation: nodes find each other through the Kubernetes API (StatefulSet pods).',
+      '# Cluster formation (RabbitMQ 4.1+): the StatefulSet\'s pod with ordinal 0 is the seed node and',
+      '# the others join it; the node names come from the pods\' host names (RABBITMQ_NODENAME).',
       'cluster_formation.peer_discovery_backend = rabbit_peer_discovery_k8s',
-      'cluster_formation.k8s.host = kubernetes.default.svc.cluster.local',
-      'cluster_formation.k8s.address_type = hostname',
-      `cluster_formation.k8s.service_name = ${headlessService}`,
-      `cluster_formation.k8s.hostname_suffix = .${headlessService}.${namespace}.svc.cluster.local`,
-      'cluster_formation.node_cleanup.only_log_warning = true',
       'cluster_partition_handling = pause_minority',
     );
   }
@@ -125,43 +123,82 @@ function topicPermission(user: string, vhost: string, grants: TopicGrant[]) {
   return { user, vhost, exchange: MQTT_EXCHANGE, write: routingKeyPattern(filters('write')), read: routingKeyPattern(filters('read')) };
 }
 
-/**
- * Users, resource permissions and per-device topic permissions, for `definitions.local.path`.
- * Certificate users have no password hash, so only x.509 login works for them.
- */
-export function rabbitMqDefinitions(options: RabbitMqOptions): string {
-  const v1 = options.v1Password !== undefined;
-  const { vhost } = options;
-  // The MQTT plugin consumes from `mqtt-subscription-<client id>qos<n>` queues bound to the exchange.
-  // Permissions do not tell MQTT from AMQP, and a device certificate logs in over AMQP too: a
-  // device must not reach the queues of the key server's MQTT sessions (client ids `x3dh-server-...`),
-  // where a second consumer would take every other request, nor the server's AMQP request queue.
-  const deviceQueue = `mqtt-subscription-(?!${SERVER_QUEUE_PREFIX}).*`;
-  const mqttClient: Permissions = {
-    configure: `^${deviceQueue}$`,
-    write: `^(${deviceQueue}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
-    read: `^(${deviceQueue}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
-  };
-  const server: Permissions = {
-    configure: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*)$`,
-    write: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*|amq\\.topic)$`,
-    read: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*|amq\\.topic)$`,
-  };
-  const certificateUser = (name: string) => ({ name, password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: [] });
-  const users = [certificateUser(options.serverIdentity), ...options.devices.map(certificateUser)];
-  const permissions = [
-    { user: options.serverIdentity, vhost, ...server },
-    ...options.devices.map((device) => ({ user: device, vhost, ...mqttClient })),
-  ];
-  const topicPermissions = [
-    topicPermission(options.serverIdentity, vhost, serverGrants()),
-    ...options.devices.map((device) => topicPermission(device, vhost, deviceGrants(device, { v1 }))),
-  ];
-  if (options.v1Password !== undefined) {
-    users.push({ ...certificateUser(V1_LEGACY_USER), password_hash: rabbitMqPasswordHash(options.v1Password) });
-    permissions.push({ user: V1_LEGACY_USER, vhost, ...mqttClient });
-    topicPermissions.push(topicPermission(V1_LEGACY_USER, vhost, v1DeviceGrants()));
-  }
-  const definitions = { vhosts: [{ name: vhost }], users, permissions, topic_permissions: topicPermissions };
-  return `${JSON.stringify(definitions, null, 2)}\n`;
+/** The tag of every device user, so that a device sync can tell devices from other users. */
+export const DEVICE_USER_TAG = 'x3dh-device';
+
+interface Definitions {
+  vhosts: Array<{ name: string }>;
+  users: Array<{ name: string; password_hash: string; hashing_algorithm: string; tags: string[] }>;
+  permissions: Array<{ user: string; vhost: string } & Permissions>;
+  topic_permissions: Array<ReturnType<typeof topicPermission>>;
 }
+
+// The MQTT plugin consumes from `mqtt-subscription-<client id>qos<n>` queues bound to the exchange.
+// Permissions do not tell MQTT from AMQP, and a device certificate logs in over AMQP too: a
+// device must not reach the queues of the key server's MQTT sessions (client ids `x3dh-server-...`),
+// where a second consumer would take every other request, nor the server's AMQP request queue.
+const DEVICE_QUEUE = `mqtt-subscription-(?!${SERVER_QUEUE_PREFIX}).*`;
+const MQTT_CLIENT: Permissions = {
+  configure: `^${DEVICE_QUEUE}$`,
+  write: `^(${DEVICE_QUEUE}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
+  read: `^(${DEVICE_QUEUE}|${MQTT_EXCHANGE.replace('.', '\\.')})$`,
+};
+const SERVER: Permissions = {
+  configure: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*)$`,
+  write: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*|amq\\.topic)$`,
+  read: `^(${SERVER_QUEUE_PREFIX}.*|mqtt-subscription-.*|amq\\.topic)$`,
+};
+
+/** Certificate users have no password hash, so only x.509 login works for them. */
+const certificateUser = (name: string, tags: string[] = []) => ({ name, password_hash: '', hashing_algorithm: 'rabbit_password_hashing_sha256', tags });
+
+/**
+ * What a node imports at boot (`definitions.local.path`): the virtual host, the key server's user
+ * and, when v1 is enabled, the v1 legacy user. Nothing here depends on the set of devices, so adding
+ * or revoking one does not change it (and does not restart the nodes of a Kubernetes deployment).
+ */
+export function rabbitMqBootDefinitions(options: RabbitMqOptions): Definitions {
+  const { vhost } = options;
+  const definitions: Definitions = {
+    vhosts: [{ name: vhost }],
+    users: [certificateUser(options.serverIdentity)],
+    permissions: [{ user: options.serverIdentity, vhost, ...SERVER }],
+    topic_permissions: [topicPermission(options.serverIdentity, vhost, serverGrants())],
+  };
+  if (options.v1Password !== undefined) {
+    // A salt derived from the (random, single-use) password keeps the definitions identical from run
+    // to run, so regenerating them does not restart a Kubernetes deployment's nodes.
+    const salt = createHash('sha256').update(`x3dh-v1-legacy-salt:${options.v1Password}`).digest().subarray(0, 4);
+    definitions.users.push({ ...certificateUser(V1_LEGACY_USER), password_hash: rabbitMqPasswordHash(options.v1Password, salt) });
+    definitions.permissions.push({ user: V1_LEGACY_USER, vhost, ...MQTT_CLIENT });
+    definitions.topic_permissions.push(topicPermission(V1_LEGACY_USER, vhost, v1DeviceGrants()));
+  }
+  return definitions;
+}
+
+/** One user per device (tagged DEVICE_USER_TAG), its queue permissions and its own topics. */
+export function rabbitMqDeviceDefinitions(options: { vhost: string; devices: string[]; v1: boolean }): Definitions {
+  const { vhost, v1 } = options;
+  return {
+    vhosts: [{ name: vhost }],
+    users: options.devices.map((device) => certificateUser(device, [DEVICE_USER_TAG])),
+    permissions: options.devices.map((device) => ({ user: device, vhost, ...MQTT_CLIENT })),
+    topic_permissions: options.devices.map((device) => topicPermission(device, vhost, deviceGrants(device, { v1 }))),
+  };
+}
+
+const json = (definitions: Definitions) => `${JSON.stringify(definitions, null, 2)}\n`;
+
+/** Boot definitions and devices in one file, for a broker installed by hand. */
+export function rabbitMqDefinitions(options: RabbitMqOptions): string {
+  const boot = rabbitMqBootDefinitions(options);
+  const devices = rabbitMqDeviceDefinitions({ ...options, v1: options.v1Password !== undefined });
+  return json({
+    vhosts: boot.vhosts,
+    users: [...boot.users, ...devices.users],
+    permissions: [...boot.permissions, ...devices.permissions],
+    topic_permissions: [...boot.topic_permissions, ...devices.topic_permissions],
+  });
+}
+
+export const rabbitMqDefinitionsJson = json;

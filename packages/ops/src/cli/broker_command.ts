@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
 import { mosquittoBundleDir, writeMosquittoBundle, writeRabbitMqBundle } from '../brokers/broker_bundles.js';
 import { installBundle } from '../brokers/install_bundle.js';
+import { syncRabbitMqDevices } from '../brokers/rabbitmq_device_sync.js';
 import { DEFAULT_SECURITY_PLUGIN } from '../brokers/mosquitto_config.js';
 import { applyMosquittoRules } from '../brokers/apply_mosquitto_rules.js';
 import { DEFAULT_BROKER_ADMIN_IDENTITY, DEFAULT_SERVER_IDENTITY, listCertifiedDevices } from '../pki/pki_operations.js';
@@ -79,6 +80,17 @@ export function brokerCommand(): Command {
       const v1Password = options.enableV1 ? randomBytes(24).toString('base64url') : undefined;
       const target = await writeRabbitMqBundle(options.dir, { ...options, devices, v1Password }, writeOptions(options));
       console.log(`RabbitMQ bundle for ${devices.length} device(s) in ${target}; rabbitmq.conf and enabled_plugins go to /etc/rabbitmq`);
+    });
+
+  withOutputOptions(broker.command('rabbitmq-sync').description("apply the devices' users and topic permissions to a running RabbitMQ cluster, live: adds devices that hold a certificate, deletes revoked ones"))
+    .option('--rabbitmqctl <command>', 'how to run rabbitmqctl on a node, split at spaces (a program and its first arguments), e.g. "kubectl -n x3dh exec -i rabbitmq-0 -c rabbitmq -- rabbitmqctl"; or X3DH_RABBITMQCTL', process.env.X3DH_RABBITMQCTL ?? 'rabbitmqctl')
+    .option('--vhost <name>', 'virtual host for MQTT', 'x3dh')
+    .option('--enable-v1', 'devices get the v1 topics too (as `broker rabbitmq --enable-v1`)', false)
+    .action(async (options: OutputOptions & { rabbitmqctl: string; vhost: string; enableV1: boolean }) => {
+      const devices = await listCertifiedDevices(options.dir);
+      const command = options.rabbitmqctl.split(' ').filter((part) => part !== '');
+      const { added, deleted } = await syncRabbitMqDevices(command, { vhost: options.vhost, devices, v1: options.enableV1 }, writeOptions(options).progress);
+      console.log(`${devices.length} device user(s) on the broker; ${added.length} added, ${deleted.length} deleted; nothing restarted`);
     });
 
   return broker;

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_VPN_SUBNET } from '../wireguard/peer_registry.js';
-import { provisionWireGuard } from '../wireguard/wireguard_operations.js';
+import { provisionWireGuard, removeWireGuardPeers } from '../wireguard/wireguard_operations.js';
 import { collect, parsePort, withOutputOptions, writeOptions, type OutputOptions } from './common_options.js';
 
 function parseEndpoint(value: string): { host: string; port: number } {
@@ -21,6 +21,13 @@ export function wireGuardCommand(): Command {
     .action(async (devices: string[], options: OutputOptions & { subnet?: string; endpoint?: { host: string; port: number }; listenPort?: number; route?: string[] }) => {
       const registry = await provisionWireGuard(options.dir, { subnet: options.subnet, endpoint: options.endpoint, listenPort: options.listenPort, routes: options.route, devices }, writeOptions(options).progress);
       console.log(`${registry.peers.length} peer(s); server ${registry.server.address}, public key ${registry.server.publicKey}`);
+    });
+
+  withOutputOptions(wg.command('remove').description("drop devices' peers (revoked or retired devices); the other peers keep their keys and addresses"))
+    .argument('<devices...>', 'device names')
+    .action(async (devices: string[], options: OutputOptions) => {
+      const registry = await removeWireGuardPeers(options.dir, devices, writeOptions(options).progress);
+      console.log(`${registry.peers.length} peer(s) left; apply with k8s-secrets and kubectl apply (the gateway picks them up live)`);
     });
 
   return wg;

@@ -95,6 +95,17 @@ export function provisionPeers(existing: PeerRegistry | null, request: Provision
   return { registry, added };
 }
 
+/**
+ * Drops the named devices' peers (a revoked or retired device): their keys stop working once the
+ * gateway applies the registry, and their addresses become free for later devices.
+ */
+export function removePeers(existing: PeerRegistry, devices: string[]): { registry: PeerRegistry; removed: string[] } {
+  const unknown = devices.filter((name) => !existing.peers.some((peer) => peer.name === name));
+  if (unknown.length > 0) throw new Error(`no WireGuard peer named ${unknown.join(', ')}`);
+  const drop = new Set(devices);
+  return { registry: { ...existing, peers: existing.peers.filter((peer) => !drop.has(peer.name)) }, removed: [...drop] };
+}
+
 export async function savePeerRegistry(dir: string, registry: PeerRegistry, progress: Progress): Promise<void> {
   await writeOutputFiles([{ path: registryPath(dir), contents: `${JSON.stringify(registry, null, 2)}\n`, mode: SECRET_FILE_MODE }], { force: true, progress });
 }

@@ -1,6 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SECRET_FILE_MODE, writeOutputFiles, type Progress } from '../files/output_file.js';
-import { loadPeerRegistry, provisionPeers, savePeerRegistry, type PeerRegistry, type ProvisionRequest } from './peer_registry.js';
+import { loadPeerRegistry, provisionPeers, removePeers, requirePeerRegistry, savePeerRegistry, type PeerRegistry, type ProvisionRequest } from './peer_registry.js';
 import { peerConfig, serverConfig } from './wg_quick_config.js';
 
 export const serverConfigPath = (dir: string): string => join(dir, 'wireguard', 'wg0.conf');
@@ -13,6 +14,22 @@ export const peerConfigPath = (dir: string, device: string): string => join(dir,
 export async function provisionWireGuard(dir: string, request: ProvisionRequest, progress: Progress): Promise<PeerRegistry> {
   const { registry, added } = provisionPeers(await loadPeerRegistry(dir), request);
   for (const name of added) progress(`new peer ${name}`);
+  await writeRegistryAndConfigs(dir, registry, progress);
+  return registry;
+}
+
+/** Removes devices' peers and their configuration files; the other peers keep everything. */
+export async function removeWireGuardPeers(dir: string, devices: string[], progress: Progress): Promise<PeerRegistry> {
+  const { registry, removed } = removePeers(await requirePeerRegistry(dir), devices);
+  for (const name of removed) {
+    await rm(peerConfigPath(dir, name), { force: true });
+    progress(`removed peer ${name}`);
+  }
+  await writeRegistryAndConfigs(dir, registry, progress);
+  return registry;
+}
+
+async function writeRegistryAndConfigs(dir: string, registry: PeerRegistry, progress: Progress): Promise<void> {
   await savePeerRegistry(dir, registry, progress);
   await writeOutputFiles(
     [
@@ -21,5 +38,4 @@ export async function provisionWireGuard(dir: string, request: ProvisionRequest,
     ],
     { force: true, progress },
   );
-  return registry;
 }
