@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './ops/logger.js';
 import { PlainTextRefusedError } from './plain_text_policy.js';
 import { DatabaseUnavailableError } from './storage/database_errors.js';
+import { isNotReachableYet } from './ops/not_reachable_yet.js';
 
 /**
  * A start-up failure the operator can act on, as one line with what to check and the exit code;
@@ -20,7 +21,7 @@ function startFailure(error: unknown, config: ServerConfig, log: Logger): number
     log.fatal(`cannot start: ${message}; is the database at ${config.databaseUrl === undefined ? 'the embedded store' : '--database-url'} running and reachable?`);
     return SERVER_EXIT.UNREACHABLE;
   }
-  if (error instanceof MqttConnectError || (error as { code?: string }).code === 'ECONNREFUSED') {
+  if (error instanceof MqttConnectError || isNotReachableYet(error)) {
     log.fatal(`cannot start: ${message}; is the broker at --broker-url (or --amqp-url) running and reachable?`);
     return SERVER_EXIT.UNREACHABLE;
   }
