@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { freePort } from './free_port.js';
 import { stopChild } from './mosquitto.js';
@@ -9,8 +9,20 @@ const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 export const hasRabbitMq = existsSync(RABBITMQ_SERVER);
 
 export interface RunningRabbitMq {
+  /** Erlang node name, name@localhost. */
+  readonly nodeName: string;
+  /** Graceful stop (SIGTERM: the node leaves its cluster's queues in order). */
   stop(): Promise<void>;
+  /** SIGKILL to the Erlang VM: a crash, with nothing handed over. */
+  kill(): Promise<void>;
   output(): string;
+}
+
+export interface RabbitMqNodeOptions {
+  /** Erlang node name (default: a fresh one), e.g. one its cluster's peer discovery lists. */
+  nodeName?: string | undefined;
+  /** Erlang cookie shared by the nodes of a cluster (and their rabbitmqctl). */
+  cookie?: string | undefined;
 }
 
 let nodes = 0;
@@ -26,8 +38,16 @@ export async function startRabbitMq(
   dir: string,
   bundle: { config: string; plugins: string; confD?: string[] },
   listenerLine: string,
+  node: RabbitMqNodeOptions = {},
 ): Promise<RunningRabbitMq> {
   for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
+  if (node.cookie !== undefined) {
+    const cookieFile = join(dir, 'home', '.erlang.cookie');
+    await rm(cookieFile, { force: true });
+    await writeFile(cookieFile, node.cookie);
+    await chmod(cookieFile, 0o400);
+  }
+  const nodeName = node.nodeName ?? `x3dhtest${process.pid}n${nodes++}@localhost`;
   await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
   for (const file of bundle.confD ?? []) await copyFile(file, join(dir, 'conf.d', basename(file)));
   const child = spawn(RABBITMQ_SERVER, [], {
@@ -41,7 +61,7 @@ export async function startRabbitMq(
       RABBITMQ_MNESIA_BASE: join(dir, 'data'),
       RABBITMQ_LOG_BASE: join(dir, 'log'),
       RABBITMQ_LOGS: '-',
-      RABBITMQ_NODENAME: `x3dhtest${process.pid}n${nodes++}@localhost`,
+      RABBITMQ_NODENAME: nodeName,
       RABBITMQ_DIST_PORT: String(await freePort()),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,7 +69,18 @@ export async function startRabbitMq(
   let log = '';
   child.stdout.on('data', (chunk) => (log += chunk));
   child.stderr.on('data', (chunk) => (log += chunk));
-  const running: RunningRabbitMq = { output: () => log, stop: () => stopChild(child, 15_000) };
+  const running: RunningRabbitMq = {
+    nodeName,
+    output: () => log,
+    stop: () => stopChild(child, 15_000),
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // rabbitmq-server is a shell script running the VM as its child (to turn signals into a clean stop).
+      const vm = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+      for (const pid of vm) process.kill(Number(pid), 'SIGKILL');
+      await stopChild(child, 5000);
+    },
+  };
   const deadline = Date.now() + 60_000;
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {

@@ -114,6 +114,13 @@ export class ChatLoad {
     }
   }
 
+  /** From `since` to the first acknowledgement of a request sent after it; undefined if none yet. */
+  recoveryMs(since: number): number | undefined {
+    const times = [...this.requests.values()]
+      .filter((request) => request.sentAt >= since && request.acknowledgedAt !== undefined).map((request) => request.acknowledgedAt!);
+    return times.length === 0 ? undefined : Math.min(...times) - since;
+  }
+
   /** Counts, against the database, what was lost and what was applied twice; `disruptedAt` times the recovery. */
   async verify(databaseUrl: string, disruptedAt: number): Promise<FailoverFigures> {
     const client = new pg.Client({ connectionString: databaseUrl });
@@ -129,7 +136,6 @@ export class ChatLoad {
     }
     const requests = [...this.requests.values()];
     const acknowledged = requests.filter((request) => request.acknowledgedAt !== undefined);
-    const recovered = acknowledged.filter((request) => request.sentAt >= disruptedAt).map((request) => request.acknowledgedAt!);
     return {
       acknowledged: acknowledged.length,
       retries: this.retries,
@@ -137,7 +143,7 @@ export class ChatLoad {
       unanswered: requests.length - acknowledged.length - this.refused,
       lost: acknowledged.filter((request) => !stored.has(request.nonceHex)).length,
       duplicates: [...stored.values()].filter((copies) => copies > 1).length,
-      recoveryMs: recovered.length === 0 ? undefined : Math.min(...recovered) - disruptedAt,
+      recoveryMs: this.recoveryMs(disruptedAt),
     };
   }
 }
