@@ -170,6 +170,24 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
   try {
     const database = await openDatabase(config, log);
     stack.push(() => database.close());
+
+    // The HTTP endpoints answer from the start, so that an orchestrator probing /healthz lets the
+    // server wait for its database and broker (/readyz says what it waits for).
+    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
+    const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
+    const state: { starting: string | null; channel?: RequestChannel; liveness?: ReturnType<typeof watchConnections> } =
+      { starting: 'waiting for the database' };
+    const databaseReachable = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
+      if (state.starting !== null || state.channel === undefined) return `starting: ${state.starting ?? 'subscribing'}`;
+      if (!state.channel.connected) return 'no broker connection';
+      if (!await databaseReachable()) return 'database unreachable';
+      const storage = storageCondition.problem();
+      return storage === undefined ? null : `storage cannot write (${storage})`;
+    }, () => state.liveness?.problem() ?? null);
+    stack.push(() => http.close());
+    log.info({ httpPort: http.port }, 'HTTP endpoints listening (/healthz, /readyz, /metrics)');
+
     const applied = await startup.until('database', () => migrate(database));
     log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
     if (config.databaseUrl === undefined) {
@@ -187,10 +205,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes, targetBucket(config)));
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
+    state.starting = 'waiting for the broker';
     const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, startup, log);
+    state.channel = channel;
 
-    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
-    const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
@@ -202,16 +220,9 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       deviceQueue: config.deviceRequestQueue,
     }, metrics, log);
 
-    const databaseReachable = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
     const liveness = watchConnections(() => channel.connected, databaseReachable, config.livenessTimeoutSeconds * 1000);
+    state.liveness = liveness;
     stack.push(async () => liveness.stop());
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
-      if (!channel.connected) return 'no broker connection';
-      if (!await databaseReachable()) return 'database unreachable';
-      const storage = storageCondition.problem();
-      return storage === undefined ? null : `storage cannot write (${storage})`;
-    }, liveness.problem);
-    stack.push(() => http.close());
 
     const purge = setInterval(() => {
       // Recorded replies outlive the v2 request ids that point at them.
@@ -227,6 +238,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     stack.push(async () => clearInterval(purge));
 
     await channel.start((request) => dispatcher.handle(request));
+    state.starting = null;
     stack.push(async () => {
       await channel.stopReceiving();
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, 'timeout').unref());

@@ -5,11 +5,29 @@ import {
   type MosquittoBroker, type PrivatePostgres, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 
-/** A log watcher for startServer, and a promise of the server's second failed attempt to reach `what`. */
+/**
+ * A log watcher for startServer: a promise of the server's second failed attempt to reach `what`,
+ * resolved with the port of its HTTP endpoints (which answer while it waits).
+ */
 function secondAttempt(what: string) {
-  let seen: () => void;
-  const promise = new Promise<void>((resolve) => { seen = resolve; });
-  return { promise, onLog: (entry: Record<string, unknown>) => { if (entry.waitingFor === what && entry.attempt === 2) seen(); } };
+  let seen: (httpPort: number) => void;
+  let httpPort = 0;
+  const promise = new Promise<number>((resolve) => { seen = resolve; });
+  return {
+    promise,
+    onLog: (entry: Record<string, unknown>) => {
+      if (typeof entry.httpPort === 'number') httpPort = entry.httpPort;
+      if (entry.waitingFor === what && entry.attempt === 2) seen(httpPort);
+    },
+  };
+}
+
+/** While the server waits, it is live (not to be restarted) but not ready, and says what it waits for. */
+async function assertWaiting(httpPort: number, what: RegExp) {
+  assert.equal((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status, 200);
+  const ready = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.match(await ready.text(), what);
 }
 
 /** The "not reachable yet" entries the server logged while it waited for `what`. */
@@ -30,7 +48,7 @@ test('a server started before PostgreSQL waits, logging each attempt and its nex
       readyTimeoutMs: 110_000,
       onLog: waiting.onLog,
     });
-    await waiting.promise;
+    await assertWaiting(await waiting.promise, /starting: waiting for the database/);
     database = await startPrivatePostgres({ port });
     server = await starting;
     const attempts = waits(server, 'database');
@@ -60,7 +78,7 @@ test('a server started before its MQTT broker waits for it and is ready once it 
       readyTimeoutMs: 110_000,
       onLog: waiting.onLog,
     });
-    await waiting.promise;
+    await assertWaiting(await waiting.promise, /starting: waiting for the broker/);
     broker = await startMosquitto({ tls: false, port });
     server = await starting;
     const attempts = waits(server, 'broker');

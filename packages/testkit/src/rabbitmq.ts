@@ -23,6 +23,8 @@ export interface RabbitMqNodeOptions {
   nodeName?: string | undefined;
   /** Erlang cookie shared by the nodes of a cluster (and their rabbitmqctl). */
   cookie?: string | undefined;
+  /** How long the node may take to start (default 60 s). */
+  startTimeoutMs?: number | undefined;
 }
 
 let nodes = 0;
@@ -81,7 +83,7 @@ export async function startRabbitMq(
       await stopChild(child, 5000);
     },
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + (node.startTimeoutMs ?? 60_000);
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await running.stop();

@@ -63,7 +63,7 @@ export async function startRabbitMqCluster(dir: string, size = 3): Promise<Rabbi
   const running = new Map<string, RunningRabbitMq>();
   const start = async (spec: typeof specs[number]) => {
     running.set(spec.nodeName, await startRabbitMq(spec.nodeDir, { config: spec.config, plugins: spec.plugins },
-      `started TCP listener on [::]:${spec.port}`, { nodeName: spec.nodeName, cookie }));
+      `started TCP listener on [::]:${spec.port}`, { nodeName: spec.nodeName, cookie, startTimeoutMs: 180_000 }));
   };
   const ctl = async (args: readonly string[]) => {
     const node = [...running.keys()][0];
