@@ -57,6 +57,10 @@ export interface ServerConfig extends V2Settings {
   shutdownTimeoutMs: number;
   /** Serve wire protocol v1 too (its topics are not even subscribed otherwise). */
   enableV1: boolean;
+  /** How long start-up waits, in all, for a database or broker that is not reachable yet. */
+  startupWaitSeconds: number;
+  /** /healthz fails once the broker or database connection has been down this long. */
+  livenessTimeoutSeconds: number;
 }
 
 function integer(min: number) {
@@ -87,7 +91,7 @@ export const SERVER_EXIT = { OK: 0, UNEXPECTED: 1, USAGE: 2, UNREACHABLE: 5 } as
 export function serverCommand(): Command {
   return new Command('x3dh-server')
     .exitOverride()
-    .addHelpText('after', '\nExit codes: 0 stopped by SIGTERM or SIGINT, 1 unexpected failure, 2 bad flag or setting, 5 the database or broker cannot be reached at start.')
+    .addHelpText('after', '\nExit codes: 0 stopped by SIGTERM or SIGINT, 1 unexpected failure, 2 bad flag or setting, 5 the database or broker cannot be reached at start (within --startup-wait).')
     .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5, wire protocol v2 (signed ' +
       'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
@@ -98,7 +102,7 @@ export function serverCommand(): Command {
     .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
     .addOption(option('--broker-key <file>', 'PEM key of the client certificate', 'X3DH_BROKER_KEY'))
     .addOption(switchOption('--allow-insecure-broker', 'allow plain-text mqtt:// and amqp:// to a broker beyond loopback (refused by default: devices\' traffic and the server\'s login would cross the network readable)', 'X3DH_ALLOW_INSECURE_BROKER').default(false))
-    .addOption(option('--amqp-url <url>', 'RabbitMQ to serve over AMQP 0.9.1 instead of MQTT, amqps://host:5671/vhost (TLS 1.3; without user:password@ the --amqp-cert logs in by its CN) or amqp://user:password@host:5672/vhost: the replicas consume one quorum queue bound to amq.topic (RabbitMQ has no MQTT shared subscriptions)', 'X3DH_AMQP_URL'))
+    .addOption(option('--amqp-url <url>', 'RabbitMQ (several nodes of a cluster: URLs separated by commas, tried in turn at every (re)connection) to serve over AMQP 0.9.1 instead of MQTT, amqps://host:5671/vhost (TLS 1.3; without user:password@ the --amqp-cert logs in by its CN) or amqp://user:password@host:5672/vhost: the replicas consume one quorum queue bound to amq.topic (RabbitMQ has no MQTT shared subscriptions)', 'X3DH_AMQP_URL'))
     .addOption(option('--amqp-ca <file>', 'PEM CA certificate the AMQP broker certificate must chain to (default: system CAs)', 'X3DH_AMQP_CA'))
     .addOption(option('--amqp-cert <file>', 'PEM client certificate for the AMQP broker (optional)', 'X3DH_AMQP_CERT'))
     .addOption(option('--amqp-key <file>', 'PEM key of --amqp-cert', 'X3DH_AMQP_KEY'))
@@ -112,7 +116,7 @@ export function serverCommand(): Command {
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
     .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
     .addOption(option('--embedded-broker-ca <file>', 'PEM CA certificate: with --embedded-broker-cert, every client must present a certificate from this CA whose CN is its device name and its client id (the server then needs --broker-cert from it too); without it, the client id names the device (loopback only)', 'X3DH_EMBEDDED_BROKER_CA'))
-    .addOption(option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
+    .addOption(option('--database-url <url>', 'PostgreSQL URL; several hosts (postgresql://user@a:5432,b:5432/db?target_session_attrs=read-write) are tried in turn, keeping the first that takes writes, and again when it fails; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
     .addOption(option('--database-ca <file>', 'PEM CA certificate the database server\'s certificate must chain to, its name matching the URL\'s host (TLS with verification; or sslmode=verify-full&sslrootcert=<file> in the URL)', 'X3DH_DATABASE_CA'))
     .addOption(option('--database-cert <file>', 'PEM client certificate for the database (optional, with --database-ca)', 'X3DH_DATABASE_CERT'))
     .addOption(option('--database-key <file>', 'PEM key of --database-cert', 'X3DH_DATABASE_KEY'))
@@ -127,6 +131,8 @@ export function serverCommand(): Command {
     .addOption(option('--device-request-queue <n>', 'most requests of one device waiting for a database transaction at once (devices are served in turn); more are refused rate_limited', 'X3DH_DEVICE_REQUEST_QUEUE').argParser(integer(1)).default(64))
     .addOption(option('--max-payload <bytes>', 'largest request payload accepted', 'X3DH_MAX_PAYLOAD').argParser(integer(1)).default(64 * 1024))
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
+    .addOption(option('--startup-wait <seconds>', 'at start, wait so long in all for a database or broker that is not reachable yet (refused, starting up), retrying with growing delays, before exiting with code 5; a refused login or certificate exits at once; 0: no wait', 'X3DH_STARTUP_WAIT').argParser(integer(0)).default(300))
+    .addOption(option('--liveness-timeout <seconds>', '/healthz fails (503) once the broker or database connection has been down so long: the orchestrator then restarts a server whose connection does not recover by itself', 'X3DH_LIVENESS_TIMEOUT').argParser(integer(1)).default(60))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
     .addOption(option('--log-level <level>', 'least severe entries logged', 'X3DH_LOG_LEVEL')
@@ -198,6 +204,8 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     logFormat: (o.logFormat as LogFormat | undefined) ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     shutdownTimeoutMs: o.shutdownTimeout,
     enableV1: o.enableV1,
+    startupWaitSeconds: o.startupWait,
+    livenessTimeoutSeconds: o.livenessTimeout,
     openEnrolment: o.openEnrolment,
     clockSkewSeconds: o.clockSkew,
     fetchBurst: o.fetchBurst,

@@ -7,6 +7,8 @@ import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
+import { watchConnections } from './ops/liveness.js';
+import { StartupWait } from './ops/startup_wait.js';
 import { StorageCondition } from './ops/storage_condition.js';
 import { BatchExecutor } from './processing/batch_executor.js';
 import { RequestDispatcher } from './processing/request_dispatcher.js';
@@ -54,6 +56,9 @@ function openDatabase(config: ServerConfig, log: Logger): Promise<Database> {
   return PgliteDatabase.open(config.dataDir);
 }
 
+/** `--amqp-url`: one URL, or the nodes of a cluster separated by commas. */
+const amqpUrls = (list: string): string[] => list.split(',').map((url) => url.trim()).filter((url) => url !== '');
+
 /** Cleanups of what has started so far, run newest first when start-up fails or the server closes. */
 class Stack {
   private readonly steps: (() => Promise<void>)[] = [];
@@ -72,22 +77,26 @@ class Stack {
  * MQTT 5 broker (the embedded one without --broker-url). Returns the URL served, without password.
  */
 async function openRequestChannel(
-  config: ServerConfig, filters: readonly string[], stack: Stack, log: Logger,
+  config: ServerConfig, filters: readonly string[], stack: Stack, startup: StartupWait, log: Logger,
 ): Promise<{ channel: RequestChannel; brokerUrl: string }> {
   if (config.amqpUrl !== undefined) {
-    const channel = await AmqpRequestChannel.connect({
-      url: config.amqpUrl,
+    const options = {
+      urls: amqpUrls(config.amqpUrl),
       ca: readPem(config.amqpCaFile),
       cert: readPem(config.amqpCertFile),
       key: readPem(config.amqpKeyFile),
       queue: config.amqpQueue,
       prefetch: config.amqpPrefetch,
-    }, filters, log);
+    };
+    const channel = await startup.until('AMQP broker', () => AmqpRequestChannel.connect(options, filters, log));
     stack.push(() => channel.close());
-    const shown = new URL(config.amqpUrl);
-    shown.password = '';
-    log.info({ broker: shown.href, queue: config.amqpQueue }, 'connected to AMQP broker');
-    return { channel, brokerUrl: shown.href };
+    const shown = options.urls.map((url) => {
+      const parsed = new URL(url);
+      parsed.password = '';
+      return parsed.href;
+    }).join(',');
+    log.info({ broker: shown, queue: config.amqpQueue }, 'connected to AMQP broker');
+    return { channel, brokerUrl: shown };
   }
 
   let brokerUrl = config.brokerUrl;
@@ -123,7 +132,7 @@ async function openRequestChannel(
     ca ??= clientCa ?? cert;
   }
 
-  const client: MqttClient = await connectMqtt({
+  const client: MqttClient = await startup.until('broker', () => connectMqtt({
     url: brokerUrl,
     clientId: config.clientId,
     ca,
@@ -133,7 +142,7 @@ async function openRequestChannel(
     password: login?.password,
     clean: true,
     sessionExpirySeconds: config.sessionExpirySeconds,
-  });
+  }));
   if (config.sessionExpirySeconds > 0) {
     // Nobody else can log in as the server to its embedded broker, and it knows only this id.
     keepServerSession(client, { defaultClientId: config.defaultClientId && config.brokerUrl !== undefined }, log);
@@ -153,12 +162,33 @@ async function openRequestChannel(
 export async function startKeyServer(config: ServerConfig, log: Logger): Promise<KeyServer> {
   // Before anything connects: a refused URL sends nothing.
   if (config.brokerUrl !== undefined) checkBrokerUrl(config.brokerUrl, config.allowInsecureBroker, '--broker-url');
-  if (config.amqpUrl !== undefined) checkBrokerUrl(config.amqpUrl, config.allowInsecureBroker, '--amqp-url');
+  if (config.amqpUrl !== undefined) {
+    for (const url of amqpUrls(config.amqpUrl)) checkBrokerUrl(url, config.allowInsecureBroker, '--amqp-url');
+  }
   const stack = new Stack();
+  const startup = new StartupWait({ boundMs: config.startupWaitSeconds * 1000 }, log);
   try {
     const database = await openDatabase(config, log);
     stack.push(() => database.close());
-    const applied = await migrate(database);
+
+    // The HTTP endpoints answer from the start, so that an orchestrator probing /healthz lets the
+    // server wait for its database and broker (/readyz says what it waits for).
+    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
+    const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
+    const state: { starting: string | null; channel?: RequestChannel; liveness?: ReturnType<typeof watchConnections> } =
+      { starting: 'waiting for the database' };
+    const databaseReachable = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
+      if (state.starting !== null || state.channel === undefined) return `starting: ${state.starting ?? 'subscribing'}`;
+      if (!state.channel.connected) return 'no broker connection';
+      if (!await databaseReachable()) return 'database unreachable';
+      const storage = storageCondition.problem();
+      return storage === undefined ? null : `storage cannot write (${storage})`;
+    }, () => state.liveness?.problem() ?? null);
+    stack.push(() => http.close());
+    log.info({ httpPort: http.port }, 'HTTP endpoints listening (/healthz, /readyz, /metrics)');
+
+    const applied = await startup.until('database', () => migrate(database));
     log.info({ store: database.kind, migrationsApplied: applied }, 'store ready');
     if (config.databaseUrl === undefined) {
       // Operator commands cannot open the embedded store while this process holds it: they come here.
@@ -175,10 +205,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes, targetBucket(config)));
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
-    const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
+    state.starting = 'waiting for the broker';
+    const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, startup, log);
+    state.channel = channel;
 
-    const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
-    const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,
       maxConcurrentBatches: Math.min(config.batchConcurrency, database.maxConcurrency),
@@ -190,13 +220,9 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       deviceQueue: config.deviceRequestQueue,
     }, metrics, log);
 
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
-      if (!channel.connected) return 'no broker connection';
-      if (!await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false)) return 'database unreachable';
-      const storage = storageCondition.problem();
-      return storage === undefined ? null : `storage cannot write (${storage})`;
-    });
-    stack.push(() => http.close());
+    const liveness = watchConnections(() => channel.connected, databaseReachable, config.livenessTimeoutSeconds * 1000);
+    state.liveness = liveness;
+    stack.push(async () => liveness.stop());
 
     const purge = setInterval(() => {
       // Recorded replies outlive the v2 request ids that point at them.
@@ -212,6 +238,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     stack.push(async () => clearInterval(purge));
 
     await channel.start((request) => dispatcher.handle(request));
+    state.starting = null;
     stack.push(async () => {
       await channel.stopReceiving();
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, 'timeout').unref());

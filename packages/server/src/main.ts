@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './ops/logger.js';
 import { PlainTextRefusedError } from './plain_text_policy.js';
 import { DatabaseUnavailableError } from './storage/database_errors.js';
+import { isNotReachableYet } from './ops/not_reachable_yet.js';
 
 /**
  * A start-up failure the operator can act on, as one line with what to check and the exit code;
@@ -16,11 +17,17 @@ import { DatabaseUnavailableError } from './storage/database_errors.js';
 function startFailure(error: unknown, config: ServerConfig, log: Logger): number {
   const message = error instanceof Error ? error.message : String(error);
   log.debug({ err: error }, 'start-up failure');
+  if (error instanceof DatabaseUnavailableError && !isNotReachableYet(error)) {
+    // Reached, but refused: waiting does not mend a wrong login, database name or certificate.
+    const reason = error.cause instanceof Error ? error.cause.message : message;
+    log.fatal(`cannot start: the database refused the connection: ${reason}; check the user, password, database and TLS settings of --database-url`);
+    return SERVER_EXIT.UNREACHABLE;
+  }
   if (error instanceof DatabaseUnavailableError) {
     log.fatal(`cannot start: ${message}; is the database at ${config.databaseUrl === undefined ? 'the embedded store' : '--database-url'} running and reachable?`);
     return SERVER_EXIT.UNREACHABLE;
   }
-  if (error instanceof MqttConnectError || (error as { code?: string }).code === 'ECONNREFUSED') {
+  if (error instanceof MqttConnectError || isNotReachableYet(error)) {
     log.fatal(`cannot start: ${message}; is the broker at --broker-url (or --amqp-url) running and reachable?`);
     return SERVER_EXIT.UNREACHABLE;
   }

@@ -92,10 +92,10 @@ test('start-up failures: one line saying what to check, no stack, and the device
     const loud = await run(['--log-level', 'loud']);
     assert.equal(loud.code, 2);
     assert.match(loud.output, /--log-level <level>' argument 'loud' is invalid\. Allowed choices are fatal, error, warn, info, debug, trace, silent/);
-    const database = await run(['--database-url', 'postgresql://postgres@127.0.0.1:1/none']);
+    const database = await run(['--database-url', 'postgresql://postgres@127.0.0.1:1/none', '--startup-wait', '0']);
     assert.equal(database.code, 5);
     assert.match(database.output, /cannot start: database unreachable: .*ECONNREFUSED.*is the database at --database-url running and reachable\?/);
-    const broker = await run(['--broker-url', 'mqtt://127.0.0.1:1']);
+    const broker = await run(['--broker-url', 'mqtt://127.0.0.1:1', '--startup-wait', '0']);
     assert.equal(broker.code, 5);
     assert.match(broker.output, /cannot start: .*ECONNREFUSED.*is the broker at --broker-url/);
     for (const { output } of [loud, database, broker]) {

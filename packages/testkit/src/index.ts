@@ -7,7 +7,8 @@ export { startServer, ServerStartError, type ServerProcess, type ServerProcessOp
 export { connectV1Device, requestJson, closeV1Device, type V1DeviceOptions } from './v1_device.js';
 export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';
 export { startPrivatePostgres, type PrivatePostgres, type PrivatePostgresOptions } from './private_postgres.js';
-export { startRabbitMq, hasRabbitMq, type RunningRabbitMq } from './rabbitmq.js';
+export { startRabbitMq, hasRabbitMq, type RunningRabbitMq, type RabbitMqNodeOptions } from './rabbitmq.js';
+export { startRabbitMqCluster, type RabbitMqCluster, type RabbitMqClusterNode } from './rabbitmq_cluster.js';
 export {
   V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
   type PreKeyBatch,

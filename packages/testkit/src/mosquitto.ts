@@ -15,6 +15,8 @@ export interface MosquittoOptions {
   clientNames?: readonly string[];
   /** Lines appended to the generated mosquitto.conf (acl_file, use_identity_as_username, ...). */
   extraConfig?: string;
+  /** Port to listen on (default: a free one), e.g. one a server was told to use before the broker started. */
+  port?: number;
   /** Path of the mosquitto binary (default: $MOSQUITTO_BIN, mosquitto on PATH, or /usr/sbin/mosquitto). */
   binary?: string;
 }
@@ -76,7 +78,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-mosquitto-'));
   fs.chmodSync(dir, 0o755);
   const certificates = tls ? createTestCertificates(path.join(dir, 'certs'), options.clientNames) : undefined;
-  const port = await freePort();
+  const port = options.port ?? await freePort();
   const lines = [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',

@@ -8,6 +8,9 @@ import { freePort } from './free_port.js';
 export interface PrivatePostgres {
   /** URL of the cluster's `postgres` database (trust authentication on 127.0.0.1). */
   url: string;
+  port: number;
+  /** Ends recovery of a standby (`pg_ctl promote`): it takes writes from then on. */
+  promote(): Promise<void>;
   /** SIGKILL to the postmaster and every backend at once: a crash, with no checkpoint or shutdown. */
   crash(): Promise<void>;
   /** Starts the cluster again on the same directory and port (it runs crash recovery from its WAL). */
@@ -57,6 +60,15 @@ async function waitUntilReady(url: string, child: ChildProcess, output: () => st
 export interface PrivatePostgresOptions {
   /** PEM server certificate and key files: the cluster then also accepts TLS (`ssl = on`). */
   tls?: { certFile: string; keyFile: string } | undefined;
+  /** Port to listen on (default: a free one), e.g. one a server was told to use before the database started. */
+  port?: number | undefined;
+  /** Server settings given on the command line (`-c name=value`), which a base backup does not copy. */
+  settings?: Record<string, string> | undefined;
+  /**
+   * Makes the cluster a streaming standby of this one (a base backup taken with
+   * `pg_basebackup -R`), read-only until promoted.
+   */
+  standbyOf?: PrivatePostgres | undefined;
 }
 
 /** Copies the server's certificate and key into the cluster's directory: PostgreSQL wants its key owner-only, owned by its user. */
@@ -82,10 +94,17 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const dataDir = path.join(dir, 'data');
   if (owner) fs.chownSync(dir, owner.uid, owner.gid);
   const tlsSettings = options.tls ? serverTlsSettings(dir, options.tls, owner) : [];
-  execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-instructions'], {
-    stdio: 'pipe', ...(owner ?? {}),
-  });
-  const port = await freePort();
+  if (options.standbyOf) {
+    execFileSync(path.join(bin, 'pg_basebackup'), ['-D', dataDir, '-h', '127.0.0.1', '-p', String(options.standbyOf.port),
+      '-U', 'postgres', '-R', '-X', 'stream', '-c', 'fast'], { stdio: 'pipe', ...(owner ?? {}) });
+  } else {
+    // initdb's pg_hba.conf trusts replication connections from loopback too.
+    execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-instructions'], {
+      stdio: 'pipe', ...(owner ?? {}),
+    });
+  }
+  const settings = Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+  const port = options.port ?? await freePort();
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
   let child: ChildProcess;
   let output = '';
@@ -93,7 +112,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   const start = async () => {
     output = '';
     // Its own process group, so that a crash takes the backends down with the postmaster.
-    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...tlsSettings], {
+    child = spawn(path.join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', ...tlsSettings, ...settings], {
       stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(owner ?? {}),
     });
     child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -124,6 +143,10 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   await start();
   return {
     url,
+    port,
+    promote: async () => {
+      execFileSync(path.join(bin, 'pg_ctl'), ['promote', '-D', dataDir, '-w', '-t', '60'], { stdio: 'pipe', ...(owner ?? {}) });
+    },
     crash: () => stop('SIGKILL'),
     restart: start,
     destroy: async () => {

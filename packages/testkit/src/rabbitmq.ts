@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { freePort } from './free_port.js';
 import { stopChild } from './mosquitto.js';
@@ -10,12 +10,26 @@ const RABBITMQCTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 export const hasRabbitMq = existsSync(RABBITMQ_SERVER);
 
 export interface RunningRabbitMq {
+  /** Erlang node name, name@localhost. */
+  readonly nodeName: string;
+  /** Graceful stop (SIGTERM: the node leaves its cluster's queues in order). */
   stop(): Promise<void>;
+  /** SIGKILL to the Erlang VM: a crash, with nothing handed over. */
+  kill(): Promise<void>;
   output(): string;
   /** `rabbitmqctl` for this node, with its name and cookie (command and first arguments). */
   rabbitmqctl: string[];
   /** The environment in which RabbitMQ's own CLI tools (on PATH first) talk to this node. */
   cliEnv: Record<string, string>;
+}
+
+export interface RabbitMqNodeOptions {
+  /** Erlang node name (default: a fresh one), e.g. one its cluster's peer discovery lists. */
+  nodeName?: string | undefined;
+  /** Erlang cookie shared by the nodes of a cluster (and their rabbitmqctl). */
+  cookie?: string | undefined;
+  /** How long the node may take to start (default 60 s). */
+  startTimeoutMs?: number | undefined;
 }
 
 let nodes = 0;
@@ -31,11 +45,18 @@ export async function startRabbitMq(
   dir: string,
   bundle: { config: string; plugins: string; confD?: string[] },
   listenerLine: string,
+  node: RabbitMqNodeOptions = {},
 ): Promise<RunningRabbitMq> {
   for (const sub of ['home', 'conf.d', 'data', 'log']) await mkdir(join(dir, sub), { recursive: true });
+  if (node.cookie !== undefined) {
+    const cookieFile = join(dir, 'home', '.erlang.cookie');
+    await rm(cookieFile, { force: true });
+    await writeFile(cookieFile, node.cookie);
+    await chmod(cookieFile, 0o400);
+  }
+  const nodeName = node.nodeName ?? `x3dhtest${process.pid}n${nodes++}@localhost`;
   await writeFile(join(dir, 'conf.d', '90-test-ports.conf'), `prometheus.tcp.port = ${await freePort()}\n`);
   for (const file of bundle.confD ?? []) await copyFile(file, join(dir, 'conf.d', basename(file)));
-  const nodeName = `x3dhtest${process.pid}n${nodes++}@localhost`;
   const child = spawn(RABBITMQ_SERVER, [], {
     cwd: dir,
     env: {
@@ -56,12 +77,20 @@ export async function startRabbitMq(
   child.stdout.on('data', (chunk) => (log += chunk));
   child.stderr.on('data', (chunk) => (log += chunk));
   const running: RunningRabbitMq = {
+    nodeName,
     output: () => log,
     stop: () => stopChild(child, 15_000),
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // rabbitmq-server is a shell script running the VM as its child (to turn signals into a clean stop).
+      const vm = execFileSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+      for (const pid of vm) process.kill(Number(pid), 'SIGKILL');
+      await stopChild(child, 5000);
+    },
     rabbitmqctl: ['env', `HOME=${join(dir, 'home')}`, RABBITMQCTL, '-n', nodeName],
     cliEnv: { HOME: join(dir, 'home'), RABBITMQ_NODENAME: nodeName, PATH: `${dirname(RABBITMQCTL)}:${process.env.PATH ?? ''}` },
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + (node.startTimeoutMs ?? 60_000);
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await running.stop();

@@ -13,6 +13,8 @@ export interface ServerProcessOptions {
   env?: Record<string, string>;
   /** How long to wait for "key server ready" (default 60 s: a first PGlite start takes several seconds). */
   readyTimeoutMs?: number;
+  /** Called with each log line as it comes, also before the server is ready. */
+  onLog?: (entry: Record<string, unknown>) => void;
   /** Serve wire protocol v1 too (default true: passes --enable-v1, so v1 tests keep working). */
   v1?: boolean;
 }
@@ -79,6 +81,7 @@ function launch(script: string, options: ServerProcessOptions): Promise<ServerPr
           continue;
         }
         logs.push(entry);
+        options.onLog?.(entry);
         if (entry.msg === 'key server ready') {
           clearTimeout(timer);
           resolve({

@@ -8,13 +8,16 @@ export interface HttpEndpoints {
 }
 
 /**
- * `/healthz` (the process answers: its broker and database connections recover by themselves), `/readyz` (connected to broker and database: send it
- * requests) and `/metrics` (Prometheus text format).
+ * `/healthz` (liveness: fails once the broker or database connection has stayed down too long to be
+ * a cut its driver will mend, so that the process is restarted), `/readyz` (connected to broker and
+ * database: send it requests) and `/metrics` (Prometheus text format).
  *
- * `notReady` says why the server should get no requests now, or null when it should.
+ * `notReady` says why the server should get no requests now, or null when it should; `notLive`
+ * why it should be restarted, or null.
  */
 export async function startHttpEndpoints(
   host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
+  notLive: () => string | null = () => null,
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -22,7 +25,10 @@ export async function startHttpEndpoints(
     };
     const route = async () => {
       switch (request.url) {
-        case '/healthz': return answer(200, 'ok\n');
+        case '/healthz': {
+          const reason = notLive();
+          return reason === null ? answer(200, 'ok\n') : answer(503, `not live: ${reason}\n`);
+        }
         case '/readyz': {
           const reason = await notReady();
           return reason === null ? answer(200, 'ready\n') : answer(503, `not ready: ${reason}\n`);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { parse } from 'pg-connection-string';
 import { isLoopbackHost, PlainTextRefusedError } from '../plain_text_policy.js';
+import { parsePostgresHosts } from './postgres_hosts.js';
 
 export interface DatabaseTlsFiles {
   /** PEM CA the database server's certificate must chain to; its name must match the URL's host. */
@@ -24,6 +25,11 @@ export interface DatabaseTls {
  * (--allow-insecure-database): `sslmode=require` and `no-verify` encrypt without knowing whom to.
  */
 export function databaseTls(url: string, files: DatabaseTlsFiles, allowPlainText: boolean): DatabaseTls | undefined {
+  // Every host of a multi-host URL is held to the same rule; they share their settings.
+  return parsePostgresHosts(url).urls.map((hostUrl) => hostTls(hostUrl, files, allowPlainText))[0];
+}
+
+function hostTls(url: string, files: DatabaseTlsFiles, allowPlainText: boolean): DatabaseTls | undefined {
   const fromUrl = parse(url);
   const host = fromUrl.host ?? 'localhost';
   if (files.caFile !== undefined) {

@@ -3,9 +3,11 @@ import type { Logger } from 'pino';
 import type { Database, Sql } from './database.js';
 import type { DatabaseTls } from './database_tls.js';
 import { DatabaseUnavailableError, isConnectionFailure, isStorageFailure, StorageFailureError } from './database_errors.js';
+import { parsePostgresHosts, type PostgresHosts } from './postgres_hosts.js';
 import { StatementGroup, type GroupedStatement, type RowShape } from './statement_group.js';
 
 export interface PostgresOptions {
+  /** One host, or several (libpq's multi-host form, see postgres_hosts) of which one is used at a time. */
   url: string;
   /** TLS with certificate verification, when not set by the URL itself (database_tls). */
   ssl?: DatabaseTls | undefined;
@@ -17,28 +19,104 @@ export interface PostgresOptions {
 /**
  * PostgreSQL through a `pg` pool. Statements are prepared per connection (named by their text),
  * which roughly doubles the rate of small queries.
+ *
+ * With several hosts (a primary and its standbys), the pool connects to one at a time, chosen as
+ * libpq does: the first, in the order given, that accepts a connection and, with
+ * `target_session_attrs=read-write`, takes writes. When a connection to it fails, or it turns out
+ * read-only (demoted), the pool is dropped and the next transaction chooses again, so that the
+ * server follows a promoted standby. Transactions failing meanwhile are "unavailable" (retryable).
  */
 export class PostgresDatabase implements Database {
   readonly kind = 'postgresql';
-  private readonly pool: pg.Pool;
+  private readonly hosts: PostgresHosts;
+  /** Null until chosen, and again after the host in use failed (several hosts only). */
+  private pool: pg.Pool | null = null;
+  private choosing: Promise<pg.Pool> | null = null;
+  /** Where the next choice starts: the host after the one that failed. */
+  private firstHost = 0;
   private readonly statementNames = new Map<string, string>();
   private readonly rowShapes = new Map<string, RowShape>();
 
-  constructor(options: PostgresOptions, log: Logger) {
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      ...(options.ssl ? { ssl: options.ssl } : {}),
-      max: options.poolSize,
-      connectionTimeoutMillis: options.connectTimeoutMs,
+  constructor(private readonly options: PostgresOptions, private readonly log: Logger) {
+    this.hosts = parsePostgresHosts(options.url);
+    if (!this.choosesHost) this.pool = this.openPool(this.hosts.urls[0]!);
+  }
+
+  /** One host taken as it is, as the driver would; otherwise each connection choice is checked. */
+  private get choosesHost(): boolean {
+    return this.hosts.urls.length > 1 || this.hosts.targetSessionAttrs !== 'any';
+  }
+
+  private openPool(url: string): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: url,
+      ...(this.options.ssl ? { ssl: this.options.ssl } : {}),
+      max: this.options.poolSize,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
       // Statements issued together (a batch's requests) are sent back to back, not one per round trip.
       pipeline: true,
     });
     // An idle connection that dies (server restart) must not crash the process; the pool replaces it.
-    this.pool.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'));
+    pool.on('error', (error) => this.log.warn({ err: error }, 'idle database connection lost'));
+    return pool;
   }
 
   get maxConcurrency(): number {
-    return this.pool.options.max;
+    return this.options.poolSize;
+  }
+
+  private currentPool(): Promise<pg.Pool> {
+    if (this.pool !== null) return Promise.resolve(this.pool);
+    this.choosing ??= this.chooseHost().finally(() => { this.choosing = null; });
+    return this.choosing;
+  }
+
+  /** Tries each host in turn; throws "unavailable" when none fits (all down, or only standbys). */
+  private async chooseHost(): Promise<pg.Pool> {
+    const errors: Error[] = [];
+    const count = this.hosts.urls.length;
+    for (let i = 0; i < count; i += 1) {
+      const index = (this.firstHost + i) % count;
+      const name = this.hosts.names[index]!;
+      try {
+        await this.checkHost(this.hosts.urls[index]!);
+      } catch (error) {
+        errors.push(Object.assign(new Error(`${name}: ${(error as Error).message}`, { cause: error }), { code: (error as { code?: unknown }).code }));
+        continue;
+      }
+      this.firstHost = index;
+      this.pool = this.openPool(this.hosts.urls[index]!);
+      this.log.info({ host: name, targetSessionAttrs: this.hosts.targetSessionAttrs }, 'database host chosen');
+      return this.pool;
+    }
+    throw new DatabaseUnavailableError(`database unreachable: no ${this.hosts.targetSessionAttrs === 'any' ? '' : 'read-write '}host among ` +
+      `${this.hosts.names.join(', ')} (${errors.map((error) => error.message).join('; ')})`, { cause: new AggregateError(errors) });
+  }
+
+  /** Connects once; with read-write wanted, a host in recovery or read-only by default is refused (SQLSTATE 25006). */
+  private async checkHost(url: string): Promise<void> {
+    const client = new pg.Client({
+      connectionString: url, ...(this.options.ssl ? { ssl: this.options.ssl } : {}), connectionTimeoutMillis: this.options.connectTimeoutMs,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      if (this.hosts.targetSessionAttrs === 'any') return;
+      const { rows } = await client.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
+      if (rows[0]?.transaction_read_only !== 'off') throw Object.assign(new Error('read-only (a standby)'), { code: '25006' });
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  /** The host in use failed: the next transaction chooses again, starting with the following host. */
+  private dropHost(pool: pg.Pool, error: Error): void {
+    if (!this.choosesHost || this.pool !== pool) return;
+    this.pool = null;
+    this.firstHost = (this.firstHost + 1) % this.hosts.urls.length;
+    this.log.warn({ err: error, host: this.hosts.names[(this.firstHost + this.hosts.urls.length - 1) % this.hosts.urls.length] },
+      'database host failed: choosing a host again');
+    pool.end().catch(() => {});
   }
 
   private statementName(text: string): string {
@@ -51,11 +129,14 @@ export class PostgresDatabase implements Database {
   }
 
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    const pool = await this.currentPool();
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await pool.connect();
     } catch (error) {
-      throw new DatabaseUnavailableError(`database unreachable: ${(error as Error).message}`, { cause: error });
+      const unavailable = new DatabaseUnavailableError(`database unreachable: ${(error as Error).message}`, { cause: error });
+      this.dropHost(pool, unavailable);
+      throw unavailable;
     }
     // A connection that drops while checked out emits 'error' besides failing its query; unheard,
     // that event would end the process. The failed query reports it.
@@ -120,6 +201,7 @@ export class PostgresDatabase implements Database {
       const broken = error instanceof DatabaseUnavailableError ||
         !(await client.query('ROLLBACK').then(() => true, () => false));
       release(broken);
+      if (error instanceof DatabaseUnavailableError && !(error instanceof StorageFailureError)) this.dropHost(pool, error);
       throw error;
     }
   }
@@ -128,13 +210,22 @@ export class PostgresDatabase implements Database {
   async maintain(): Promise<void> {}
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.choosing?.catch(() => {});
+    await this.pool?.end();
+    this.pool = null;
   }
 }
 
-/** A connection that failed makes the request retryable ("unavailable"); any other error stays as it is. */
+/**
+ * A connection that failed makes the request retryable ("unavailable"), and so does a write refused
+ * because the host has become a standby (SQLSTATE 25006: the primary changed); any other error
+ * stays as it is.
+ */
 function rethrowAsUnavailable(error: unknown): never {
   if (isStorageFailure(error)) throw new StorageFailureError(`database storage failed: ${(error as Error).message}`, { cause: error });
+  if ((error as { code?: unknown } | null)?.code === '25006') {
+    throw new DatabaseUnavailableError(`database host is read-only (no longer the primary?): ${(error as Error).message}`, { cause: error });
+  }
   if (isConnectionFailure(error)) {
     throw new DatabaseUnavailableError(`database connection lost: ${(error as Error).message}`, { cause: error });
   }

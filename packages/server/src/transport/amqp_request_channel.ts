@@ -15,8 +15,11 @@ export const routingKeyToMqtt = (key: string): string =>
   key.replace(/[/.]/g, (c) => (c === '.' ? '/' : '.'));
 
 export interface AmqpChannelOptions {
-  /** amqps://[user:password@]host:5671/vhost (TLS 1.3) or amqp://... */
-  url: string;
+  /**
+   * amqps://[user:password@]host:5671/vhost (TLS 1.3) or amqp://...: one per node of a cluster,
+   * tried in turn at every (re)connection, starting after the node last connected to.
+   */
+  urls: readonly string[];
   ca: Buffer | undefined;
   cert: Buffer | undefined;
   key: Buffer | undefined;
@@ -70,6 +73,8 @@ export class AmqpRequestChannel implements RequestChannel {
   private started = false;
   private receiving = true;
   private closed = false;
+  /** Index in options.urls of the node to try first at the next connection. */
+  private nextNode = 0;
 
   private constructor(
     link: Link,
@@ -83,7 +88,10 @@ export class AmqpRequestChannel implements RequestChannel {
 
   /** At start a broker that cannot be reached, or refuses the login, is an error (the server exits saying why). */
   static async connect(options: AmqpChannelOptions, filters: readonly string[], log: Logger): Promise<AmqpRequestChannel> {
-    return new AmqpRequestChannel(await openLink(options), filters.map(mqttToRoutingKey), options, log);
+    const { link, node } = await openLinkToAnyNode(options, 0, log);
+    const channel = new AmqpRequestChannel(link, filters.map(mqttToRoutingKey), options, log);
+    channel.nextNode = node + 1;
+    return channel;
   }
 
   private watch(link: Link): void {
@@ -116,7 +124,10 @@ export class AmqpRequestChannel implements RequestChannel {
       if (this.closed) return;
       let link: Link | undefined;
       try {
-        link = await openLink(this.options);
+        const opened = await openLinkToAnyNode(this.options, this.nextNode, this.log);
+        link = opened.link;
+        // A node that was lost is tried last next time.
+        this.nextNode = opened.node + 1;
         this.watch(link);
         if (this.receiving) await this.consume(link);
         if (!link.open) throw new Error('AMQP connection lost while consuming');
@@ -227,11 +238,34 @@ function discard(link: Link): void {
   link.connection.close().catch(() => undefined);
 }
 
+/**
+ * Connects to the first node that answers, trying each in turn from `first`: returns the link and
+ * the node's index. With one node its error is thrown as it came; with several, all of them.
+ */
+async function openLinkToAnyNode(options: AmqpChannelOptions, first: number, log: Logger): Promise<{ link: Link; node: number }> {
+  const errors: Error[] = [];
+  for (let i = 0; i < options.urls.length; i += 1) {
+    const node = (first + i) % options.urls.length;
+    try {
+      const link = await openLink(options.urls[node]!, options);
+      if (options.urls.length > 1) log.info({ node: hostOf(options.urls[node]!) }, 'AMQP connected to cluster node');
+      return { link, node };
+    } catch (error) {
+      errors.push(error as Error);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  throw new AggregateError(errors, `no AMQP node reachable: ${errors.map((error, i) =>
+    `${hostOf(options.urls[(first + i) % options.urls.length]!)}: ${error.message}`).join('; ')}`);
+}
+
+const hostOf = (url: string): string => new URL(url).host;
+
 /** Connects and opens a confirm channel, or fails without leaving a connection open. */
-async function openLink(options: AmqpChannelOptions): Promise<Link> {
+async function openLink(url: string, options: AmqpChannelOptions): Promise<Link> {
   // Without a user in the URL, a client certificate logs in by its CN (x.509, SASL EXTERNAL).
-  const external = new URL(options.url).username === '' && options.cert !== undefined;
-  const connection = await amqp.connect(options.url, {
+  const external = new URL(url).username === '' && options.cert !== undefined;
+  const connection = await amqp.connect(url, {
     ...(external ? { credentials: amqp.credentials.external() } : {}),
     ca: options.ca, cert: options.cert, key: options.key,
     minVersion: 'TLSv1.3',
