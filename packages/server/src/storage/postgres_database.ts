@@ -124,9 +124,6 @@ export class PostgresDatabase implements Database {
     }
   }
 
-  /** Autovacuum does it. */
-  async maintain(): Promise<void> {}
-
   async close(): Promise<void> {
     await this.pool.end();
   }
