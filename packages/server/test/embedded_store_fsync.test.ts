@@ -13,7 +13,7 @@ import { entryScript, freePort, V2TestDevice } from '@x3dh-iot/testkit';
  * `strace -f` (the server and every PostgreSQL process it starts), a device enrols, and the trace
  * must show the write-ahead log flushed to stable storage (fdatasync or fsync of a file in pg_wal)
  * after the request was read and before the reply was written to the broker socket. An embedded
- * store with fsync off (as PGlite was) or a reply sent before the commit's flush fails it.
+ * store with fsync off or a reply sent before the commit's flush fails it.
  */
 const SERVER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TRACED = 'read,readv,recvfrom,recvmsg,write,writev,sendto,sendmsg,fsync,fdatasync';

@@ -11,7 +11,7 @@ export interface ServerProcessOptions {
   args?: readonly string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
-  /** How long to wait for "key server ready" (default 60 s: a first PGlite start takes several seconds). */
+  /** How long to wait for "key server ready" (default 60 s: a first start on a fresh data directory runs initdb). */
   readyTimeoutMs?: number;
   /** Serve wire protocol v1 too (default true: passes --enable-v1, so v1 tests keep working). */
   v1?: boolean;

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { PidLock } from '@x3dh-iot/process-lock';
 import type { Logger } from 'pino';
 import type { Database, Sql } from './database.js';
@@ -24,6 +26,9 @@ export class EmbeddedDatabase implements Database {
 
   static async open(dataDir: string, options: { poolSize: number; connectTimeoutMs: number }, log: Logger): Promise<EmbeddedDatabase> {
     const lock = lockDataDir(dataDir);
+    if (fs.existsSync(path.join(dataDir, 'pglite'))) {
+      log.warn({ dir: path.join(dataDir, 'pglite') }, 'a store of the former embedded database (PGlite) is in the data directory and is not read');
+    }
     try {
       const cluster = await EmbeddedPostgres.start(dataDir, { maxConnections: options.poolSize + SPARE_CONNECTIONS }, log);
       const database = new PostgresDatabase({ url: cluster.url, poolSize: options.poolSize, connectTimeoutMs: options.connectTimeoutMs }, log);
