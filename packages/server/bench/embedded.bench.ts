@@ -6,6 +6,9 @@
  * memory of a restart on the same directory. Memory is the resident set (RSS) of the server
  * process and of the PostgreSQL processes; their sum counts PostgreSQL's shared memory once per
  * process, so the proportional set (PSS, shared pages split between the processes) is printed too.
+ * Each start also prints the CPU time it took (the server, the programs it waited for such as
+ * initdb, and the running PostgreSQL processes), which a loaded machine changes less than the wall
+ * time.
  *
  *   npm run bench:embedded -- --devices 1000
  */
@@ -28,7 +31,7 @@ const options = new Command('embedded.bench')
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
-interface Started { child: ChildProcess; ms: number; brokerUrl: string }
+interface Started { child: ChildProcess; ms: number; cpuMs: number; brokerUrl: string }
 
 /** Spawns the server as `npm start` does and resolves when it logs that it is ready. */
 function start(dataDir: string, brokerPort: number, httpPort: number): Promise<Started> {
@@ -39,10 +42,13 @@ function start(dataDir: string, brokerPort: number, httpPort: number): Promise<S
   });
   return new Promise((resolve, reject) => {
     let output = '';
+    let ready = false;
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('"key server ready"')) {
-        resolve({ child, ms: performance.now() - began, brokerUrl: `mqtt://127.0.0.1:${brokerPort}` });
+      if (!ready && output.includes('"key server ready"')) {
+        ready = true;
+        const ms = performance.now() - began;
+        resolve({ child, ms, cpuMs: cpuMs(child.pid!, dataDir), brokerUrl: `mqtt://127.0.0.1:${brokerPort}` });
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -62,6 +68,26 @@ function procKb(file: string, field: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time of a process in ms: user and system, with `children` also that of the children it waited for (/proc/<pid>/stat fields 14-17). */
+function processCpuMs(pid: number, children: boolean): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const ticks = fields[11]! + fields[12]! + (children ? fields[13]! + fields[14]! : 0);
+  return ticks * 1000 / CLOCK_TICKS_PER_SECOND;
+}
+
+function postgresProcesses(dataDir: string): number[] {
+  const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return [postmaster, ...childrenOf(postmaster)];
+}
+
+/** CPU time so far of the server (with initdb and whatever else it waited for) and of its PostgreSQL. */
+function cpuMs(serverPid: number, dataDir: string): number {
+  return processCpuMs(serverPid, true) + postgresProcesses(dataDir).reduce((sum, pid) => sum + processCpuMs(pid, false), 0);
+}
+
 function childrenOf(pid: number): number[] {
   return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((candidate) => {
     try {
@@ -77,8 +103,7 @@ function childrenOf(pid: number): number[] {
 interface Memory { serverRss: number; postgresRss: number; pss: number; postgresProcesses: number }
 
 function memory(serverPid: number, dataDir: string): Memory {
-  const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const postgres = [postmaster, ...childrenOf(postmaster)];
+  const postgres = postgresProcesses(dataDir);
   const all = [serverPid, ...postgres];
   return {
     serverRss: procKb(`/proc/${serverPid}/status`, 'VmRSS'),
@@ -111,7 +136,7 @@ const dataDir = path.join(parent, 'data');
 try {
   const [brokerPort, httpPort] = [await freePort(), await freePort()];
   const fresh = await start(dataDir, brokerPort, httpPort);
-  console.log(`fresh start (initdb, migrations, broker): ready in ${(fresh.ms / 1000).toFixed(2)} s`);
+  console.log(`fresh start (initdb, migrations, broker): ready in ${(fresh.ms / 1000).toFixed(2)} s, ${(fresh.cpuMs / 1000).toFixed(2)} s of CPU`);
   await sleep(options.settle * 1000);
   console.log(`idle after a fresh start: ${describe(memory(fresh.child.pid!, dataDir))}`);
   const enrolMs = await enrolAll(fresh.brokerUrl);
@@ -122,11 +147,11 @@ try {
   await stop(fresh.child);
 
   const again = await start(dataDir, brokerPort, httpPort);
-  console.log(`restart on the same data directory: ready in ${(again.ms / 1000).toFixed(2)} s`);
+  console.log(`restart on the same data directory: ready in ${(again.ms / 1000).toFixed(2)} s, ${(again.cpuMs / 1000).toFixed(2)} s of CPU`);
   await sleep(options.settle * 1000);
   console.log(`idle after the restart: ${describe(memory(again.child.pid!, dataDir))}`);
   await stop(again.child);
-  console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (1, 5, 15 min)`);
 } finally {
   fs.rmSync(parent, { recursive: true, force: true });
 }

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { binariesForUser } from './binaries_for_user.js';
 import { OWNER_ONLY_DIR_MODE, OWNER_ONLY_FILE_MODE } from './owner_only.js';
 import { postgresBinaries, type PostgresBinaries } from './postgres_binaries.js';
 
@@ -103,8 +104,8 @@ export class EmbeddedPostgres {
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
       throw new EmbeddedPostgresError(`the embedded store's socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes: choose a shorter --data-dir`);
     }
-    const binaries = await postgresBinaries();
     const owner = runAs();
+    const binaries = owner ? binariesForUser(await postgresBinaries(), owner) : await postgresBinaries();
     const logFile = path.resolve(dataDir, 'postgres.log');
     if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await initialise(binaries, clusterDir, owner, log);
     await stopOrphan(clusterDir, log);
