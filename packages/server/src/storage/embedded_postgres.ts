@@ -236,6 +236,7 @@ async function stopOrphan(clusterDir: string, log: Logger): Promise<void> {
 
 async function waitUntilReady(clusterDir: string, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
+  if (child.pid === undefined) throw new EmbeddedPostgresError(`embedded PostgreSQL could not be started: ${logTail(logFile)}`);
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new EmbeddedPostgresError(`embedded PostgreSQL exited at start (${child.exitCode ?? child.signalCode}): ${logTail(logFile)}`);
