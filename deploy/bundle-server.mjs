@@ -20,7 +20,7 @@ await build({
   format: 'esm',
   // Workspace packages are bundled from their TypeScript sources.
   conditions: ['source'],
-  external: ['sodium-native', '@electric-sql/pglite', 'pg-native'],
+  external: ['sodium-native', 'pg-native'],
   // Bundled CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

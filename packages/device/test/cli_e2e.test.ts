@@ -241,7 +241,7 @@ describe('two CLI devices through the key server on Mosquitto (TLS 1.3) and Post
     (t) => changedIdentity(server, tempDir(t)));
 });
 
-describe('two CLI devices through the key server on its embedded defaults (embedded broker, PGlite)', () => {
+describe('two CLI devices through the key server on its embedded defaults (embedded broker, embedded PostgreSQL)', () => {
   let server: RunningKeyServer;
   before(async () => { server = await startEmbedded(); });
   after(() => server?.stop());

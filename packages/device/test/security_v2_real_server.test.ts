@@ -15,7 +15,7 @@ import { RecordingKeyStore } from './support/recording_key_store.js';
  * The client side of ../shared/spec/security-v2.md, each guarantee shown by the attack or fault its
  * line forbids, with SecureDevice talking to the real key server (its own process): on PostgreSQL
  * and Mosquitto over TLS 1.3 with a client certificate per device and operator-issued enrolment
- * tokens, and on the embedded defaults (PGlite, embedded broker) with open enrolment switched on.
+ * tokens, and on the embedded defaults (embedded PostgreSQL, embedded broker) with open enrolment switched on.
  * Attackers are raw test devices that sign their own requests through the same server. What only a malicious server
  * can do (a bad signed-prekey signature in a bundle) stays in security_v2.test.ts, on the fake server.
  */
@@ -67,7 +67,7 @@ async function sendInitial(from: V2TestDevice, to: string, envelope: wireV2.Init
 
 for (const { kind, start } of realV2Servers) {
   describe(`security-v2, device side, through the real key server on ${kind === 'postgresql'
-    ? 'postgresql + mosquitto (TLS 1.3, client certificates)' : 'the embedded defaults (pglite + embedded broker)'}`, { timeout: 900_000 }, () => {
+    ? 'postgresql + mosquitto (TLS 1.3, client certificates)' : 'the embedded defaults (embedded postgresql + embedded broker)'}`, { timeout: 900_000 }, () => {
     let server: RealV2Server;
     before(async () => { server = await start(SERVER_ARGS); }, { timeout: 180_000 });
     after(async () => { await server?.close(); }, { timeout: 120_000 });

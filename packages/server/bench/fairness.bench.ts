@@ -5,7 +5,7 @@
  * (p50, p99, max) without and with the flood, how many of its requests went unanswered, and the
  * flood's rate and replies by code. Server in its own process, against
  *   - PostgreSQL + Mosquitto (TLS 1.3), and
- *   - embedded PGlite + the embedded broker.
+ *   - embedded PostgreSQL + the embedded broker.
  *
  *   npm run bench:fairness -- --seconds 10
  */

@@ -3,7 +3,7 @@
  * a loop, one request at a time: v1 (bundle fetch + initial message + inbox read) and/or v2 (signed
  * bundle.fetch + message.send + mailbox.fetch + mailbox.ack, rate limits raised by flags), against
  *   - PostgreSQL + Mosquitto (TLS 1.3), and
- *   - embedded PGlite + the embedded broker,
+ *   - embedded PostgreSQL + the embedded broker,
  * each with the server in its own process. In the same run, a bare echo responder (fixed reply,
  * no database) on the same broker gives the ceiling of broker plus clients on this machine.
  *
@@ -393,7 +393,7 @@ if (options.backends.includes('embedded')) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-bench-'));
   try {
     await withServer(['--data-dir', dataDir, '--embedded-broker-port', String(await freePort())],
-      (server) => measure('embedded PGlite + embedded broker', { url: server.brokerUrl, ca: undefined }, undefined, server, false));
+      (server) => measure('embedded PostgreSQL + embedded broker', { url: server.brokerUrl, ca: undefined }, undefined, server, false));
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

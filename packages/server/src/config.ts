@@ -29,7 +29,7 @@ export interface ServerConfig extends V2Settings {
   embeddedBrokerKeyFile: string | undefined;
   /** PEM CA: the embedded broker then requires client certificates from it, naming the devices. */
   embeddedBrokerCaFile: string | undefined;
-  /** PostgreSQL URL; undefined uses embedded PGlite in dataDir. */
+  /** PostgreSQL URL; undefined uses the embedded PostgreSQL in dataDir. */
   databaseUrl: string | undefined;
   /** PEM CA the database's certificate must chain to (TLS with verification), and an optional client certificate. */
   databaseCaFile: string | undefined;
@@ -95,7 +95,7 @@ export function serverCommand(): Command {
     .description('X3DH key server: directory and mailbox for IoT devices over MQTT 5, wire protocol v2 (signed ' +
       'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
-      'embedded PGlite under --data-dir. Every flag can also be set by the environment variable shown. ' +
+      'its own embedded PostgreSQL under --data-dir. Every flag can also be set by the environment variable shown. ' +
       'Operator commands on the same store: x3dh-server token --help, x3dh-server device --help.')
     .addOption(option('--broker-url <url>', 'MQTT 5 broker to serve, mqtts://host:port (TLS 1.3) or mqtt://host:port; default: start the embedded broker', 'X3DH_BROKER_URL'))
     .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
@@ -116,7 +116,7 @@ export function serverCommand(): Command {
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
     .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
     .addOption(option('--embedded-broker-ca <file>', 'PEM CA certificate: with --embedded-broker-cert, every client must present a certificate from this CA whose CN is its device name and its client id (the server then needs --broker-cert from it too); without it, the client id names the device (loopback only)', 'X3DH_EMBEDDED_BROKER_CA'))
-    .addOption(option('--database-url <url>', 'PostgreSQL URL; several hosts (postgresql://user@a:5432,b:5432/db?target_session_attrs=read-write) are tried in turn, keeping the first that takes writes, and again when it fails; default: embedded PGlite in --data-dir', 'X3DH_DATABASE_URL'))
+    .addOption(option('--database-url <url>', 'PostgreSQL URL; several hosts (postgresql://user@a:5432,b:5432/db?target_session_attrs=read-write) are tried in turn, keeping the first that takes writes, and again when it fails; default: embedded PostgreSQL in --data-dir', 'X3DH_DATABASE_URL'))
     .addOption(option('--database-ca <file>', 'PEM CA certificate the database server\'s certificate must chain to, its name matching the URL\'s host (TLS with verification; or sslmode=verify-full&sslrootcert=<file> in the URL)', 'X3DH_DATABASE_CA'))
     .addOption(option('--database-cert <file>', 'PEM client certificate for the database (optional, with --database-ca)', 'X3DH_DATABASE_CERT'))
     .addOption(option('--database-key <file>', 'PEM key of --database-cert', 'X3DH_DATABASE_KEY'))
@@ -125,7 +125,7 @@ export function serverCommand(): Command {
     .addOption(option('--db-pool-size <n>', 'PostgreSQL connections', 'X3DH_DB_POOL_SIZE').argParser(integer(1)).default(8))
     .addOption(option('--db-connect-timeout <ms>', 'wait for a database connection before answering "unavailable"', 'X3DH_DB_CONNECT_TIMEOUT').argParser(integer(1)).default(2000))
     .addOption(option('--batch-size <n>', 'most requests committed per transaction', 'X3DH_BATCH_SIZE').argParser(integer(1)).default(64))
-    .addOption(option('--batch-concurrency <n>', 'most transactions in flight (PostgreSQL; PGlite runs one)', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(2))
+    .addOption(option('--batch-concurrency <n>', 'most transactions in flight', 'X3DH_BATCH_CONCURRENCY').argParser(integer(1)).default(2))
     .addOption(option('--device-request-rate <n>', 'v2: requests per second one device may send on average, counted in each replica\'s memory before any check of the request; more are refused rate_limited', 'X3DH_DEVICE_REQUEST_RATE').argParser(integer(1)).default(20))
     .addOption(option('--device-request-burst <n>', 'v2: requests one device may send at once after a quiet time', 'X3DH_DEVICE_REQUEST_BURST').argParser(integer(1)).default(50))
     .addOption(option('--device-request-queue <n>', 'most requests of one device waiting for a database transaction at once (devices are served in turn); more are refused rate_limited', 'X3DH_DEVICE_REQUEST_QUEUE').argParser(integer(1)).default(64))

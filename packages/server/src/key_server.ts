@@ -14,7 +14,7 @@ import { BatchExecutor } from './processing/batch_executor.js';
 import { RequestDispatcher } from './processing/request_dispatcher.js';
 import type { Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
-import { PgliteDatabase } from './storage/pglite_database.js';
+import { EmbeddedDatabase } from './storage/embedded_database.js';
 import { PostgresDatabase } from './storage/postgres_database.js';
 import { databaseTls } from './storage/database_tls.js';
 import { checkBrokerUrl } from './plain_text_policy.js';
@@ -53,7 +53,7 @@ function openDatabase(config: ServerConfig, log: Logger): Promise<Database> {
     return Promise.resolve(new PostgresDatabase(
       { url: config.databaseUrl, ssl, poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log));
   }
-  return PgliteDatabase.open(config.dataDir);
+  return EmbeddedDatabase.open(config.dataDir, { poolSize: config.dbPoolSize, connectTimeoutMs: config.dbConnectTimeoutMs }, log);
 }
 
 /** `--amqp-url`: one URL, or the nodes of a cluster separated by commas. */
@@ -230,9 +230,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
         Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds))))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
       database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds, (config.clock ?? Date.now)()))
-        .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'))
-        .then(() => database.maintain())
-        .catch((error: Error) => log.warn({ err: error }, 'database maintenance (vacuum) failed'));
+        .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'));
     }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));
     purge.unref();
     stack.push(async () => clearInterval(purge));

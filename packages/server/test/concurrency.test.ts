@@ -80,7 +80,7 @@ describe('concurrency on postgresql + mosquitto with 2 server replicas', { timeo
     twentyInitialMessagesToOneRecipient(env));
 });
 
-describe('concurrency on embedded pglite + embedded broker', { timeout: 120_000 }, () => {
+describe('concurrency on embedded postgresql + embedded broker', { timeout: 120_000 }, () => {
   let env: Environment;
   before(async () => { env = await startEmbeddedEnvironment(); });
   after(() => env?.close());

@@ -51,7 +51,7 @@ function storeOptions(store: readonly string[]): StoreOptions {
 // v1 devices have no client certificate: the PostgreSQL variant's Mosquitto lets them in with TLS only.
 const environments = [
   { name: 'postgresql + mosquitto (TLS 1.3)', start: () => startV2Postgres(['--enable-v1'], { clientCertificates: false }) },
-  { name: 'embedded pglite + embedded broker', start: () => startV2Embedded(['--enable-v1']) },
+  { name: 'embedded postgresql + embedded broker', start: () => startV2Embedded(['--enable-v1']) },
 ];
 
 function result(response: V2Response): Record<string, unknown> {

@@ -14,12 +14,15 @@ const T = wireV1.V1_TOPICS;
 
 interface Backend {
   name: string;
+  /** The server runs its own PostgreSQL, which outlives a kill -9 of the server. */
+  embedded: boolean;
   setUp(): Promise<{ args: string[]; ca?: string; tearDown(): Promise<void> }>;
 }
 
 const backends: Backend[] = [
   {
     name: 'postgresql + mosquitto (TLS 1.3)',
+    embedded: false,
     async setUp() {
       const database: TestDatabase = await createTestDatabase();
       const broker: MosquittoBroker = await startMosquitto({ tls: true });
@@ -34,7 +37,8 @@ const backends: Backend[] = [
     },
   },
   {
-    name: 'embedded pglite + embedded broker',
+    name: 'embedded postgresql + embedded broker',
+    embedded: true,
     async setUp() {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-durability-'));
       // A fixed port, so that the restarted server's broker is where the devices look.
@@ -81,6 +85,10 @@ for (const backend of backends) {
       }
 
       const second = await start();
+      if (backend.embedded) {
+        // The killed server's postmaster was still running on the cluster: stopped before the new one started.
+        assert.ok(second.logs.some((entry) => entry.msg === 'stopping the embedded PostgreSQL left running by a server that did not stop'));
+      }
       const again = await connectV1Device(second.brokerUrl, { ca: setup.ca });
       try {
         const { users } = await requestJson(again, T.users) as { users: string[] };

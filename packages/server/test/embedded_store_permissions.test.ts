@@ -30,7 +30,7 @@ describe('embedded data directory', { timeout: 180_000 }, () => {
   });
 
   it('attack: after a fresh start no file or directory of the embedded store is readable or writable by other users', () => {
-    const store = path.join(dataDir, 'pglite');
+    const store = path.join(dataDir, 'postgres');
     assert.ok(fs.existsSync(path.join(store, 'global', 'pg_control')));
     assert.deepEqual(openToOthers(dataDir), []);
     assert.equal(fs.statSync(path.join(parent, 'fresh')).mode & 0o777, 0o700);

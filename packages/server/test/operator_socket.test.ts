@@ -11,7 +11,7 @@ import {
 } from '../src/admin/operator_socket.js';
 import { createLogger } from '../src/ops/logger.js';
 import { migrate } from '../src/storage/migrate.js';
-import { PgliteDatabase } from '../src/storage/pglite_database.js';
+import { EmbeddedDatabase } from '../src/storage/embedded_database.js';
 
 /** Sends raw bytes to the socket and returns everything it answers before closing. */
 function exchange(socketPath: string, bytes: string): Promise<string> {
@@ -27,11 +27,11 @@ function exchange(socketPath: string, bytes: string): Promise<string> {
 
 describe('operator socket of the embedded store', () => {
   let dataDir: string;
-  let database: PgliteDatabase;
+  let database: EmbeddedDatabase;
   let socket: OperatorSocket;
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-operator-socket-'));
-    database = await PgliteDatabase.open(dataDir);
+    database = await EmbeddedDatabase.open(dataDir, { poolSize: 1, connectTimeoutMs: 10_000 }, createLogger('silent'));
     await migrate(database);
     // A socket file left by a server that was killed.
     fs.writeFileSync(operatorSocketPath(dataDir), '');

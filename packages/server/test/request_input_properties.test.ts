@@ -29,7 +29,7 @@ const RUNS = 25;
 
 interface Signer { name: string; identity: KeyPair }
 
-// PostgreSQL only: the schemas refuse bad input before any store sees it, and opening PGlite costs most of a minute here.
+// PostgreSQL only: the schemas refuse bad input before any store sees it, so one store is enough.
 for (const backend of databaseBackends('inputs').filter((b) => b.name === 'PostgreSQL')) {
   describe(`every request schema on ${backend.name}`, { timeout: 120_000 }, () => {
     let database: Database;

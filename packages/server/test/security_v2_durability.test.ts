@@ -59,7 +59,7 @@ const backends: Backend[] = [
     },
   },
   {
-    name: 'embedded pglite + embedded broker',
+    name: 'embedded postgresql + embedded broker',
     async setUp() {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-v2-durability-'));
       // A fixed port, so that the restarted server's broker is where the devices look.

@@ -18,7 +18,7 @@ const T = wireV1.V1_TOPICS;
 // v1 devices have no client certificate: the PostgreSQL variant's Mosquitto lets them in with TLS only.
 const environments = [
   { name: 'postgresql + mosquitto (TLS 1.3)', start: (args: string[]) => startV2Postgres(args, { clientCertificates: false }) },
-  { name: 'embedded pglite + embedded broker', start: (args: string[]) => startV2Embedded(args) },
+  { name: 'embedded postgresql + embedded broker', start: (args: string[]) => startV2Embedded(args) },
 ];
 
 function result(response: V2Response): Record<string, unknown> {

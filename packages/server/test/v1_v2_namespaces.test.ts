@@ -17,7 +17,7 @@ const T = wireV1.V1_TOPICS;
 // v1 devices have no client certificate: the PostgreSQL variant's Mosquitto lets them in with TLS only.
 const environments = [
   { name: 'postgresql + mosquitto (TLS 1.3)', start: () => startV2Postgres(['--enable-v1'], { clientCertificates: false }) },
-  { name: 'embedded pglite + embedded broker', start: () => startV2Embedded(['--enable-v1']) },
+  { name: 'embedded postgresql + embedded broker', start: () => startV2Embedded(['--enable-v1']) },
 ];
 
 /** The default of --target-fetch-burst: one-time prekeys per target handed out at once. */

@@ -11,7 +11,7 @@ export interface ServerProcessOptions {
   args?: readonly string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
-  /** How long to wait for "key server ready" (default 60 s: a first PGlite start takes several seconds). */
+  /** How long to wait for "key server ready" (default 60 s: a first start on a fresh data directory runs initdb). */
   readyTimeoutMs?: number;
   /** Called with each log line as it comes, also before the server is ready. */
   onLog?: (entry: Record<string, unknown>) => void;

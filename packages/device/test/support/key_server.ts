@@ -61,7 +61,7 @@ export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
 }
 
 /**
- * The key server on its embedded defaults: its own MQTT broker and PGlite, on free ports and a
+ * The key server on its embedded defaults: its own MQTT broker and PostgreSQL, on free ports and a
  * temporary data directory; open enrolment switched on (it is off by default), so devices need no token.
  */
 export async function startEmbedded(): Promise<RunningKeyServer> {

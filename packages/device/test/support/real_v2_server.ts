@@ -174,12 +174,12 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
   }
 }
 
-/** The key server on its embedded defaults (its own process): PGlite, the embedded broker, with open enrolment switched on. */
+/** The key server on its embedded defaults (its own process): embedded PostgreSQL, the embedded broker, with open enrolment switched on. */
 export async function startRealEmbedded(serverArgs: readonly string[] = []): Promise<RealV2Server> {
   const dataDir = fs.mkdtempSync(path.join(tmpdir(), 'x3dh-device-v2-'));
   try {
     const server = await startServer({ v1: false, args: ['--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', '--open-enrolment', ...serverArgs] });
-    return serverOn('embedded', 'embedded pglite + embedded broker (open enrolment)',
+    return serverOn('embedded', 'embedded postgresql + embedded broker (open enrolment)',
       () => ({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }),
       () => ({ brokerUrl: server.brokerUrl }),
       async () => undefined,

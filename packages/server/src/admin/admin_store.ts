@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { Database } from '../storage/database.js';
 import { DataDirLockedError } from '../storage/data_dir_lock.js';
 import { migrate } from '../storage/migrate.js';
-import { PgliteDatabase } from '../storage/pglite_database.js';
+import { EmbeddedDatabase } from '../storage/embedded_database.js';
 import { PostgresDatabase } from '../storage/postgres_database.js';
 import { databaseTls } from '../storage/database_tls.js';
 import { createLogger } from '../ops/logger.js';
@@ -22,7 +22,7 @@ export interface StoreOptions {
 /** The store flags of every operator command: the same flags and variables as the server's. */
 export function withStoreOptions(command: Command): Command {
   return command
-    .addOption(new Option('--database-url <url>', 'PostgreSQL URL; default: embedded PGlite in --data-dir').env('X3DH_DATABASE_URL'))
+    .addOption(new Option('--database-url <url>', 'PostgreSQL URL; default: embedded PostgreSQL in --data-dir').env('X3DH_DATABASE_URL'))
     .addOption(new Option('--database-ca <file>', 'PEM CA the database server\'s certificate must chain to').env('X3DH_DATABASE_CA'))
     .addOption(new Option('--database-cert <file>', 'PEM client certificate for the database').env('X3DH_DATABASE_CERT'))
     .addOption(new Option('--database-key <file>', 'PEM key of --database-cert').env('X3DH_DATABASE_KEY'))
@@ -37,11 +37,12 @@ export function withStoreOptions(command: Command): Command {
  */
 async function open(options: StoreOptions): Promise<Database> {
   const files = { caFile: options.databaseCa, certFile: options.databaseCert, keyFile: options.databaseKey };
+  const log = createLogger('silent');
   const database = options.databaseUrl !== undefined
     ? new PostgresDatabase({
       url: options.databaseUrl, ssl: databaseTls(options.databaseUrl, files, options.allowInsecureDatabase === true), poolSize: 1, connectTimeoutMs: 10_000,
-    }, createLogger('silent'))
-    : await PgliteDatabase.open(options.dataDir);
+    }, log)
+    : await EmbeddedDatabase.open(options.dataDir, { poolSize: 1, connectTimeoutMs: 10_000 }, log);
   try {
     await migrate(database);
     return database;
@@ -78,7 +79,7 @@ async function runByHolder(locked: DataDirLockedError, operation: OperatorOperat
     return await callOperatorSocket(locked.dataDir, operation, input);
   } catch (error) {
     if (!(error instanceof OperatorSocketUnavailableError)) throw error;
-    // PGlite is a single process's database: a second writer would corrupt it.
+    // The embedded cluster runs only while its server holds the data directory: that server is the way in.
     throw new OperatorError(`the embedded store in ${locked.dataDir} is in use by process ${locked.holderPid ?? '?'}, ` +
       `which takes no operator commands (${error.reason}): stop it first, or run the key ` +
       'server on PostgreSQL (--database-url), where operator commands can run while it serves');

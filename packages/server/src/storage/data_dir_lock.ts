@@ -12,8 +12,9 @@ export class DataDirLockedError extends Error {
 }
 
 /**
- * Embedded PGlite has no lock of its own against a second process, and two processes writing one
- * directory corrupt it: the server holds `x3dh-server.lock` in the data directory.
+ * One server per data directory: the server holds `x3dh-server.lock` in it while it runs its
+ * embedded PostgreSQL there, so that a second server or an operator command never starts another
+ * postmaster on the cluster nor mistakes the running one for a leftover.
  */
 export function lockDataDir(dataDir: string): PidLock {
   // Owner-only: it holds the key directory, the mailbox and the operator socket.

@@ -6,11 +6,11 @@ export interface Sql {
 }
 
 /**
- * The store as the server sees it: transactions of plain SQL. PostgreSQL and embedded PGlite run
- * the same statements, so this is the only seam between them.
+ * The store as the server sees it: transactions of plain SQL, on a PostgreSQL server or on the
+ * server's own embedded PostgreSQL cluster.
  */
 export interface Database {
-  /** Human-readable backend name for logs: "postgresql" or "pglite". */
+  /** Human-readable backend name for logs: "postgresql" or "embedded postgresql". */
   readonly kind: string;
   /**
    * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
@@ -19,14 +19,7 @@ export interface Database {
    * rejects with its error.
    */
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
-  /** How many transactions may usefully run at once (the pool size; 1 for PGlite). */
+  /** How many transactions may usefully run at once (the pool size). */
   readonly maxConcurrency: number;
-  /**
-   * Housekeeping the backend does not do by itself, run periodically by the server: PGlite has no
-   * autovacuum and no checkpointer, so without it deleted rows (handed-out prekeys, delivered
-   * messages, purged records) would stay in tables and indexes forever, the planner's statistics
-   * would never change, and the write-ahead log would grow until the server stops.
-   */
-  maintain(): Promise<void>;
   close(): Promise<void>;
 }

@@ -206,9 +206,6 @@ export class PostgresDatabase implements Database {
     }
   }
 
-  /** Autovacuum does it. */
-  async maintain(): Promise<void> {}
-
   async close(): Promise<void> {
     await this.choosing?.catch(() => {});
     await this.pool?.end();

@@ -5,14 +5,12 @@ import { createTestDatabase } from '@x3dh-iot/testkit';
 import { createLogger } from '../../src/ops/logger.js';
 import type { Database } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
-import { PgliteDatabase } from '../../src/storage/pglite_database.js';
+import { EmbeddedDatabase } from '../../src/storage/embedded_database.js';
 import { PostgresDatabase } from '../../src/storage/postgres_database.js';
 
-/** A store the server runs on, opened fresh for a test: a new PostgreSQL database, or PGlite in a new directory. */
+/** A store the server runs on, opened fresh for a test: a new database on the shared PostgreSQL, or the embedded cluster in a new directory. */
 export interface DatabaseBackend {
   name: string;
-  /** Runs transactions concurrently (PGlite runs one at a time). */
-  concurrent: boolean;
   /** With `migrated`, the server's migrations are applied first, as at its start. */
   open(options?: { migrated?: boolean }): Promise<{ database: Database; close(): Promise<void> }>;
 }
@@ -22,7 +20,6 @@ export function databaseBackends(stem: string, poolSize = 4): DatabaseBackend[] 
   return [
     {
       name: 'PostgreSQL',
-      concurrent: true,
       async open(options) {
         const test = await createTestDatabase(`x3dh_${stem}`);
         const database = new PostgresDatabase({ url: test.url, poolSize, connectTimeoutMs: 10_000 }, createLogger('silent'));
@@ -31,11 +28,10 @@ export function databaseBackends(stem: string, poolSize = 4): DatabaseBackend[] 
       },
     },
     {
-      name: 'embedded PGlite',
-      concurrent: false,
+      name: 'embedded PostgreSQL',
       async open(options) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), `x3dh-${stem}-`));
-        const database = await PgliteDatabase.open(dir);
+        const database = await EmbeddedDatabase.open(dir, { poolSize, connectTimeoutMs: 10_000 }, createLogger('silent'));
         if (options?.migrated) await migrate(database);
         return { database, close: async () => { await database.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
       },

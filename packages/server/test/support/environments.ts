@@ -62,7 +62,7 @@ export async function startPostgresEnvironment(): Promise<Environment> {
   }
 }
 
-/** Embedded PGlite in a temporary data directory and the embedded broker, in one in-process server. */
+/** The embedded PostgreSQL in a temporary data directory and the embedded broker, in one in-process server. */
 export async function startEmbeddedEnvironment(): Promise<Environment> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-embedded-'));
   const devices: MqttRequester[] = [];
@@ -89,5 +89,5 @@ export async function startEmbeddedEnvironment(): Promise<Environment> {
 
 export const environments = [
   { name: 'postgresql + mosquitto (TLS 1.3)', start: startPostgresEnvironment },
-  { name: 'embedded pglite + embedded broker', start: startEmbeddedEnvironment },
+  { name: 'embedded postgresql + embedded broker', start: startEmbeddedEnvironment },
 ] as const;

@@ -130,7 +130,7 @@ export async function startV2Postgres(
 }
 
 /**
- * Embedded PGlite in a temporary data directory and the embedded broker, enrolment closed (its
+ * The embedded PostgreSQL in a temporary data directory and the embedded broker, enrolment closed (its
  * default): tokens are issued through the server's operator socket, as `x3dh-server token issue` does.
  */
 export async function startV2Embedded(extraArgs: readonly string[] = []): Promise<V2Environment> {
@@ -149,7 +149,7 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
     return token;
   };
   return {
-    name: 'embedded pglite + embedded broker',
+    name: 'embedded postgresql + embedded broker',
     kind: 'embedded',
     brokerUrl: server.brokerUrl,
     ca: undefined,
@@ -181,5 +181,5 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
 
 export const v2Environments = [
   { name: 'postgresql + mosquitto (TLS 1.3, client certificates)', kind: 'postgresql', start: startV2Postgres },
-  { name: 'embedded pglite + embedded broker', kind: 'embedded', start: startV2Embedded },
+  { name: 'embedded postgresql + embedded broker', kind: 'embedded', start: startV2Embedded },
 ] as const;
