@@ -108,6 +108,7 @@ async function openRequestChannel(
     const broker: EmbeddedBroker = await startEmbeddedBroker({
       host: config.embeddedBrokerHost,
       port: config.embeddedBrokerPort,
+      webSocketPort: config.embeddedBrokerWebSocketPort,
       tls: cert && key ? { cert, key, ca: clientCa } : undefined,
       server: login,
       allowV1: config.enableV1,
