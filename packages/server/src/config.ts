@@ -54,6 +54,8 @@ export interface ServerConfig extends V2Settings {
   dedupeRetentionSeconds: number;
   httpHost: string;
   httpPort: number;
+  /** Broker URL the browser device page (/device) proposes; the embedded broker's WebSocket listener by default. */
+  devicePageBrokerUrl: string | undefined;
   logLevel: string;
   logFormat: LogFormat;
   shutdownTimeoutMs: number;
@@ -132,6 +134,7 @@ export function serverCommand(): Command {
     .addOption(option('--dedupe-retention <seconds>', 'how long processed requests are remembered to answer redeliveries', 'X3DH_DEDUPE_RETENTION').argParser(integer(1)).default(3600))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
+    .addOption(option('--device-page-broker-url <url>', 'MQTT-over-WebSocket URL the browser device page (/device on the HTTP port) proposes, wss://host:port/path (default: the embedded broker\'s --embedded-broker-ws-port listener)', 'X3DH_DEVICE_PAGE_BROKER_URL'))
     .addOption(option('--log-level <level>', 'least severe entries logged', 'X3DH_LOG_LEVEL')
       .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .addOption(option('--log-format <format>', 'json (one object per line) or pretty (readable lines); default: pretty on a terminal, else json', 'X3DH_LOG_FORMAT').choices(['json', 'pretty']))
@@ -198,6 +201,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     dedupeRetentionSeconds: o.dedupeRetention,
     httpHost: o.httpHost,
     httpPort: o.httpPort,
+    devicePageBrokerUrl: o.devicePageBrokerUrl,
     logLevel: o.logLevel,
     logFormat: (o.logFormat as LogFormat | undefined) ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     shutdownTimeoutMs: o.shutdownTimeout,

@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
+import { devicePageRoute } from './ops/device_page.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
 import { StorageCondition } from './ops/storage_condition.js';
@@ -73,7 +74,7 @@ class Stack {
  */
 async function openRequestChannel(
   config: ServerConfig, filters: readonly string[], stack: Stack, log: Logger,
-): Promise<{ channel: RequestChannel; brokerUrl: string }> {
+): Promise<{ channel: RequestChannel; brokerUrl: string; webSocketUrl?: string | undefined }> {
   if (config.amqpUrl !== undefined) {
     const channel = await AmqpRequestChannel.connect({
       url: config.amqpUrl,
@@ -94,6 +95,7 @@ async function openRequestChannel(
   let shareGroup: string | undefined = config.shareGroup || undefined;
   let ca = readPem(config.brokerCaFile);
   let login: ServerCredentials | undefined;
+  let webSocketUrl: string | undefined;
   if (brokerUrl === undefined) {
     const cert = readPem(config.embeddedBrokerCertFile);
     const key = readPem(config.embeddedBrokerKeyFile);
@@ -117,6 +119,7 @@ async function openRequestChannel(
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
+    webSocketUrl = broker.webSocketUrl;
     // The embedded broker has no shared subscriptions, and this server is its only subscriber.
     shareGroup = undefined;
     // The embedded broker's certificate is checked against --broker-ca, else the CA of the client
@@ -144,7 +147,7 @@ async function openRequestChannel(
   client.on('connect', (connack) => log.info(
     { broker: brokerUrl, clientId: client.options.clientId, shareGroup, sessionPresent: connack.sessionPresent }, 'connected to broker'));
   stack.push(() => client.endAsync());
-  return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl };
+  return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl, webSocketUrl };
 }
 
 /**
@@ -176,7 +179,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes, targetBucket(config)));
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
-    const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
+    const { channel, brokerUrl, webSocketUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, log);
 
     const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
@@ -196,7 +199,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       if (!await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false)) return 'database unreachable';
       const storage = storageCondition.problem();
       return storage === undefined ? null : `storage cannot write (${storage})`;
-    });
+    }, [devicePageRoute({ brokerUrl: config.devicePageBrokerUrl ?? webSocketUrl })]);
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { HttpRoute } from './device_page.js';
 
 export interface HttpEndpoints {
   readonly port: number;
@@ -14,7 +15,7 @@ export interface HttpEndpoints {
  * `notReady` says why the server should get no requests now, or null when it should.
  */
 export async function startHttpEndpoints(
-  host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
+  host: string, port: number, registry: Registry, notReady: () => Promise<string | null>, pages: readonly HttpRoute[] = [],
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -28,7 +29,10 @@ export async function startHttpEndpoints(
           return reason === null ? answer(200, 'ready\n') : answer(503, `not ready: ${reason}\n`);
         }
         case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
-        default: return answer(404, 'not found\n');
+        default:
+          // Web pages (the browser device under /device) each answer their own paths.
+          for (const page of pages) if (await page(request, response)) return;
+          return answer(404, 'not found\n');
       }
     };
     route().catch((error: Error) => answer(500, `${error.message}\n`));
