@@ -19,12 +19,13 @@ export function brokerCommand(): Command {
     .option('--bind <address>', 'listen on this address only')
     .option('--port <port>', "devices' listener", parsePort, 8883)
     .option('--server-port <port>', "key server's listener (keep it off the VPN)", parsePort, 8884)
+    .option('--ws-port <port>', "devices' MQTT-over-WebSocket listener (browser devices; TLS 1.3 and client certificates as on --port)", parsePort)
     .option('--v1-port <port>', 'enable wire protocol v1 for firmware without client certificates on this port', parsePort)
     .option('--server-identity <cn>', "the key server's certificate CN", DEFAULT_SERVER_IDENTITY)
     .option('--security-plugin <path>', "Mosquitto's dynamic security plugin on the broker host (it checks subscriptions; acl_file does not)", DEFAULT_SECURITY_PLUGIN)
-    .action(async (options: BrokerOptions & { persistenceDir: string; bind?: string; port: number; serverPort: number; v1Port?: number; securityPlugin: string }) => {
+    .action(async (options: BrokerOptions & { persistenceDir: string; bind?: string; port: number; serverPort: number; wsPort?: number; v1Port?: number; securityPlugin: string }) => {
       const devices = await listCertifiedDevices(options.dir);
-      const target = await writeMosquittoBundle(options.dir, { ...options, devices }, writeOptions(options));
+      const target = await writeMosquittoBundle(options.dir, { ...options, webSocketPort: options.wsPort, devices }, writeOptions(options));
       console.log(`Mosquitto bundle for ${devices.length} device(s) in ${target}; install it at ${options.installDir}, readable by the mosquitto user`);
     });
 
