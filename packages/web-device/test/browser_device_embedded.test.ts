@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
 import { hasChromium, launchChromium, startServer, type ServerProcess } from '@x3dh-iot/testkit';
-import type { Browser } from 'playwright-core';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { buildDevicePage } from '../scripts/build.js';
 import { BrowserDevice, nextTexts } from './support/browser_device.js';
@@ -17,7 +16,7 @@ import { BrowserDevice, nextTexts } from './support/browser_device.js';
 const skip = hasChromium() ? false : 'chromium is not installed';
 let dataDir: string;
 let server: ServerProcess;
-let browser: Browser;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
 let nodeDevice: SecureDevice;
 
 before(async () => {

@@ -3,7 +3,9 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SecureDevice } from '@x3dh-iot/device';
-import type { Page } from 'playwright-core';
+import type { launchChromium } from '@x3dh-iot/testkit';
+
+type Page = Awaited<ReturnType<Awaited<ReturnType<typeof launchChromium>>['newPage']>>;
 
 /** Screenshots of the test runs (gitignored), for a person to look at. */
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
