@@ -78,7 +78,7 @@ test('a browser device with its client certificate chats with a Node device thro
   await context.close();
 });
 
-test('attack: a browser with another device\'s certificate cannot enrol under a name that is not its own', { skip, timeout: 120_000 }, async () => {
+test('a browser with another device\'s certificate cannot enrol under a name that is not its own (per-device rules on the WebSocket listener)', { skip, timeout: 120_000 }, async () => {
   const context = await browser.newContext({
     clientCertificates: [{ origin: broker.webSocketOrigin, ...pathsOf(broker.deviceFiles('web-mallory')) }], ignoreHTTPSErrors: true,
   });
