@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { MqttClient } from 'mqtt';
 import { createTestCertificates, type TestCertificates } from '@x3dh-iot/testkit';
 import { connectMqtt } from '@x3dh-iot/transport';
-import { createLogger } from '../src/index.js';
+import { createLogger, parseServerConfig } from '../src/index.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../src/transport/embedded_broker.js';
 
 const NOT_AUTHORIZED = 0x87;
@@ -73,4 +73,11 @@ describe('embedded broker over wss:// with client certificates', () => {
     });
     assert.doesNotMatch(outcome, /accepted/);
   });
+});
+
+it('--embedded-broker-ws-port is refused with an external broker, whose WebSocket listener is its own business', () => {
+  assert.equal(parseServerConfig(['--embedded-broker-ws-port', '0']).embeddedBrokerWebSocketPort, 0);
+  for (const external of [['--broker-url', 'mqtts://broker:8883'], ['--amqp-url', 'amqps://rabbitmq:5671/x3dh']]) {
+    assert.throws(() => parseServerConfig([...external, '--embedded-broker-ws-port', '1885']), /cannot be used with option/);
+  }
 });
