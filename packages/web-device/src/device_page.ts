@@ -1,4 +1,5 @@
 import { SecureDevice } from '@x3dh-iot/device/browser';
+import { wireV2 } from '@x3dh-iot/protocol';
 import { webSocketLinks } from './broker_link.js';
 import { ConversationLog } from './conversation_log.js';
 import { KeyValueDatabase } from './indexed_db.js';
@@ -151,7 +152,7 @@ async function showDevice(device: SecureDevice, brokerUrl: string): Promise<void
     if (of === null) return;
     action('Computing the safety number...', async () => {
       const number = await device.safetyNumber(of);
-      safetyNumber.textContent = number.safetyNumber;
+      safetyNumber.textContent = wireV2.formatSafetyNumber(number.safetyNumber);
       if (number.changed) throw new Error(`${of}'s identity key in the directory changed since it was pinned: do not trust it before comparing the new number ${number.directorySafetyNumber}`);
       return `Safety number with ${of}${number.verified ? ' (verified)' : ''}: compare it with the one ${of} shows`;
     });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
+import { wireV2 } from '@x3dh-iot/protocol';
 import { hasChromium, launchChromium, startServer, type ServerProcess } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { buildDevicePage } from '../scripts/build.js';
@@ -69,7 +70,7 @@ test('a browser device enrols over ws://, shakes hands and chats both ways with 
   await web.send('ratchet works');
   assert.deepEqual(await second, [{ kind: 'message', peer: 'web-alice', text: 'ratchet works' }]);
 
-  assert.equal(await web.safetyNumber(), (await nodeDevice.safetyNumber('web-alice')).safetyNumber, 'both sides show the same safety number');
+  assert.equal(await web.safetyNumber(), wireV2.formatSafetyNumber((await nodeDevice.safetyNumber('web-alice')).safetyNumber), 'both sides show the same safety number');
   await web.screenshot('browser-device-embedded');
 
   // The keys are in IndexedDB, sealed: only the KDF, the IV and the ciphertext are stored.

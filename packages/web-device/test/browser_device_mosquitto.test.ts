@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
+import { wireV2 } from '@x3dh-iot/protocol';
 import { createTestDatabase, hasChromium, launchChromium, startServer, type ServerProcess, type TestDatabase } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { hasMosquitto } from '../../ops/test/mosquitto_process.js';
@@ -73,7 +74,7 @@ test('a browser device with its client certificate chats with a Node device thro
   const second = nextTexts(nodeDevice, 1);
   await web.send('second message');
   assert.deepEqual(await second, [{ kind: 'message', peer: 'web-alice', text: 'second message' }]);
-  assert.equal(await web.safetyNumber(), (await nodeDevice.safetyNumber('web-alice')).safetyNumber);
+  assert.equal(await web.safetyNumber(), wireV2.formatSafetyNumber((await nodeDevice.safetyNumber('web-alice')).safetyNumber));
   await web.screenshot('browser-device-mosquitto');
   await context.close();
 });
