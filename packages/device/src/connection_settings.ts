@@ -5,7 +5,10 @@ import { DeviceError } from './errors.js';
 
 /** How a device reaches the broker. */
 export interface ConnectionSettings {
-  /** `mqtts://host:port` (TLS 1.3) or `mqtt://host:port` (plain, loopback addresses only). */
+  /**
+   * `mqtts://host:port` (TLS 1.3) or `mqtt://host:port` (plain, loopback addresses only); MQTT over
+   * WebSocket as `wss://host:port/path` (TLS 1.3) or `ws://host:port/path` (loopback only).
+   */
   brokerUrl: string;
   /** PEM file of the CA the broker's certificate must chain to; the system's CAs when absent. */
   caFile?: string | undefined;
@@ -78,10 +81,12 @@ function checkBrokerUrl(brokerUrl: string): void {
   } catch {
     throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} is not a URL`);
   }
-  if (url.protocol === 'mqtts:') return;
-  if (url.protocol !== 'mqtt:') throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} must start with mqtts:// or mqtt://`);
+  if (url.protocol === 'mqtts:' || url.protocol === 'wss:') return;
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'ws:') {
+    throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl} must start with mqtts://, mqtt://, wss:// or ws://`);
+  }
   if (!LOOPBACK.test(url.hostname)) {
-    throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl}: plain mqtt:// is allowed on loopback only; use mqtts:// (TLS 1.3)`);
+    throw new DeviceError('INVALID_INPUT', `broker URL ${brokerUrl}: plain ${url.protocol}// is allowed on loopback only; use mqtts:// or wss:// (TLS 1.3)`);
   }
 }
 

@@ -15,6 +15,8 @@ export type { V2State, SessionRecord, PeerSession, SharedKeySession, RatchetSess
 export * from './v2/keys.js';
 export type { V2Link, V2LinkFactory, V2LinkListener, V2WireRequest } from './v2/v2_link.js';
 export { MqttV2Link } from './v2/mqtt_v2_link.js';
+export { BrokerV2Link } from './v2/broker_v2_link.js';
+export type { BrokerClientOpener } from './lazy_broker_connection.js';
 export { V2Client, V2RequestError, type ResendNotice, type V2ClientOptions } from './v2/v2_client.js';
 export * from './v2/secure_device.js';
 export * from './v2/open_secure_device.js';

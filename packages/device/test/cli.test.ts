@@ -119,6 +119,10 @@ test('connection settings: flags over environment over config file over defaults
   assert.equal(fromFlags.brokerUrl, 'mqtts://flag.example:8883');
   assert.equal(fromFlags.timeoutMs, 5000);
   await assert.rejects(resolveConnectionSettings({ brokerUrl: 'mqtt://192.0.2.1:1883' }, {}), /loopback only/);
+  await assert.rejects(resolveConnectionSettings({ brokerUrl: 'ws://192.0.2.1:1885/mqtt' }, {}), /plain ws:\/\/ is allowed on loopback only/);
+  assert.equal((await resolveConnectionSettings({ brokerUrl: 'wss://broker.example:8885/mqtt' }, {})).brokerUrl, 'wss://broker.example:8885/mqtt');
+  assert.equal((await resolveConnectionSettings({ brokerUrl: 'ws://127.0.0.1:1885/mqtt' }, {})).brokerUrl, 'ws://127.0.0.1:1885/mqtt');
+  await assert.rejects(resolveConnectionSettings({ brokerUrl: 'https://broker.example' }, {}), /must start with mqtts:\/\/, mqtt:\/\/, wss:\/\/ or ws:\/\//);
   await assert.rejects(resolveConnectionSettings({ timeoutMs: 'soon' }, {}), /timeout/);
   writeFileSync(config, '{"brokerURL": "typo"}');
   await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file .*Unrecognized key: "brokerURL"/);

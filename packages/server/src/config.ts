@@ -25,6 +25,8 @@ export interface ServerConfig extends V2Settings {
   sessionExpirySeconds: number;
   embeddedBrokerHost: string;
   embeddedBrokerPort: number;
+  /** Port of the embedded broker's MQTT-over-WebSocket listener (for browsers); none when undefined. */
+  embeddedBrokerWebSocketPort: number | undefined;
   embeddedBrokerCertFile: string | undefined;
   embeddedBrokerKeyFile: string | undefined;
   /** PEM CA: the embedded broker then requires client certificates from it, naming the devices. */
@@ -52,6 +54,8 @@ export interface ServerConfig extends V2Settings {
   dedupeRetentionSeconds: number;
   httpHost: string;
   httpPort: number;
+  /** Broker URL the browser device page (/device) proposes; the embedded broker's WebSocket listener by default. */
+  devicePageBrokerUrl: string | undefined;
   logLevel: string;
   logFormat: LogFormat;
   shutdownTimeoutMs: number;
@@ -113,6 +117,7 @@ export function serverCommand(): Command {
     .addOption(option('--session-expiry <seconds>', 'MQTT session expiry: the broker keeps the session, and queues the requests for it, for so long after a lost connection, so that requests sent during a cut are served after the reconnect; 0 ends the session with the connection', 'X3DH_SESSION_EXPIRY').argParser(integer(0)).default(300))
     .addOption(option('--embedded-broker-host <host>', 'address the embedded broker listens on', 'X3DH_EMBEDDED_BROKER_HOST').default('127.0.0.1'))
     .addOption(option('--embedded-broker-port <port>', 'port of the embedded broker (0: any free port)', 'X3DH_EMBEDDED_BROKER_PORT').argParser(integer(0)).default(1884))
+    .addOption(option('--embedded-broker-ws-port <port>', 'port of the embedded broker\'s MQTT-over-WebSocket listener, for browser devices (same address, TLS and client certificates as the MQTT listener; 0: any free port); default: none', 'X3DH_EMBEDDED_BROKER_WS_PORT').argParser(integer(0)).conflicts(['brokerUrl', 'amqpUrl']))
     .addOption(option('--embedded-broker-cert <file>', 'PEM certificate: the embedded broker then accepts TLS 1.3 only', 'X3DH_EMBEDDED_BROKER_CERT'))
     .addOption(option('--embedded-broker-key <file>', 'PEM key of --embedded-broker-cert', 'X3DH_EMBEDDED_BROKER_KEY'))
     .addOption(option('--embedded-broker-ca <file>', 'PEM CA certificate: with --embedded-broker-cert, every client must present a certificate from this CA whose CN is its device name and its client id (the server then needs --broker-cert from it too); without it, the client id names the device (loopback only)', 'X3DH_EMBEDDED_BROKER_CA'))
@@ -135,6 +140,7 @@ export function serverCommand(): Command {
     .addOption(option('--liveness-timeout <seconds>', '/healthz fails (503) once the broker or database connection has been down so long: the orchestrator then restarts a server whose connection does not recover by itself', 'X3DH_LIVENESS_TIMEOUT').argParser(integer(1)).default(60))
     .addOption(option('--http-host <host>', 'address of the /healthz, /readyz and /metrics endpoints', 'X3DH_HTTP_HOST').default('127.0.0.1'))
     .addOption(option('--http-port <port>', 'port of the HTTP endpoints (0: any free port)', 'X3DH_HTTP_PORT').argParser(integer(0)).default(9464))
+    .addOption(option('--device-page-broker-url <url>', 'MQTT-over-WebSocket URL the browser device page (/device on the HTTP port) proposes, wss://host:port/path (default: the embedded broker\'s --embedded-broker-ws-port listener)', 'X3DH_DEVICE_PAGE_BROKER_URL'))
     .addOption(option('--log-level <level>', 'least severe entries logged', 'X3DH_LOG_LEVEL')
       .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .addOption(option('--log-format <format>', 'json (one object per line) or pretty (readable lines); default: pretty on a terminal, else json', 'X3DH_LOG_FORMAT').choices(['json', 'pretty']))
@@ -179,6 +185,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     sessionExpirySeconds: o.sessionExpiry,
     embeddedBrokerHost: o.embeddedBrokerHost,
     embeddedBrokerPort: o.embeddedBrokerPort,
+    embeddedBrokerWebSocketPort: o.embeddedBrokerWsPort,
     embeddedBrokerCertFile: o.embeddedBrokerCert,
     embeddedBrokerKeyFile: o.embeddedBrokerKey,
     embeddedBrokerCaFile: o.embeddedBrokerCa,
@@ -200,6 +207,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     dedupeRetentionSeconds: o.dedupeRetention,
     httpHost: o.httpHost,
     httpPort: o.httpPort,
+    devicePageBrokerUrl: o.devicePageBrokerUrl,
     logLevel: o.logLevel,
     logFormat: (o.logFormat as LogFormat | undefined) ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     shutdownTimeoutMs: o.shutdownTimeout,

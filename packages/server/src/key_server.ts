@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
+import { devicePageRoute } from './ops/device_page.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
 import { watchConnections } from './ops/liveness.js';
@@ -78,7 +79,7 @@ class Stack {
  */
 async function openRequestChannel(
   config: ServerConfig, filters: readonly string[], stack: Stack, startup: StartupWait, log: Logger,
-): Promise<{ channel: RequestChannel; brokerUrl: string }> {
+): Promise<{ channel: RequestChannel; brokerUrl: string; webSocketUrl?: string | undefined }> {
   if (config.amqpUrl !== undefined) {
     const options = {
       urls: amqpUrls(config.amqpUrl),
@@ -103,6 +104,7 @@ async function openRequestChannel(
   let shareGroup: string | undefined = config.shareGroup || undefined;
   let ca = readPem(config.brokerCaFile);
   let login: ServerCredentials | undefined;
+  let webSocketUrl: string | undefined;
   if (brokerUrl === undefined) {
     const cert = readPem(config.embeddedBrokerCertFile);
     const key = readPem(config.embeddedBrokerKeyFile);
@@ -117,6 +119,7 @@ async function openRequestChannel(
     const broker: EmbeddedBroker = await startEmbeddedBroker({
       host: config.embeddedBrokerHost,
       port: config.embeddedBrokerPort,
+      webSocketPort: config.embeddedBrokerWebSocketPort,
       tls: cert && key ? { cert, key, ca: clientCa } : undefined,
       server: login,
       allowV1: config.enableV1,
@@ -125,6 +128,7 @@ async function openRequestChannel(
     }, log);
     stack.push(() => broker.close());
     brokerUrl = broker.url;
+    webSocketUrl = broker.webSocketUrl;
     // The embedded broker has no shared subscriptions, and this server is its only subscriber.
     shareGroup = undefined;
     // The embedded broker's certificate is checked against --broker-ca, else the CA of the client
@@ -152,7 +156,7 @@ async function openRequestChannel(
   client.on('connect', (connack) => log.info(
     { broker: brokerUrl, clientId: client.options.clientId, shareGroup, sessionPresent: connack.sessionPresent }, 'connected to broker'));
   stack.push(() => client.endAsync());
-  return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl };
+  return { channel: new MqttRequestChannel(client, filters, shareGroup, log), brokerUrl, webSocketUrl };
 }
 
 /**
@@ -175,8 +179,9 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     // server wait for its database and broker (/readyz says what it waits for).
     const storageCondition = new StorageCondition(STORAGE_FAILURE_HOLD_MS);
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
-    const state: { starting: string | null; channel?: RequestChannel; liveness?: ReturnType<typeof watchConnections> } =
-      { starting: 'waiting for the database' };
+    const state: {
+      starting: string | null; channel?: RequestChannel; liveness?: ReturnType<typeof watchConnections>; webSocketUrl?: string | undefined;
+    } = { starting: 'waiting for the database' };
     const databaseReachable = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
       if (state.starting !== null || state.channel === undefined) return `starting: ${state.starting ?? 'subscribing'}`;
@@ -184,7 +189,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       if (!await databaseReachable()) return 'database unreachable';
       const storage = storageCondition.problem();
       return storage === undefined ? null : `storage cannot write (${storage})`;
-    }, () => state.liveness?.problem() ?? null);
+    }, () => state.liveness?.problem() ?? null, [devicePageRoute({ brokerUrl: () => config.devicePageBrokerUrl ?? state.webSocketUrl })]);
     stack.push(() => http.close());
     log.info({ httpPort: http.port }, 'HTTP endpoints listening (/healthz, /readyz, /metrics)');
 
@@ -206,8 +211,9 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
     state.starting = 'waiting for the broker';
-    const { channel, brokerUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, startup, log);
+    const { channel, brokerUrl, webSocketUrl } = await openRequestChannel(config, protocols.flatMap((p) => p.requestFilters), stack, startup, log);
     state.channel = channel;
+    state.webSocketUrl = webSocketUrl;
 
     const executor = new BatchExecutor(database, {
       maxBatchSize: config.batchSize,

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import type { MqttClient, IPublishPacket } from 'mqtt';
 
 export class RequestTimeoutError extends Error {
@@ -36,10 +35,13 @@ export interface MqttResponse {
 interface Pending {
   resolve: (response: MqttResponse) => void;
   reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
-export const v1Correlation = (): Buffer => Buffer.from(String(randomInt(0, 2 ** 32)), 'ascii');
+/** A random unsigned 32-bit number (Web Crypto: present in Node and in browsers). */
+const random32 = (): number => crypto.getRandomValues(new Uint32Array(1))[0]!;
+
+export const v1Correlation = (): Buffer => Buffer.from(String(random32()), 'ascii');
 
 /**
  * MQTT 5 request/response: publishes at QoS 1 with Response Topic and Correlation Data and

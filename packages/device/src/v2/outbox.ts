@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { constantTimeEqual, encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import { activeBackend, constantTimeEqual, encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { DeviceError } from '../errors.js';
 import type { DeviceCore } from './device_core.js';
 import { V2RequestError } from './v2_client.js';
@@ -15,7 +14,7 @@ export class Outbox {
 
   /** A new outgoing message with a fresh client id; the caller saves it in the outbox before `deliver`. */
   message(to: string, type: OutgoingMessage['type'], envelope: Uint8Array): OutgoingMessage {
-    return { id: randomBytes(wireV2.MESSAGE_ID_BYTES), to, type, envelope, createdAt: this.core.now() };
+    return { id: activeBackend.randomBytes(wireV2.MESSAGE_ID_BYTES), to, type, envelope, createdAt: this.core.now() };
   }
 
   /**

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { encodeBase64url, type KeyPair, wireV2, xeddsaSigningKey, type XeddsaSigningKey } from '@x3dh-iot/protocol';
+import { activeBackend, encodeBase64url, type KeyPair, wireV2, xeddsaSigningKey, type XeddsaSigningKey } from '@x3dh-iot/protocol';
 import { RequestTimeoutError } from '@x3dh-iot/transport';
 import { DeviceError } from '../errors.js';
 import type { V2Link } from './v2_link.js';
@@ -78,7 +77,7 @@ export class V2Client {
       throw new DeviceError('INVALID_INPUT', `${operation}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
     }
     const payload = Buffer.from(JSON.stringify(body), 'utf8');
-    const requestId = randomBytes(wireV2.REQUEST_ID_BYTES);
+    const requestId = Buffer.from(activeBackend.randomBytes(wireV2.REQUEST_ID_BYTES));
     const timestamp = this.now();
     if (this.signer?.privateKey !== identity.privateKey) this.signer = { privateKey: identity.privateKey, key: xeddsaSigningKey(identity.privateKey) };
     const signature = wireV2.signRequestWith(this.signer.key, { operation, device: this.device, requestId, timestamp, payload });

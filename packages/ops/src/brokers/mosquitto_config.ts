@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { MESSAGE_SIZE_LIMIT } from './message_limits.js';
 
@@ -9,6 +10,11 @@ export interface MosquittoOptions {
   bind?: string | undefined;
   /** Devices' listener (the one reached through the VPN). */
   port: number;
+  /**
+   * Devices' MQTT-over-WebSocket listener (browser devices), with the same TLS, client certificates
+   * and rules as `port`; absent when there is none.
+   */
+  webSocketPort?: number | undefined;
   /** The key server's listener: cluster-internal, several replicas with their own client ids. */
   serverPort: number;
   devices: string[];
@@ -41,12 +47,32 @@ export const MOSQUITTO_FILES = {
 /** Bytes queued for one client beyond those in flight (the key server's session during a cut). */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-function tlsListener(options: MosquittoOptions, port: number): string[] {
+/**
+ * Mosquitto 2.0.11 (Debian 12) hands WebSocket listeners to libwebsockets, which ignores the bind
+ * address unless the socket domain is given: without it the listener took every address. (That
+ * Mosquitto also refuses to start when its only listeners are WebSocket ones: here the MQTT
+ * listeners always come first.)
+ */
+function webSocketBinding(bind: string | undefined): string[] {
+  if (!bind) return [];
+  return [`socket_domain ${isIPv6(bind) ? 'ipv6' : 'ipv4'}`];
+}
+
+/**
+ * The same Mosquitto does not apply `tls_version` to WebSocket listeners: they accepted TLS 1.2.
+ * Their TLS 1.2 cipher list is therefore limited to a pre-shared-key suite, and no PSK is
+ * configured, so no TLS 1.2 handshake can complete; TLS 1.3 suites are configured apart and unaffected.
+ */
+const WEBSOCKET_TLS13_ONLY = ['# tls_version is not applied to WebSocket listeners: no usable TLS 1.2 cipher leaves TLS 1.3 only.', 'ciphers PSK-AES256-GCM-SHA384'];
+
+function tlsListener(options: MosquittoOptions, port: number, protocol: 'mqtt' | 'websockets' = 'mqtt'): string[] {
   const file = (name: string) => join(options.installDir, name);
   return [
     `listener ${port}${options.bind ? ` ${options.bind}` : ''}`,
-    'protocol mqtt',
+    ...(protocol === 'websockets' ? webSocketBinding(options.bind) : []),
+    `protocol ${protocol}`,
     'tls_version tlsv1.3',
+    ...(protocol === 'websockets' ? WEBSOCKET_TLS13_ONLY : []),
     `cafile ${file(MOSQUITTO_FILES.ca)}`,
     `certfile ${file(MOSQUITTO_FILES.cert)}`,
     `keyfile ${file(MOSQUITTO_FILES.key)}`,
@@ -55,6 +81,14 @@ function tlsListener(options: MosquittoOptions, port: number): string[] {
     `plugin_opt_config_file ${file(MOSQUITTO_FILES.rules)}`,
   ];
 }
+
+/** A device is the CN of its client certificate, as username and as client id. */
+const deviceAuthentication = [
+  'require_certificate true',
+  'use_identity_as_username true',
+  'use_username_as_clientid true',
+  'allow_anonymous false',
+];
 
 function revocationCheck(options: MosquittoOptions): string[] {
   return options.crl ? [`crlfile ${join(options.installDir, MOSQUITTO_FILES.crl)}`] : [];
@@ -90,10 +124,14 @@ export function mosquittoConfig(options: MosquittoOptions): string {
     '# so no device can take over another device\'s session.',
     ...tlsListener(options, options.port),
     ...revocationCheck(options),
-    'require_certificate true',
-    'use_identity_as_username true',
-    'use_username_as_clientid true',
-    'allow_anonymous false',
+    ...deviceAuthentication,
+    ...(options.webSocketPort === undefined ? [] : [
+      '',
+      '# Devices over WebSocket (browsers): the same TLS, certificates and rules as the devices\' listener.',
+      ...tlsListener(options, options.webSocketPort, 'websockets'),
+      ...revocationCheck(options),
+      ...deviceAuthentication,
+    ]),
     '',
     '# The key server: same TLS rules; replicas keep their own client ids (shared subscriptions).',
     ...tlsListener(options, options.serverPort),

@@ -21,6 +21,7 @@ interface MosquittoCommandOptions {
   bind?: string;
   port: number;
   serverPort: number;
+  wsPort?: number;
   v1Port?: number;
   securityPlugin: string;
 }
@@ -37,6 +38,7 @@ export function brokerCommand(): Command {
     .option('--bind <address>', 'listen on this address only')
     .option('--port <port>', "devices' listener", parsePort, 8883)
     .option('--server-port <port>', "key server's listener (keep it off the VPN)", parsePort, 8884)
+    .option('--ws-port <port>', "devices' MQTT-over-WebSocket listener (browser devices; TLS 1.3 and client certificates as on --port)", parsePort)
     .option('--v1-port <port>', 'enable wire protocol v1 for firmware without client certificates on this port', parsePort)
     .option('--server-identity <cn>', "the key server's certificate CN", DEFAULT_SERVER_IDENTITY)
     .option('--admin-identity <cn>', 'the certificate CN allowed to change the running broker\'s rules', DEFAULT_BROKER_ADMIN_IDENTITY)
@@ -44,7 +46,7 @@ export function brokerCommand(): Command {
     .action(async (options: BrokerOptions & MosquittoCommandOptions) => {
       const devices = await listCertifiedDevices(options.dir);
       // The bundle is derived from the PKI: replacing it is always safe, so no --force is needed.
-      const target = await writeMosquittoBundle(options.dir, { ...options, devices }, { ...writeOptions(options), force: true });
+      const target = await writeMosquittoBundle(options.dir, { ...options, webSocketPort: options.wsPort, devices }, { ...writeOptions(options), force: true });
       console.log(`Mosquitto bundle for ${devices.length} device(s) in ${target}`);
       if (options.install) {
         await installBundle(target, options.installDir, options.brokerUser, writeOptions(options).progress);

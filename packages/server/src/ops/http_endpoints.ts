@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { HttpRoute } from './device_page.js';
 
 export interface HttpEndpoints {
   readonly port: number;
@@ -17,7 +18,7 @@ export interface HttpEndpoints {
  */
 export async function startHttpEndpoints(
   host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
-  notLive: () => string | null = () => null,
+  notLive: () => string | null = () => null, pages: readonly HttpRoute[] = [],
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -34,7 +35,10 @@ export async function startHttpEndpoints(
           return reason === null ? answer(200, 'ready\n') : answer(503, `not ready: ${reason}\n`);
         }
         case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
-        default: return answer(404, 'not found\n');
+        default:
+          // Web pages (the browser device under /device) each answer their own paths.
+          for (const page of pages) if (await page(request, response)) return;
+          return answer(404, 'not found\n');
       }
     };
     route().catch((error: Error) => answer(500, `${error.message}\n`));

@@ -6,10 +6,13 @@ import type { Logger } from 'pino';
 import type { RateLimit } from '../processing/rate_limiter.js';
 import { embeddedBrokerAccess, type ServerCredentials } from './embedded_broker_access.js';
 import { limitPublishRate } from './embedded_broker_publish_limit.js';
+import { listenWebSocket, type WebSocketListener } from './embedded_broker_websocket.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
+  /** Port of the MQTT-over-WebSocket listener (same host, TLS and rules); none when absent. */
+  webSocketPort?: number | undefined;
   /**
    * PEM certificate and key: when given, the broker accepts TLS 1.3 only. With a CA as well, every
    * client must present a certificate from that CA, whose CN names the device.
@@ -27,6 +30,8 @@ export interface EmbeddedBroker {
   /** URL to reach the broker from this host. */
   readonly url: string;
   readonly port: number;
+  /** `wss://` or `ws://` URL of the WebSocket listener, when there is one. */
+  readonly webSocketUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -61,8 +66,18 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: L
   });
   const port = (server.address() as AddressInfo).port;
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  const url = `${options.tls ? 'mqtts' : 'mqtt'}://${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-  log.info({ url, tls: Boolean(options.tls), clientCertificates, v1: options.allowV1 }, 'embedded MQTT broker listening');
+  const address = (scheme: string, onPort: number) => `${scheme}://${net.isIPv6(host) ? `[${host}]` : host}:${onPort}`;
+  const url = address(options.tls ? 'mqtts' : 'mqtt', port);
+  let webSocket: WebSocketListener | undefined;
+  try {
+    if (options.webSocketPort !== undefined) webSocket = await listenWebSocket(broker, { host: options.host, port: options.webSocketPort, tls: options.tls }, log);
+  } catch (error) {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
+  const webSocketUrl = webSocket && `${address(options.tls ? 'wss' : 'ws', webSocket.port)}/mqtt`;
+  log.info({ url, webSocketUrl, tls: Boolean(options.tls), clientCertificates, v1: options.allowV1 }, 'embedded MQTT broker listening');
   if (!clientCertificates && !['127.0.0.1', '::1', 'localhost'].includes(options.host)) {
     log.warn({ host: options.host }, 'embedded broker reachable beyond loopback without client certificates: ' +
       'a device is whoever claims its client id; give --embedded-broker-ca');
@@ -70,7 +85,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions, log: L
   return {
     url,
     port,
+    webSocketUrl,
     close: async () => {
+      await webSocket?.close();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

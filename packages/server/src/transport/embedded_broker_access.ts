@@ -66,7 +66,8 @@ export function embeddedBrokerAccess(options: AccessOptions, log: Logger): Pick<
       }
       let device = client.id;
       if (options.clientCertificates) {
-        const socket = client.conn as TLSSocket;
+        // MQTT over WebSocket: the TLS socket is the upgrade request's.
+        const socket = (client.req?.socket ?? client.conn) as TLSSocket;
         const name: unknown = socket.authorized ? socket.getPeerCertificate().subject?.CN : undefined;
         if (typeof name !== 'string') {
           return done(refusal('a client certificate naming the device is required', NOT_AUTHORIZED), false);
