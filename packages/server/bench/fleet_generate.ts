@@ -16,7 +16,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { generateKeyPair, xeddsaSign } from '@x3dh-iot/protocol';
 import { testDatabaseServerUrl } from '@x3dh-iot/testkit';
 import pg from 'pg';
 import { createLogger } from '../src/ops/logger.js';
@@ -24,9 +23,7 @@ import type { Database } from '../src/storage/database.js';
 import { migrate } from '../src/storage/migrate.js';
 import { PgliteDatabase } from '../src/storage/pglite_database.js';
 import { PostgresDatabase } from '../src/storage/postgres_database.js';
-import {
-  insertEnrolledDevices, insertOneTimePreKeysOfDevices, type EnrolledDevice,
-} from '../src/storage/queries/bulk_enrolment_queries.js';
+import { generateBatch, storeBatch } from './fleet_batches.js';
 
 function count(min: number) {
   return (text: string): number => {
@@ -106,37 +103,6 @@ function directoryBytes(dir: string): number {
   return bytes;
 }
 
-interface Batch { devices: EnrolledDevice[]; preKeys: { device: string; id: number; key: Uint8Array }[] }
-
-/** Devices first to first+n-1 with their keys, as a device makes them when it enrols and publishes. */
-function generateBatch(first: number, n: number): Batch {
-  const batch: Batch = { devices: [], preKeys: [] };
-  for (let i = first; i < first + n; i += 1) {
-    const name = `${options.prefix}${i}`;
-    const identity = generateKeyPair();
-    const signed = generateKeyPair();
-    batch.devices.push({
-      name, identityKey: identity.publicKey,
-      signedPreKey: { id: 1, key: signed.publicKey, signature: xeddsaSign(identity.privateKey, signed.publicKey) },
-      maxOneTimePreKeyId: options.prekeys === 0 ? null : options.prekeys,
-    });
-    for (let id = 1; id <= options.prekeys; id += 1) batch.preKeys.push({ device: name, id, key: generateKeyPair().publicKey });
-  }
-  return batch;
-}
-
-/** One transaction per batch: the devices, then their one-time prekeys. */
-async function storeBatch(database: Database, batch: Batch): Promise<void> {
-  await database.transaction(async (sql) => {
-    const ids = await insertEnrolledDevices(sql, batch.devices);
-    // Several statements of at most 10,000 rows each keep the parameter arrays to a few hundred KiB.
-    for (let first = 0; first < batch.preKeys.length; first += 10_000) {
-      const chunk = batch.preKeys.slice(first, first + 10_000);
-      await insertOneTimePreKeysOfDevices(sql, chunk.map((k) => ids.get(k.device)!), chunk.map((k) => k.id), chunk.map((k) => k.key));
-    }
-  });
-}
-
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 async function main(): Promise<void> {
@@ -155,7 +121,7 @@ async function main(): Promise<void> {
       const n = Math.min(options.batch, options.devices - enrolled);
       // Keys of the next batch are made while the store writes the previous one.
       const generating = performance.now();
-      const batch = generateBatch(enrolled, n);
+      const batch = generateBatch(options.prefix, enrolled, n, options.prekeys);
       keySeconds += (performance.now() - generating) / 1000;
       await pending;
       pending = storeBatch(database, batch);

@@ -26,7 +26,8 @@ import {
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
 import {
-  cpuGroups, driveLoop, driveV2, enrolV2BenchDevices, metric, report, SERVER_METRICS, v2MixSteps,
+  cpuGroups, driveLoop, driveV2, enrolV2BenchDevices, metric, report, SERVER_METRICS, UNLIMITED_DEVICES, UNLIMITED_TARGET_ARGS,
+  V2_BENCH_ARGS, V2_PREKEYS_PER_DEVICE, v2MixSteps,
 } from './load_loop.js';
 
 const options = new Command('load.bench')
@@ -44,26 +45,6 @@ const options = new Command('load.bench')
   }>();
 const runV1 = options.protocol !== 'v2';
 const runV2 = options.protocol !== 'v1';
-/**
- * One-time prekeys each v2 bench device uploads before the run: enough that no bundle fetch of a
- * run finds the stock low, as in a fleet whose devices refill (v1 firmware holds at most 100,
- * so v1 fetches run out early in a run and then hand out none).
- */
-const V2_PREKEYS_PER_DEVICE = 500;
-/**
- * Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches and
- * sends it repeats to one peer, room for its prekeys.
- */
-const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--send-burst', '1000000000',
-  '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
-/**
- * Both protocols: the per-target bucket of one-time prekeys still takes its token on every fetch, but
- * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.
- */
-const UNLIMITED_TARGET_ARGS = ['--target-fetch-burst', '1000000000', '--target-fetch-interval', '1'];
-/** Each bench device sends hundreds of requests a second: no per-device limit (server, embedded broker). */
-const UNLIMITED_DEVICES = ['--device-request-rate', '1000000000', '--device-request-burst', '1000000000'];
-
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
 

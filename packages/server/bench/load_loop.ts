@@ -9,6 +9,26 @@ import { encodeBase64url as b64 } from '@x3dh-iot/protocol';
 import { preKeyBatch, type ServerProcess, type V2Response, type V2TestDevice } from '@x3dh-iot/testkit';
 import { cpuSecondsByGroup, snapshotCpu, type CpuSnapshot } from './process_cpu.js';
 
+/**
+ * One-time prekeys each v2 bench device uploads before the run: enough that no bundle fetch of a
+ * run finds the stock low, as in a fleet whose devices refill (v1 firmware holds at most 100,
+ * so v1 fetches run out early in a run and then hand out none).
+ */
+export const V2_PREKEYS_PER_DEVICE = 500;
+/**
+ * Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches and
+ * sends it repeats to one peer, room for its prekeys.
+ */
+export const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--send-burst', '1000000000',
+  '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
+/**
+ * Both protocols: the per-target bucket of one-time prekeys still takes its token on every fetch, but
+ * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.
+ */
+export const UNLIMITED_TARGET_ARGS = ['--target-fetch-burst', '1000000000', '--target-fetch-interval', '1'];
+/** Each bench device sends hundreds of requests a second: no per-device limit (server, embedded broker). */
+export const UNLIMITED_DEVICES = ['--device-request-rate', '1000000000', '--device-request-burst', '1000000000'];
+
 /** Seconds of load before measuring, and measured. */
 export interface Timing { warmup: number; seconds: number }
 
