@@ -22,11 +22,13 @@ import { randomBytes } from 'node:crypto';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSigningKey } from '@x3dh-iot/protocol';
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import {
-  createTestDatabase, freePort, preKeyBatch, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess,
-  type V2Response,
+  createTestDatabase, freePort, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess,
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
-import { cpuSecondsByGroup, snapshotCpu, type CpuSnapshot } from './process_cpu.js';
+import {
+  cpuGroups, driveLoop, driveV2, enrolV2BenchDevices, metric, report, SERVER_METRICS, UNLIMITED_DEVICES, UNLIMITED_TARGET_ARGS,
+  V2_BENCH_ARGS, V2_PREKEYS_PER_DEVICE, v2MixSteps,
+} from './load_loop.js';
 
 const options = new Command('load.bench')
   .addOption(new Option('--devices <n>', 'concurrent simulated devices').argParser(Number).default(32))
@@ -43,26 +45,6 @@ const options = new Command('load.bench')
   }>();
 const runV1 = options.protocol !== 'v2';
 const runV2 = options.protocol !== 'v1';
-/**
- * One-time prekeys each v2 bench device uploads before the run: enough that no bundle fetch of a
- * run finds the stock low, as in a fleet whose devices refill (v1 firmware holds at most 100,
- * so v1 fetches run out early in a run and then hand out none).
- */
-const V2_PREKEYS_PER_DEVICE = 500;
-/**
- * Server flags for the v2 mix: no token per bench device, no rate limit on the bundle fetches and
- * sends it repeats to one peer, room for its prekeys.
- */
-const V2_BENCH_ARGS = ['--open-enrolment', '--fetch-burst', '1000000000', '--fetch-interval', '1', '--send-burst', '1000000000',
-  '--prekey-cap', String(V2_PREKEYS_PER_DEVICE)];
-/**
- * Both protocols: the per-target bucket of one-time prekeys still takes its token on every fetch, but
- * never runs dry, so that the repeated fetches of a few targets hand out keys as in earlier figures.
- */
-const UNLIMITED_TARGET_ARGS = ['--target-fetch-burst', '1000000000', '--target-fetch-interval', '1'];
-/** Each bench device sends hundreds of requests a second: no per-device limit (server, embedded broker). */
-const UNLIMITED_DEVICES = ['--device-request-rate', '1000000000', '--device-request-burst', '1000000000'];
-
 const T = wireV1.V1_TOPICS;
 const ECHO = fileURLToPath(new URL('./echo_responder.ts', import.meta.url));
 
@@ -84,57 +66,8 @@ async function closeDevices(devices: MqttRequester[]): Promise<void> {
 }
 
 type Step = { operation: string; topic: string; payload: string };
-/** A v2 step sends one signed request and says which operation it was (a step may adapt to earlier answers). */
-type V2Step = () => Promise<{ operation: string; response: V2Response }>;
-/** One request's operation, and its error reply if it got one. */
-type Outcome = { operation: string; error?: string };
-
-interface RunResult {
-  latencies: Map<string, number[]>;
-  errors: Map<string, number>;
-  /** CPU seconds per process group during the measured part (null without /proc). */
-  cpu: Map<string, number> | null;
-}
-
-/** Names the process groups whose CPU time the report shows. */
-const cpuGroups = (pids: Record<string, number | undefined>) => (pid: number, name: string): string =>
-  pid === process.pid ? 'load generator' : Object.entries(pids).find(([, known]) => known === pid)?.[0] ??
-    (name === 'postgres' ? 'PostgreSQL' : name === 'mosquitto' ? 'Mosquitto' : 'other');
-
-/**
- * Runs `count` devices in a loop for warmup + seconds, each sending its next request once the
- * previous one was answered; returns the latencies (ms) per operation of the measured part, the
- * replies that were errors and the CPU time of the machine's processes meanwhile.
- */
-async function driveLoop(
-  count: number, next: (device: number) => (k: number) => Promise<Outcome>, groupOf: (pid: number, name: string) => string,
-): Promise<RunResult> {
-  const latencies = new Map<string, number[]>();
-  const errors = new Map<string, number>();
-  const start = performance.now();
-  const measureFrom = start + options.warmup * 1000;
-  const end = measureFrom + options.seconds * 1000;
-  let cpuBefore: CpuSnapshot | null = null;
-  const snapshot = setTimeout(() => { cpuBefore = snapshotCpu(); }, measureFrom - start);
-  await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const send = next(i);
-    for (let k = 0; performance.now() < end; k += 1) {
-      const sent = performance.now();
-      const { operation, error } = await send(k);
-      const done = performance.now();
-      if (sent < measureFrom || done > end) continue;
-      if (!latencies.has(operation)) latencies.set(operation, []);
-      latencies.get(operation)!.push(done - sent);
-      if (error !== undefined) errors.set(`${operation}: ${error}`, (errors.get(`${operation}: ${error}`) ?? 0) + 1);
-    }
-  }));
-  clearTimeout(snapshot);
-  const cpuAfter = snapshotCpu();
-  return { latencies, errors, cpu: cpuBefore !== null && cpuAfter !== null ? cpuSecondsByGroup(cpuBefore, cpuAfter, groupOf) : null };
-}
-
 function drive(devices: MqttRequester[], steps: (i: number) => Step[], groupOf: (pid: number, name: string) => string) {
-  return driveLoop(devices.length, (i) => {
+  return driveLoop(options, devices.length, (i) => {
     const mine = steps(i);
     return async (k) => {
       const step = mine[k % mine.length]!;
@@ -142,44 +75,6 @@ function drive(devices: MqttRequester[], steps: (i: number) => Step[], groupOf: 
       return { operation: step.operation, ...(body.startsWith('{"error"') ? { error: body } : {}) };
     };
   }, groupOf);
-}
-
-function driveV2(devices: V2TestDevice[], steps: (i: number) => V2Step[], groupOf: (pid: number, name: string) => string) {
-  return driveLoop(devices.length, (i) => {
-    const mine = steps(i);
-    return async (k) => {
-      const { operation, response } = await mine[k % mine.length]!();
-      return { operation, ...(response.ok ? {} : { error: response.error.code }) };
-    };
-  }, groupOf);
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
-
-function report(label: string, result: RunResult): number {
-  let total = 0;
-  const all: number[] = [];
-  console.log(`  ${label}`);
-  for (const [operation, values] of result.latencies) {
-    values.sort((a, b) => a - b);
-    total += values.length;
-    all.push(...values);
-    console.log(`    ${operation.padEnd(16)} ${(values.length / options.seconds).toFixed(0).padStart(6)} req/s   ` +
-      `p50 ${percentile(values, 0.5).toFixed(2).padStart(6)} ms   p99 ${percentile(values, 0.99).toFixed(2).padStart(6)} ms`);
-  }
-  all.sort((a, b) => a - b);
-  const rate = total / options.seconds;
-  console.log(`    ${'all'.padEnd(16)} ${rate.toFixed(0).padStart(6)} req/s   ` +
-    `p50 ${percentile(all, 0.5).toFixed(2).padStart(6)} ms   p99 ${percentile(all, 0.99).toFixed(2).padStart(6)} ms`);
-  for (const [error, count] of result.errors) console.log(`    error reply x${count}: ${error}`);
-  if (result.cpu !== null && total > 0) {
-    const perRequest = [...result.cpu].sort((a, b) => b[1] - a[1]).map(([group, seconds]) => [group, 1e6 * seconds / total] as const);
-    const sum = perRequest.reduce((acc, [, us]) => acc + us, 0);
-    const busy = 100 * [...result.cpu.values()].reduce((acc, seconds) => acc + seconds, 0) / (options.seconds * os.cpus().length);
-    console.log(`    CPU per request, measured part: ${perRequest.map(([group, us]) => `${group} ${us.toFixed(0)}`).join(', ')} ` +
-      `= ${sum.toFixed(0)} µs (cores ${busy.toFixed(0)}% busy)`);
-  }
-  return rate;
 }
 
 async function echoCeiling(target: Target, caFile: string | undefined): Promise<number> {
@@ -192,23 +87,12 @@ async function echoCeiling(target: Target, caFile: string | undefined): Promise<
     const result = await drive(devices, () => ['bundle', 'initialMessage', 'inbox'].map((operation) => ({
       operation, topic: `bench/echo/${operation}`, payload: operation === 'initialMessage' ? payload : '{}',
     })), cpuGroups({ 'echo responder': echo.pid }));
-    return report('echo responder (ceiling)', result);
+    return report(options, 'echo responder (ceiling)', result);
   } finally {
     await closeDevices(devices);
     await stopChild(echo);
   }
 }
-
-/** Reads a metric's value from the server's /metrics. */
-async function metric(server: ServerProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-  // Summed over label sets (operations).
-  return text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-const SERVER_METRICS = ['process_cpu_seconds_total', 'x3dh_transaction_batch_size_count', 'x3dh_transaction_batch_size_sum',
-  'x3dh_request_duration_seconds_sum', 'x3dh_request_duration_seconds_count'];
 
 async function serverMix(target: Target, server: ServerProcess): Promise<number> {
   const devices = await connectDevices(target, options.devices, 'device');
@@ -233,7 +117,7 @@ async function serverMix(target: Target, server: ServerProcess): Promise<number>
     }, cpuGroups({ 'key server': server.process.pid }));
     const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
-    const rate = report('key server (bundle fetch + initial message + inbox read)', result);
+    const rate = report(options, 'key server (bundle fetch + initial message + inbox read)', result);
     console.log(`    server process (whole run incl. warm-up): ${(1e6 * cpu! / answered!).toFixed(0)} µs CPU per request, ` +
       `${(batched! / batches!).toFixed(1)} requests per transaction, ` +
       `${(1000 * busy! / answered!).toFixed(2)} ms mean from receipt to reply`);
@@ -275,39 +159,12 @@ async function serverMixV2(target: Target, server: ServerProcess): Promise<numbe
   const names = Array.from({ length: options.devices }, (_, i) => `bench2-${run}-${i}`);
   const devices = await Promise.all(names.map((name) => V2TestDevice.connect({ name, brokerUrl: target.url, ca: target.ca, keepReceived: false })));
   try {
-    // Every device enrols with a signed prekey and V2_PREKEYS_PER_DEVICE one-time prekeys, 100 per upload (the most one carries).
-    await Promise.all(devices.map(async (device) => {
-      const responses = [await device.enroll()];
-      for (let k = 0; k < V2_PREKEYS_PER_DEVICE / 100; k += 1) {
-        responses.push(await device.request('prekeys.upload', preKeyBatch(device.identity, {
-          ...(k === 0 ? { signedPreKeyId: 1 } : {}), firstOneTimePreKeyId: 1 + 100 * k, count: 100,
-        }).body));
-      }
-      for (const response of responses) {
-        if (!response.ok) throw new Error(`bench device set-up refused: ${response.error.code} ${response.error.message}`);
-      }
-    }));
+    await enrolV2BenchDevices(devices, V2_PREKEYS_PER_DEVICE);
     const before = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
-    const envelope = b64(randomBytes(200));
-    const result = await driveV2(devices, (i) => {
-      const device = devices[i]!;
-      const peer = names[(i + 1) % names.length]!;
-      let fetched: string[] = [];
-      const step = async (operation: string, body: unknown) => ({ operation, response: await device.request(operation, body) });
-      return [
-        () => step('bundle.fetch', { device: peer }),
-        () => step('message.send', { to: peer, id: randomBytes(16).toString('base64url'), type: 'x3dh.initial', envelope }),
-        async () => {
-          const done = await step('mailbox.fetch', { limit: 100 });
-          fetched = done.response.ok ? (done.response.result.messages as { id: string }[]).map((m) => m.id) : [];
-          return done;
-        },
-        () => (fetched.length > 0 ? step('mailbox.ack', { ids: fetched }) : step('prekeys.status', {})),
-      ];
-    }, cpuGroups({ 'key server': server.process.pid }));
+    const result = await driveV2(options, devices, v2MixSteps(devices, names), cpuGroups({ 'key server': server.process.pid }));
     const after = await Promise.all(SERVER_METRICS.map((name) => metric(server, name)));
     const [cpu, batches, batched, busy, answered] = after.map((value, i) => value - before[i]!) as number[];
-    const rate = report('key server, v2 (bundle.fetch + message.send + mailbox.fetch + mailbox.ack, signed)', result);
+    const rate = report(options, 'key server, v2 (bundle.fetch + message.send + mailbox.fetch + mailbox.ack, signed)', result);
     const cpuPerRequest = 1e6 * cpu! / answered!;
     console.log(`    server process (whole run incl. warm-up): ${cpuPerRequest.toFixed(0)} µs CPU per request, ` +
       `${(batched! / batches!).toFixed(1)} requests per transaction, ` +

@@ -20,6 +20,7 @@ import { PostgresDatabase } from './storage/postgres_database.js';
 import { databaseTls } from './storage/database_tls.js';
 import { checkBrokerUrl } from './plain_text_policy.js';
 import { countOneTimePreKeys } from './storage/queries/directory_queries.js';
+import { purgeInBatches } from './storage/batched_purge.js';
 import { purgeProcessedReplies } from './storage/queries/processed_request_queries.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded_broker.js';
 import type { ServerCredentials } from './transport/embedded_broker_access.js';
@@ -230,13 +231,18 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     state.liveness = liveness;
     stack.push(async () => liveness.stop());
 
+    let purging = false;
     const purge = setInterval(() => {
+      // A run that outlasts the interval (a large backlog, purged a batch at a time) is not joined by another.
+      if (purging) return;
+      purging = true;
       // Recorded replies outlive the v2 request ids that point at them.
-      database.transaction((sql) => purgeProcessedReplies(sql,
-        Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds))))
+      const processed = purgeInBatches(database, (sql, limit) => purgeProcessedReplies(sql,
+        Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds)), limit))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
-      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds, (config.clock ?? Date.now)()))
+      const v2 = purgeV2(database, config.clockSkewSeconds, (config.clock ?? Date.now)())
         .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'));
+      void Promise.all([processed, v2]).finally(() => { purging = false; });
     }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));
     purge.unref();
     stack.push(async () => clearInterval(purge));

@@ -10,6 +10,7 @@ import { handOutBundleRow } from '../src/storage/queries/fetch_allowance_queries
 import { listMailboxMessages, queueMessage } from '../src/storage/queries/mailbox_message_queries.js';
 import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/mailbox_queries.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
+import { genericPlan as planOn, indexCondition, scans, statementsOf } from './support/query_plans.js';
 
 /**
  * The hand-out statements (oldest one-time prekey, oldest queued message) must find the target's
@@ -24,6 +25,7 @@ const ROWS_OF_OTHERS = 30_000;
 
 let testDatabase: TestDatabase;
 let database: PostgresDatabase;
+const genericPlan = (text: string, params: readonly unknown[]) => planOn(database, text, params);
 
 before(async () => {
   testDatabase = await createTestDatabase('x3dh_plans');
@@ -47,50 +49,6 @@ after(async () => {
   await database?.close();
   await testDatabase?.drop();
 });
-
-/** The statements a query function issues, with their parameters, without running them. */
-async function statementsOf(call: (sql: Sql) => Promise<unknown>): Promise<{ text: string; params: readonly unknown[] }[]> {
-  const statements: { text: string; params: readonly unknown[] }[] = [];
-  const recorder: Sql = {
-    query: async <Row>(text: string, params: readonly unknown[] = []) => {
-      statements.push({ text, params });
-      return [{ request_recorded: true }] as Row[];
-    },
-    exec: async () => {},
-  };
-  await call(recorder);
-  return statements;
-}
-
-const literal = (value: unknown): string => {
-  if (value === null || value === undefined) return 'NULL';
-  if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString('hex')}'`;
-  return `'${String(value).replaceAll("'", "''")}'`;
-};
-
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Cond'?: string; Plans?: PlanNode[] }
-
-/** The generic plan of a prepared statement, as the server runs it after a few executions. */
-async function genericPlan(text: string, params: readonly unknown[]): Promise<PlanNode> {
-  return database.transaction(async (sql) => {
-    await sql.exec('SET LOCAL plan_cache_mode = force_generic_plan');
-    await sql.exec(`PREPARE probe AS ${text}`);
-    const rows = await sql.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-      `EXPLAIN (FORMAT JSON) EXECUTE probe(${params.map(literal).join(', ')})`);
-    await sql.exec('DEALLOCATE probe');
-    return rows[0]!['QUERY PLAN'][0].Plan;
-  });
-}
-
-/** The plan's scans of tables (not the DELETE or INSERT nodes, which name their table too). */
-function* scans(node: PlanNode): Generator<PlanNode> {
-  if (node['Relation Name'] !== undefined && node['Node Type'].endsWith('Scan')) yield node;
-  for (const child of node.Plans ?? []) yield* scans(child);
-}
-
-/** The index condition a scan reads its rows by (a bitmap heap scan's is on its bitmap index scan). */
-const indexCondition = (scan: PlanNode): string | undefined =>
-  scan['Index Cond'] ?? scan.Plans?.find((child) => child['Node Type'] === 'Bitmap Index Scan')?.['Index Cond'];
 
 const gate: RequestIdGate = {
   record: { device: 'target', requestId: new Uint8Array(16), signedDigest: new Uint8Array(32), replyDigest: 'v2:probe' },

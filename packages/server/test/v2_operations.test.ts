@@ -84,6 +84,10 @@ for (const { name, start } of v2Environments) {
       const bob = await env.enrolled(uniqueName('bob'));
       const devices = result(await alice.request('directory.list')).devices as string[];
       assert.ok(devices.includes(alice.name) && devices.includes(bob.name));
+      // A page at a time: the page after a name starts with the next name.
+      const at = devices.indexOf(alice.name);
+      assert.deepEqual(result(await alice.request('directory.list', { after: alice.name, limit: 1 })).devices, devices.slice(at + 1, at + 2));
+      assert.equal(errorCode(await alice.request('directory.list', { limit: 1001 })), 'bad_request');
       assert.deepEqual(result(await alice.request('directory.lookup', { device: bob.name })),
         { device: bob.name, identity_key: b64(bob.identity.publicKey) });
       assert.equal(errorCode(await alice.request('directory.lookup', { device: uniqueName('nobody') })), 'unknown_device');

@@ -173,8 +173,15 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     return this.prekeys.maintain();
   }
 
-  listUsers(): Promise<string[]> {
-    return this.core.call('directory.list', {}).then((result) => result.devices);
+  /** Every device in the directory, read a page at a time. */
+  async listUsers(): Promise<string[]> {
+    const devices: string[] = [];
+    for (;;) {
+      const after = devices.at(-1);
+      const page = (await this.core.call('directory.list', { ...(after === undefined ? {} : { after }), limit: wireV2.MAX_DIRECTORY_PAGE })).devices;
+      devices.push(...page);
+      if (page.length < wireV2.MAX_DIRECTORY_PAGE) return devices;
+    }
   }
 
   /** X3DH as initiator with the first text (SessionBuilder.start). */

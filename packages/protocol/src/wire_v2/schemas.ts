@@ -11,6 +11,8 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 export const MAX_ENVELOPE_BYTES = 48 * 1024;
 export const MAX_ONE_TIME_PREKEYS_PER_UPLOAD = 100;
 export const MAX_MAILBOX_FETCH = 100;
+/** Most names one directory.list answer holds; a larger directory is read a page at a time (`after`). */
+export const MAX_DIRECTORY_PAGE = 1000;
 export const MAX_ACK_IDS = 100;
 export const MESSAGE_ID_BYTES = 16;
 /** Prekey ids are unsigned 31-bit integers; -1 in an envelope means "no one-time prekey". */
@@ -54,7 +56,10 @@ export const requestBodies = {
   }),
   'prekeys.status': z.strictObject({}),
   'bundle.fetch': z.strictObject({ device: deviceNameSchema }),
-  'directory.list': z.strictObject({}),
+  'directory.list': z.strictObject({
+    after: deviceNameSchema.optional(),
+    limit: z.number().int().min(1).max(MAX_DIRECTORY_PAGE).optional(),
+  }),
   'directory.lookup': z.strictObject({ device: deviceNameSchema }),
   'message.send': z.strictObject({ to: deviceNameSchema, id: clientMessageIdSchema, type: messageTypeSchema, envelope: envelopeSchema }),
   'mailbox.fetch': z.strictObject({

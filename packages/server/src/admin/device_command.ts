@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { decodeBase64urlFixed, encodeBase64url, publishedKeyProblem, X25519_KEY_BYTES } from '@x3dh-iot/protocol';
 import { runOnStore, withStoreOptions, type StoreOptions } from './admin_store.js';
+import { MAX_DEVICE_PAGE } from './operator_operations.js';
 import { printJson, printTable } from './output.js';
 
 function identityKey(text: string): Uint8Array {
@@ -64,20 +65,32 @@ function stateCommand(name: keyof typeof STATE_CHANGES): Command {
     });
 }
 
+function pageSize(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_DEVICE_PAGE) throw new InvalidArgumentError(`must be an integer from 1 to ${MAX_DEVICE_PAGE}`);
+  return value;
+}
+
 function listCommand(): Command {
   return withStoreOptions(new Command('list'))
-    .description('List devices with their identity key, prekey stock and waiting mailbox messages')
+    .description('List devices in name order with their identity key, prekey stock and waiting mailbox messages, ' +
+      `a page at a time (${MAX_DEVICE_PAGE} at most): when more follow, the command to list the next page goes to stderr`)
+    .option('--after <name>', 'list the devices whose names come after this one (the last of the previous page)')
+    .option('--limit <n>', `most devices listed (1 to ${MAX_DEVICE_PAGE})`, pageSize, MAX_DEVICE_PAGE)
     .option('--json', 'print a JSON array')
-    .action(async (options: StoreOptions & { json?: boolean }) => {
-      const rows = await runOnStore(options, 'device.list', {});
-      if (options.json) {
-        printJson(rows);
-        return;
+    .action(async (options: StoreOptions & { after?: string; limit: number; json?: boolean }) => {
+      const rows = await runOnStore(options, 'device.list', { after: options.after ?? null, limit: options.limit });
+      if (options.json) printJson(rows);
+      else {
+        printTable(['DEVICE', 'STATE', 'IDENTITY KEY', 'SIGNED PREKEY', 'ONE-TIME PREKEYS', 'MAILBOX', 'CREATED'], rows.map((row) => [
+          row.device, row.state, row.identity_key, row.signed_prekey_id?.toString(), String(row.one_time_prekeys),
+          String(row.mailbox_messages), row.created,
+        ]));
       }
-      printTable(['DEVICE', 'STATE', 'IDENTITY KEY', 'SIGNED PREKEY', 'ONE-TIME PREKEYS', 'MAILBOX', 'CREATED'], rows.map((row) => [
-        row.device, row.state, row.identity_key, row.signed_prekey_id?.toString(), String(row.one_time_prekeys),
-        String(row.mailbox_messages), row.created,
-      ]));
+      const last = rows.at(-1);
+      if (rows.length === options.limit && last !== undefined) {
+        process.stderr.write(`more devices may follow: x3dh-server device list --after ${last.device}\n`);
+      }
     });
 }
 

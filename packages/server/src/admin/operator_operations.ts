@@ -41,6 +41,9 @@ export function describeDevice(row: DeviceRow) {
   };
 }
 
+/** Most devices `device list` shows at once; a larger directory is listed a page at a time (`--after`). */
+export const MAX_DEVICE_PAGE = 1000;
+
 /** Enrolment token ids, as `token list` shows them. */
 export const TOKEN_ID_PATTERN = /^[1-9][0-9]{0,17}$/;
 
@@ -53,7 +56,10 @@ const inputs = {
   }),
   'token.list': z.strictObject({}),
   'token.revoke': z.strictObject({ id: z.string().regex(TOKEN_ID_PATTERN) }),
-  'device.list': z.strictObject({}),
+  'device.list': z.strictObject({
+    after: z.string().nullable().default(null),
+    limit: z.number().int().min(1).max(MAX_DEVICE_PAGE).default(MAX_DEVICE_PAGE),
+  }),
   'device.set-identity': z.strictObject({ device: z.string(), identityKey: wireV2.publishedKeySchema }),
   'device.disable': z.strictObject({ device: z.string() }),
   'device.enable': z.strictObject({ device: z.string() }),
@@ -74,7 +80,7 @@ const operations = {
     throw new OperatorError(`enrolment token ${id} is already ${existing.state === 'used'
       ? `used (by ${existing.used_by ?? '?'} at ${formatTime(existing.used_at)})` : existing.state}`);
   },
-  'device.list': async (sql) => (await listDevices(sql)).map(describeDevice),
+  'device.list': async (sql, { after, limit }) => (await listDevices(sql, after, limit)).map(describeDevice),
   'device.set-identity': async (sql, { device: name, identityKey }) => {
     const device = await existingDevice(sql, name);
     // The same change as a device's own identity.rotate; the row lock its UPDATE takes waits for

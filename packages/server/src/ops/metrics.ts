@@ -1,5 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Outcome } from '../processing/request_protocol.js';
+import { CachedReading } from './cached_reading.js';
+
+/**
+ * How old the prekey stock metric may be. Counting every one-time prekey reads the whole table
+ * (5 million rows for 100,000 devices with 50 each: see docs/capacity.md), too much for every
+ * scrape of every replica; the stock changes slowly next to that.
+ */
+export const PREKEY_STOCK_MAX_AGE_MS = 60_000;
 
 /** The server's Prometheus metrics, in a registry of its own (several servers may share a process in tests). */
 export class ServerMetrics {
@@ -27,13 +35,14 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
-  constructor(countOneTimePreKeys: () => Promise<number>) {
+  constructor(countOneTimePreKeys: () => Promise<number>, stockMaxAgeMs = PREKEY_STOCK_MAX_AGE_MS) {
+    const stock = new CachedReading(countOneTimePreKeys, stockMaxAgeMs);
     new Gauge({
       name: 'x3dh_one_time_prekeys',
-      help: 'One-time prekeys in stock over all users',
+      help: `One-time prekeys in stock over all users, counted at most every ${stockMaxAgeMs / 1000} s`,
       registers: [this.registry],
       async collect() {
-        this.set(await countOneTimePreKeys());
+        this.set(await stock.get());
       },
     });
     collectDefaultMetrics({ register: this.registry });

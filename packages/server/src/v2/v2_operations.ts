@@ -78,7 +78,9 @@ export async function runOperation(
     }
 
     case 'directory.list':
-      return okReply('directory.list', { devices: await listDeviceNames(sql) });
+      return okReply('directory.list', {
+        devices: await listDeviceNames(sql, call.body.after ?? null, call.body.limit ?? wireV2.MAX_DIRECTORY_PAGE),
+      });
 
     case 'directory.lookup': {
       const target = await findDevice(sql, call.body.device);

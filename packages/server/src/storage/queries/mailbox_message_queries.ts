@@ -251,11 +251,17 @@ export async function deleteMailbox(sql: Sql, recipientId: string): Promise<void
     [recipientId]);
 }
 
-/** Deletes messages past their expiry and takes them off their recipients' mailbox totals; how many. */
-export async function purgeExpiredMessages(sql: Sql): Promise<number> {
+/**
+ * Deletes up to `limit` messages past their expiry, oldest expiry first, and takes them off their
+ * recipients' mailbox totals; how many. A batch at a time (see purgeInBatches), so no transaction
+ * grows with the table; SKIP LOCKED leaves rows another replica's purge or a recipient's own drop
+ * holds to them.
+ */
+export async function purgeExpiredMessages(sql: Sql, limit: number): Promise<number> {
   const rows = await sql.query<{ purged: number }>(
     `WITH purged AS (
-       DELETE FROM mailbox_messages WHERE expires_at <= now()
+       DELETE FROM mailbox_messages WHERE id = ANY(ARRAY(
+         SELECT id FROM mailbox_messages WHERE expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))
        RETURNING recipient_id, octet_length(envelope) AS bytes, from_stranger
      ), totals AS (
        UPDATE users u SET queued_messages = u.queued_messages - p.messages, queued_bytes = u.queued_bytes - p.bytes,
@@ -266,13 +272,18 @@ export async function purgeExpiredMessages(sql: Sql): Promise<number> {
          FROM purged GROUP BY recipient_id) p
        WHERE u.id = p.recipient_id
      )
-     SELECT count(*)::integer AS purged FROM purged`);
+     SELECT count(*)::integer AS purged FROM purged`,
+    [limit]);
   return rows[0]!.purged;
 }
 
-/** Forgets sends whose message could no longer be waiting; how many. */
-export async function purgeSentMessages(sql: Sql): Promise<number> {
-  const rows = await sql.query('DELETE FROM sent_messages WHERE expires_at < now() RETURNING 1');
+/** Forgets up to `limit` sends whose message could no longer be waiting; how many. */
+export async function purgeSentMessages(sql: Sql, limit: number): Promise<number> {
+  const rows = await sql.query(
+    `DELETE FROM sent_messages WHERE ctid = ANY(ARRAY(
+       SELECT ctid FROM sent_messages WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))
+     RETURNING 1`,
+    [limit]);
   return rows.length;
 }
 

@@ -46,10 +46,13 @@ export function isAlreadyRecorded(error: unknown): boolean {
   return code === '23505' && constraint === 'processed_requests_pkey';
 }
 
-/** Forgets requests processed longer ago than `retentionSeconds`: redeliveries come much sooner. */
-export async function purgeProcessedReplies(sql: Sql, retentionSeconds: number): Promise<number> {
+/** Forgets up to `limit` requests processed longer ago than `retentionSeconds`, oldest first: redeliveries come much sooner; how many. */
+export async function purgeProcessedReplies(sql: Sql, retentionSeconds: number, limit: number): Promise<number> {
   const rows = await sql.query(
-    `DELETE FROM processed_requests WHERE processed_at < now() - make_interval(secs => $1) RETURNING 1`,
-    [retentionSeconds]);
+    `DELETE FROM processed_requests WHERE digest = ANY(ARRAY(
+       SELECT digest FROM processed_requests WHERE processed_at < now() - make_interval(secs => $1)
+       ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+     RETURNING 1`,
+    [retentionSeconds, limit]);
   return rows.length;
 }

@@ -78,10 +78,13 @@ export async function findRequestId(sql: Sql, device: string, requestId: Uint8Ar
   return rows[0] ?? null;
 }
 
-/** Forgets request ids received more than `keepSeconds` before `now` (server clock, ms); how many. */
-export async function purgeRequestIds(sql: Sql, now: number, keepSeconds: number): Promise<number> {
+/** Forgets up to `limit` request ids received more than `keepSeconds` before `now` (server clock, ms), oldest first; how many. */
+export async function purgeRequestIds(sql: Sql, now: number, keepSeconds: number, limit: number): Promise<number> {
   const rows = await sql.query(
-    `DELETE FROM request_ids WHERE received_at < ${SERVER_TIME('$1')} - make_interval(secs => $2) RETURNING 1`,
-    [now, keepSeconds]);
+    `DELETE FROM request_ids WHERE ctid = ANY(ARRAY(
+       SELECT ctid FROM request_ids WHERE received_at < ${SERVER_TIME('$1')} - make_interval(secs => $2)
+       ORDER BY received_at LIMIT $3 FOR UPDATE SKIP LOCKED))
+     RETURNING 1`,
+    [now, keepSeconds, limit]);
   return rows.length;
 }

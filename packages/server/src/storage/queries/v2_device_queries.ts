@@ -79,9 +79,18 @@ export async function setDeviceDisabled(sql: Sql, name: string, disabled: boolea
   return rows.length === 1;
 }
 
-/** Names of the devices enrolled over v2, not deleted or disabled (v1 devices are another namespace). */
-export async function listDeviceNames(sql: Sql): Promise<string[]> {
+/**
+ * A page of the names of the devices enrolled over v2, not deleted or disabled (v1 devices are
+ * another namespace), in name order after `after` (keyset pagination: a page reads its rows from
+ * the users_v2_directory index and stops, whatever the fleet's size, and a device enrolled between
+ * two pages is listed once, in its place, or not at all when it falls before the cursor). The first
+ * page is the one after '', which sorts before every name: one statement and one plan for all pages.
+ */
+export async function listDeviceNames(sql: Sql, after: string | null, limit: number): Promise<string[]> {
   const rows = await sql.query<{ username: string }>(
-    'SELECT username FROM users WHERE deleted_at IS NULL AND disabled_at IS NULL AND wire_protocol = 2 ORDER BY username');
+    `SELECT username FROM users
+     WHERE deleted_at IS NULL AND disabled_at IS NULL AND wire_protocol = 2 AND username > $1::text
+     ORDER BY username LIMIT $2`,
+    [after ?? '', limit]);
   return rows.map((row) => row.username);
 }
