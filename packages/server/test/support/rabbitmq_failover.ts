@@ -66,7 +66,11 @@ export async function runRabbitMqFailover(options: RabbitMqFailoverOptions): Pro
       const node = cluster.nodes.find((n) => (which === 'leader' ? n.nodeName === leader : n.nodeName !== leader && n.running))!;
       const at = Date.now();
       await node[how]();
-      await load.acknowledgements(options.perPhase, 120_000);
+      await load.acknowledgements(options.perPhase, 120_000).catch((error: Error) => {
+        // What the server saw of the broker, to tell a stuck consumer from a stuck requester.
+        const seen = server!.logs.filter((entry) => /AMQP|broker|database/.test(String(entry.msg))).slice(-20);
+        throw new Error(`${error.message} after ${how} of ${which} ${node.nodeName}; server: ${JSON.stringify(seen)}`);
+      });
       rounds.push({ how, which, node: node.nodeName, recoveryMs: load.recoveryMs(at) });
       // Back before the next disruption, so that the quorum queue keeps its majority.
       if (index < options.disruptions.length - 1) {
