@@ -94,7 +94,7 @@ export async function startRabbitMq(
   while (!(log.includes(listenerLine) && log.includes('Server startup complete'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await running.stop();
-      throw new Error(`RabbitMQ did not start (${listenerLine}):\n${log.slice(-4000)}`);
+      throw new Error(`RabbitMQ did not start (${listenerLine}; exit ${child.exitCode ?? child.signalCode ?? 'none: too slow'}):\n${log.slice(-4000)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

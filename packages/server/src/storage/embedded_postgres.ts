@@ -136,6 +136,7 @@ export class EmbeddedPostgres {
       await cluster.stop();
       throw error;
     }
+    log.info({ pid: child.pid, dir: clusterDir, log: logFile }, 'embedded PostgreSQL started');
     return cluster;
   }
 

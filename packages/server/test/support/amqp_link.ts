@@ -8,13 +8,15 @@ import type { RequestLink } from './failover_load.js';
  * that they survive the loss of any one node; a lost connection is replaced by one to the next
  * node, and sends fail meanwhile (the load retries them).
  */
-export async function openAmqpLink(urls: readonly string[]): Promise<RequestLink & { close(): Promise<void> }> {
+export async function openAmqpLink(urls: readonly string[]): Promise<RequestLink & { close(): Promise<void>; events: string[] }> {
   const responseKey = `x3dh.resp.load-${randomBytes(4).toString('hex')}`;
   const replyQueue = `load-replies-${randomBytes(4).toString('hex')}`;
   let handler: (correlation: string, reply: unknown) => void = () => {};
   let current: { connection: ChannelModel; channel: ConfirmChannel } | null = null;
   let next = 0;
   let closed = false;
+  /** Connections made and lost, failed attempts: what a stalled load was doing. */
+  const events: string[] = [];
 
   const connect = async (): Promise<void> => {
     for (let attempt = 0; !closed; attempt += 1) {
@@ -35,12 +37,15 @@ export async function openAmqpLink(urls: readonly string[]): Promise<RequestLink
         const link = { connection, channel };
         connection.on('close', () => {
           if (current !== link) return;
+          events.push(`${new Date().toISOString()} connection to ${new URL(url).host} lost`);
           current = null;
           if (!closed) void connect();
         });
         current = link;
+        events.push(`${new Date().toISOString()} connected to ${new URL(url).host}`);
         return;
-      } catch {
+      } catch (error) {
+        events.push(`${new Date().toISOString()} ${new URL(url).host}: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * (attempt + 1))));
       }
     }
@@ -55,6 +60,7 @@ export async function openAmqpLink(urls: readonly string[]): Promise<RequestLink
       }, (error: unknown) => (error ? reject(error as Error) : resolve()));
     }),
     onReply: (nextHandler) => { handler = nextHandler; },
+    events,
     close: async () => {
       closed = true;
       await current?.connection.close().catch(() => {});

@@ -99,7 +99,10 @@ export class ChatLoad {
         this.waiting.set(correlation, resolve);
         setTimeout(resolve, this.options.retryAfterMs, null);
       });
-      const sent = await this.link.send(wireV1.V1_TOPICS.chatSend, payload, correlation).then(() => true, () => false);
+      const published = this.link.send(wireV1.V1_TOPICS.chatSend, payload, correlation).then(() => true, () => false);
+      // A publish the broker has not confirmed (its queue electing a leader) is waited for no
+      // longer than a reply: the request is sent again, as a device would.
+      const sent = await Promise.race([published, reply.then(() => true)]);
       const answer = sent ? await reply : null;
       this.waiting.delete(correlation);
       if ((answer as { status?: unknown } | null)?.status === 'delivered') {

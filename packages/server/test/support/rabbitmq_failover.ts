@@ -66,7 +66,13 @@ export async function runRabbitMqFailover(options: RabbitMqFailoverOptions): Pro
       const node = cluster.nodes.find((n) => (which === 'leader' ? n.nodeName === leader : n.nodeName !== leader && n.running))!;
       const at = Date.now();
       await node[how]();
-      await load.acknowledgements(options.perPhase, 120_000);
+      const leaders = await cluster.ctl(['list_queues', 'name', 'leader', 'members', 'messages', '--formatter', 'json']).catch((e: Error) => e.message);
+      await load.acknowledgements(options.perPhase, 120_000).catch((error: Error) => {
+        // What the server saw of the broker, to tell a stuck consumer from a stuck requester.
+        const seen = server!.logs.filter((entry) => /AMQP|broker|database/.test(String(entry.msg))).slice(-20);
+        throw new Error(`${error.message} after ${how} of ${which} ${node.nodeName}; server: ${JSON.stringify(seen)}; ` +
+          `requesters: ${link!.events.join('; ')}; queues: ${JSON.stringify(leaders)}`);
+      });
       rounds.push({ how, which, node: node.nodeName, recoveryMs: load.recoveryMs(at) });
       // Back before the next disruption, so that the quorum queue keeps its majority.
       if (index < options.disruptions.length - 1) {
