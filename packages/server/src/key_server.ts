@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
+import { startOperatorConsole } from './console/console_service.js';
 import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
 import { StorageCondition } from './ops/storage_condition.js';
@@ -185,17 +186,23 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       onBatch: (size) => metrics.observeBatch(size),
       onStorageFailure: (error) => storageCondition.failed(error.message),
     }, log);
+    const databaseAnswers = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
+    const notReady = async () => {
+      if (!channel.connected) return 'no broker connection';
+      if (!await databaseAnswers()) return 'database unreachable';
+      const storage = storageCondition.problem();
+      return storage === undefined ? null : `storage cannot write (${storage})`;
+    };
+    const operatorConsole = startOperatorConsole(config, database, metrics.registry, async () => ({
+      broker: channel.connected, database: await databaseAnswers(), notReady: await notReady(),
+    }), log);
+    stack.push(() => operatorConsole.stop());
     const dispatcher = new RequestDispatcher(protocols, executor, channel, {
       perDevice: { perSecond: config.deviceRequestRate, burst: config.deviceRequestBurst },
       deviceQueue: config.deviceRequestQueue,
-    }, metrics, log);
+    }, metrics, log, operatorConsole.served);
 
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
-      if (!channel.connected) return 'no broker connection';
-      if (!await database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false)) return 'database unreachable';
-      const storage = storageCondition.problem();
-      return storage === undefined ? null : `storage cannot write (${storage})`;
-    });
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, notReady, [operatorConsole.route]);
     stack.push(() => http.close());
 
     const purge = setInterval(() => {

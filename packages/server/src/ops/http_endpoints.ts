@@ -2,6 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** Pages served beside the endpoints under a path of their own (`/console`). */
+export interface HttpRoute {
+  /** `/name`: the route gets that path and everything below it. */
+  readonly prefix: string;
+  handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void>;
+}
+
 export interface HttpEndpoints {
   readonly port: number;
   close(): Promise<void>;
@@ -14,13 +21,16 @@ export interface HttpEndpoints {
  * `notReady` says why the server should get no requests now, or null when it should.
  */
 export async function startHttpEndpoints(
-  host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
+  host: string, port: number, registry: Registry, notReady: () => Promise<string | null>, routes: readonly HttpRoute[] = [],
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       response.writeHead(status, { 'content-type': type }).end(body);
     };
     const route = async () => {
+      const path = (request.url ?? '').split('?')[0]!;
+      const page = routes.find(({ prefix }) => path === prefix || path.startsWith(`${prefix}/`));
+      if (page !== undefined) return page.handle(request, response);
       switch (request.url) {
         case '/healthz': return answer(200, 'ok\n');
         case '/readyz': {
@@ -31,7 +41,10 @@ export async function startHttpEndpoints(
         default: return answer(404, 'not found\n');
       }
     };
-    route().catch((error: Error) => answer(500, `${error.message}\n`));
+    route().catch((error: Error) => {
+      if (!response.headersSent) answer(500, `${error.message}\n`);
+      else response.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
