@@ -232,6 +232,6 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     messageRetentionSeconds: o.messageRetention,
     consoleHosts: o.consoleHosts,
     consoleHttps: o.consoleHttps,
-    consoleSignedPreKeyAlertDays: o.consoleSignedPreKeyAlertDays,
+    consoleSignedPreKeyAlertDays: o.consoleSignedPrekeyAlertDays,
   };
 }

@@ -215,7 +215,9 @@ export async function runOperatorOperation<O extends OperatorOperation>(
 
 /** What an audited operation acted on, and the rest of its input worth keeping (never a token digest). */
 function auditSubject(operation: OperatorOperation, input: Record<string, unknown>, result: unknown): { target: string | null; detail: string | null } {
-  const { digest: _digest, device, id, ...rest } = input;
+  const { device, id } = input;
+  // The digest would let nobody enrol, but it names the token: it stays out of the log.
+  const rest = Object.fromEntries(Object.entries(input).filter(([key]) => !['digest', 'device', 'id'].includes(key)));
   const issuedId = (result as { id?: unknown }).id;
   const target = typeof device === 'string' ? device : typeof id === 'string' ? `token ${id}`
     : operation === 'token.issue' ? `token ${String(issuedId)}` : operation === 'console.token' ? `console token ${String(issuedId)}` : null;
