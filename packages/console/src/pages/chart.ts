@@ -27,5 +27,7 @@ export function Chart({ title, unit, series, data }: {
   useEffect(() => {
     plot.current?.setData(data);
   }, [data]);
-  return html`<div class="chart" ref=${box} data-title=${title}></div>`;
+  // The newest value of each series, for whoever reads the page without seeing the canvas (tests, scripts).
+  const latest = JSON.stringify(data.slice(1).map((values) => values.at(-1) ?? null));
+  return html`<div class="chart" ref=${box} data-title=${title} data-latest=${latest}></div>`;
 }

@@ -18,7 +18,7 @@ function IssuedToken({ token, id }: { token: string; id: string }) {
       <h2>Token ${id}: shown only now</h2>
       <canvas ref=${canvas} class="qr" aria-label="QR code of the token"></canvas>
       <p><code class="token">${token}</code></p>
-      <p class="hint">Give it to the device (x3dh-device enrol --token …) or scan the code; the server keeps only its digest.</p>
+      <p class="hint">Give it to the device (x3dh-device enroll --token=…) or scan the code; the server keeps only its digest.</p>
     </section>`;
 }
 
