@@ -103,7 +103,8 @@ try {
   console.log(`API page of 50 deep in the fleet (keyset after a name): median ${ms(median(deep))} (${deep.map(ms).join(', ')})`);
 
   const plan = await pool.query(`EXPLAIN SELECT username FROM users u WHERE (u.username COLLATE "C") > 'device-050000'
-    AND (u.username COLLATE "C") LIKE 'device-05%' ORDER BY (u.username COLLATE "C") LIMIT 51`);
+    AND (u.username COLLATE "C") >= 'device-05' AND (u.username COLLATE "C") < 'device-05' || chr(1114111)
+    ORDER BY (u.username COLLATE "C") LIMIT 51`);
   console.log(`page query plan:\n  ${plan.rows.map((row: Record<string, string>) => row['QUERY PLAN']).join('\n  ')}`);
 } finally {
   await browser.close();

@@ -57,6 +57,15 @@ class HttpError extends Error {
   }
 }
 
+/** A name from the path, %-decoded; a malformed escape is the caller's error. */
+function pathName(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, 'malformed name in the path');
+  }
+}
+
 const bodies = {
   login: z.strictObject({ token: z.string().min(1).max(200) }),
   issueToken: z.strictObject({
@@ -119,12 +128,12 @@ export function consoleRoute(options: ConsoleOptions): HttpRoute {
       });
     }
     if (!post && (match = /^\/devices\/([^/]+)$/.exec(path))) {
-      return operate(session, 'device.show', { device: decodeURIComponent(match[1]!), alerts: options.alerts });
+      return operate(session, 'device.show', { device: pathName(match[1]!), alerts: options.alerts });
     }
     if (post && (match = /^\/devices\/([^/]+)\/(disable|enable|delete)$/.exec(path))) {
       await readJson(request, bodies.empty);
       const operation = `device.${match[2] as 'disable' | 'enable' | 'delete'}` as const;
-      return operate(session, operation, { device: decodeURIComponent(match[1]!) });
+      return operate(session, operation, { device: pathName(match[1]!) });
     }
     if (!post && path === '/tokens') return operate(session, 'token.list', {});
     if (post && path === '/tokens') {

@@ -20,20 +20,22 @@ const COLUMNS = `u.username, u.wire_protocol, u.identity_key, u.created_at, u.de
   u.signed_prekey_id, u.signed_prekey_uploaded_at, u.queued_messages AS mailbox_messages,
   (SELECT count(*)::integer FROM one_time_prekeys o WHERE o.user_id = u.id) AS one_time_prekeys`;
 
+/** Above every name that starts with a given prefix, in byte order: the highest code point (4 bytes, F4 8F BF BF). */
+const ABOVE_PREFIX = '\u{10FFFF}';
+
 /**
- * One page of devices in name order (bytes, so the users_name_bytes index serves the order, the
- * keyset `after` and the prefix search alike), whose names start with `prefix`.
+ * One page of devices in name order (bytes, so the users_name_bytes index serves the order), after
+ * the name `after` and starting with `prefix`. Both are bounds of one index range, also in the
+ * generic plan of the prepared statement: a page reads its rows and no others, wherever it is.
  */
 export async function pageFleetDevices(
   sql: Sql, page: { after: string | null; prefix: string; limit: number },
 ): Promise<FleetDeviceRow[]> {
-  // LIKE's own wildcards in the prefix are matched literally.
-  const pattern = `${page.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   return sql.query<FleetDeviceRow>(
     `SELECT ${COLUMNS} FROM users u
-     WHERE ($1::text IS NULL OR (u.username COLLATE "C") > $1::text) AND (u.username COLLATE "C") LIKE $2
-     ORDER BY (u.username COLLATE "C") LIMIT $3`,
-    [page.after, pattern, page.limit]);
+     WHERE (u.username COLLATE "C") > $1 AND (u.username COLLATE "C") >= $2 AND (u.username COLLATE "C") < $3
+     ORDER BY (u.username COLLATE "C") LIMIT $4`,
+    [page.after ?? '', page.prefix, `${page.prefix}${ABOVE_PREFIX}`, page.limit]);
 }
 
 export async function findFleetDevice(sql: Sql, name: string): Promise<FleetDeviceRow | null> {
