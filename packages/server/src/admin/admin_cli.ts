@@ -31,7 +31,7 @@ function adminProgram(): Command {
 }
 
 /**
- * Runs `x3dh-server token ...` or `x3dh-server device ...` (argv without node and script) and
+ * Runs `x3dh-server token ...`, `device ...` or `console-token` (argv without node and script) and
  * returns the exit code: 0 done, 1 failed (the reason on stderr), 2 wrong usage.
  */
 export async function runAdminCli(argv: readonly string[]): Promise<number> {
