@@ -26,15 +26,18 @@ export function startOperatorConsole(
 ): OperatorConsole {
   const lastSeen = new LastSeen();
   const startedAt = new Date();
-  const write = () => Promise.all([
-    announcePresence(database, config.clientId, startedAt),
-    lastSeen.flush(database),
-    database.transaction(async (sql) => {
-      await purgeConsoleSessions(sql);
-      await purgeConsoleLoginTokens(sql);
-    }),
-  ]).catch((error: Error) => log.warn({ err: error }, 'console figures (replica presence, devices last seen) not written'));
-  void write();
+  let writing: Promise<unknown> = Promise.resolve();
+  const write = () => {
+    writing = Promise.all([
+      announcePresence(database, config.clientId, startedAt),
+      lastSeen.flush(database),
+      database.transaction(async (sql) => {
+        await purgeConsoleSessions(sql);
+        await purgeConsoleLoginTokens(sql);
+      }),
+    ]).catch((error: Error) => log.warn({ err: error }, 'console figures (replica presence, devices last seen) not written'));
+  };
+  write();
   const timer = setInterval(write, REPLICA_ANNOUNCE_SECONDS * 1000);
   timer.unref();
   return {
@@ -43,9 +46,11 @@ export function startOperatorConsole(
       alerts: { lowOneTimePreKeys: config.preKeyLowThreshold, signedPreKeyMaxAgeDays: config.consoleSignedPreKeyAlertDays },
     }),
     served: (device) => lastSeen.seen(device),
+    // No last write: a shutdown with the database gone must not wait for it (up to 15 s of
+    // "last seen" are lost; the next request of those devices sets it again).
     stop: async () => {
       clearInterval(timer);
-      await write();
+      await writing;
     },
   };
 }
