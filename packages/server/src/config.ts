@@ -65,6 +65,12 @@ export interface ServerConfig extends V2Settings {
   startupWaitSeconds: number;
   /** /healthz fails once the broker or database connection has been down this long. */
   livenessTimeoutSeconds: number;
+  /** Host names the operator console (/console on the HTTP port) answers under besides loopback names. */
+  consoleHosts: string[];
+  /** The console is reached over HTTPS (a TLS proxy in front): Secure session cookie, https origin. */
+  consoleHttps: boolean;
+  /** Signed prekeys this many days old or older are flagged in the console. */
+  consoleSignedPreKeyAlertDays: number;
 }
 
 function integer(min: number) {
@@ -100,7 +106,7 @@ export function serverCommand(): Command {
       'requests, docs/protocol-v2.md) and, with --enable-v1, the original firmware\'s wire protocol v1. ' +
       'Without --broker-url it starts an embedded MQTT broker; without --database-url it keeps its data in ' +
       'its own embedded PostgreSQL under --data-dir. Every flag can also be set by the environment variable shown. ' +
-      'Operator commands on the same store: x3dh-server token --help, x3dh-server device --help.')
+      'Operator commands on the same store: x3dh-server token --help, x3dh-server device --help, x3dh-server console-token --help.')
     .addOption(option('--broker-url <url>', 'MQTT 5 broker to serve, mqtts://host:port (TLS 1.3) or mqtt://host:port; default: start the embedded broker', 'X3DH_BROKER_URL'))
     .addOption(option('--broker-ca <file>', 'PEM CA certificate the broker certificate must chain to (default: system CAs)', 'X3DH_BROKER_CA'))
     .addOption(option('--broker-cert <file>', 'PEM client certificate for the broker (optional)', 'X3DH_BROKER_CERT'))
@@ -162,7 +168,17 @@ export function serverCommand(): Command {
     .addOption(option('--mailbox-max-from-new-senders <n>', 'v2: most messages waiting per recipient from all senders it has never written to together', 'X3DH_MAILBOX_MAX_FROM_NEW_SENDERS').argParser(integer(1)).default(250))
     .addOption(option('--send-burst <n>', 'v2: messages per (sender, recipient) allowed at once', 'X3DH_SEND_BURST').argParser(integer(1)).default(100))
     .addOption(option('--send-interval <seconds>', 'v2: one more message per (sender, recipient) allowed every so many seconds', 'X3DH_SEND_INTERVAL').argParser(integer(1)).default(1))
-    .addOption(option('--message-retention <seconds>', 'v2: how long an unacknowledged message waits before it is deleted', 'X3DH_MESSAGE_RETENTION').argParser(integer(1)).default(14 * 24 * 3600));
+    .addOption(option('--message-retention <seconds>', 'v2: how long an unacknowledged message waits before it is deleted', 'X3DH_MESSAGE_RETENTION').argParser(integer(1)).default(14 * 24 * 3600))
+    .addOption(option('--console-hosts <names>', 'operator console (/console on the HTTP port, login: x3dh-server console-token): comma-separated host names it answers under besides localhost, 127.0.0.1 and [::1], for when it is reached by another name (requests under other Host headers are refused: DNS rebinding)', 'X3DH_CONSOLE_HOSTS')
+      .argParser(hostNames).default([]))
+    .addOption(switchOption('--console-https', 'the console is reached over HTTPS through a TLS proxy: its session cookie is Secure and requests must come from the https origin', 'X3DH_CONSOLE_HTTPS').default(false))
+    .addOption(option('--console-signed-prekey-alert-days <days>', 'the console flags signed prekeys this many days old', 'X3DH_CONSOLE_SIGNED_PREKEY_ALERT_DAYS').argParser(integer(1)).default(30));
+}
+
+function hostNames(text: string): string[] {
+  const names = text.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  for (const name of names) if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(name)) throw new InvalidArgumentError(`${name} is not a host name`);
+  return names;
 }
 
 /** Reads the configuration from command-line flags (argv without node and script) and the environment. */
@@ -230,5 +246,8 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     sendBurst: o.sendBurst,
     sendIntervalSeconds: o.sendInterval,
     messageRetentionSeconds: o.messageRetention,
+    consoleHosts: o.consoleHosts,
+    consoleHttps: o.consoleHttps,
+    consoleSignedPreKeyAlertDays: o.consoleSignedPrekeyAlertDays,
   };
 }

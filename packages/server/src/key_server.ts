@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { serveOperatorSocket } from './admin/operator_socket.js';
 import type { ServerConfig } from './config.js';
 import { devicePageRoute } from './ops/device_page.js';
-import { startHttpEndpoints, type HttpEndpoints } from './ops/http_endpoints.js';
+import { startOperatorConsole } from './console/console_service.js';
+import { startHttpEndpoints, type HttpEndpoints, type HttpRoute } from './ops/http_endpoints.js';
 import { ServerMetrics } from './ops/metrics.js';
 import { watchConnections } from './ops/liveness.js';
 import { StartupWait } from './ops/startup_wait.js';
@@ -182,15 +183,28 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     const metrics = new ServerMetrics(() => database.transaction(countOneTimePreKeys));
     const state: {
       starting: string | null; channel?: RequestChannel; liveness?: ReturnType<typeof watchConnections>; webSocketUrl?: string | undefined;
+      console?: HttpRoute;
     } = { starting: 'waiting for the database' };
     const databaseReachable = () => database.transaction((sql) => sql.query('SELECT 1')).then(() => true, () => false);
-    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, async () => {
+    const notReady = async () => {
       if (state.starting !== null || state.channel === undefined) return `starting: ${state.starting ?? 'subscribing'}`;
       if (!state.channel.connected) return 'no broker connection';
       if (!await databaseReachable()) return 'database unreachable';
       const storage = storageCondition.problem();
       return storage === undefined ? null : `storage cannot write (${storage})`;
-    }, () => state.liveness?.problem() ?? null, [devicePageRoute({ brokerUrl: () => config.devicePageBrokerUrl ?? state.webSocketUrl })]);
+    };
+    // The console needs the store and the broker: until they are there, it says so.
+    const consoleWhenStarted: HttpRoute = {
+      prefix: '/console',
+      handle: async (request, response) => {
+        if (state.console !== undefined) return state.console.handle(request, response);
+        response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '5' })
+          .end(`the console opens once the server has started (${state.starting ?? 'subscribing'})\n`);
+      },
+    };
+    const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, notReady,
+      () => state.liveness?.problem() ?? null,
+      [consoleWhenStarted, devicePageRoute({ brokerUrl: () => config.devicePageBrokerUrl ?? state.webSocketUrl })]);
     stack.push(() => http.close());
     log.info({ httpPort: http.port }, 'HTTP endpoints listening (/healthz, /readyz, /metrics)');
 
@@ -222,10 +236,15 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       onBatch: (size) => metrics.observeBatch(size),
       onStorageFailure: (error) => storageCondition.failed(error.message),
     }, log);
+    const operatorConsole = startOperatorConsole(config, database, metrics.registry, async () => ({
+      broker: channel.connected, database: await databaseReachable(), notReady: await notReady(),
+    }), log);
+    stack.push(() => operatorConsole.stop());
+    state.console = operatorConsole.route;
     const dispatcher = new RequestDispatcher(protocols, executor, channel, {
       perDevice: { perSecond: config.deviceRequestRate, burst: config.deviceRequestBurst },
       deviceQueue: config.deviceRequestQueue,
-    }, metrics, log);
+    }, metrics, log, operatorConsole.served);
 
     const liveness = watchConnections(() => channel.connected, databaseReachable, config.livenessTimeoutSeconds * 1000);
     state.liveness = liveness;

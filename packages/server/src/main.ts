@@ -74,7 +74,7 @@ async function serve(argv: readonly string[]): Promise<void> {
 
 /**
  * Command-line entry: `x3dh-server --help` lists every flag with its environment variable;
- * `x3dh-server token ...` and `x3dh-server device ...` are operator commands on the same store.
+ * `x3dh-server token ...`, `x3dh-server device ...` and `x3dh-server console-token` are operator commands on the same store.
  */
 const argv = process.argv.slice(2);
 if (isAdminCommand(argv)) process.exitCode = await runAdminCli(argv);

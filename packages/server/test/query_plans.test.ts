@@ -9,6 +9,7 @@ import { claimBundle } from '../src/storage/queries/directory_queries.js';
 import { handOutBundleRow } from '../src/storage/queries/fetch_allowance_queries.js';
 import { listMailboxMessages, queueMessage } from '../src/storage/queries/mailbox_message_queries.js';
 import { claimChatMessages, claimInitialMessage } from '../src/storage/queries/mailbox_queries.js';
+import { pageFleetDevices } from '../src/storage/queries/fleet_queries.js';
 import type { RequestIdGate } from '../src/storage/queries/request_id_queries.js';
 import { genericPlan as planOn, indexCondition, scans, statementsOf } from './support/query_plans.js';
 
@@ -88,3 +89,15 @@ for (const [operation, call, owner] of handOuts) {
     }
   });
 }
+
+test('a page of the console\'s fleet overview reads its rows by one range of the names\' index, deep in the fleet and when searching', async () => {
+  for (const page of [{ after: 'other150', prefix: '' }, { after: null, prefix: 'other1' }, { after: 'other12', prefix: 'other1' }]) {
+    const statements = await statementsOf((sql) => pageFleetDevices(sql, { ...page, limit: 51 }));
+    assert.equal(statements.length, 1);
+    const plan = await genericPlan(statements[0]!.text, statements[0]!.params);
+    const userScans = [...scans(plan)].filter((scan) => scan['Relation Name'] === 'users');
+    assert.ok(userScans.length === 1 && userScans[0]!['Index Name'] === 'users_name_bytes', JSON.stringify(plan));
+    const condition = indexCondition(userScans[0]!) ?? '';
+    assert.match(condition, />.*>=.*</, `the page's bounds are all index conditions: ${condition}`);
+  }
+});

@@ -13,13 +13,14 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../../..');
-const PUBLIC_PACKAGES = ['process-lock', 'protocol', 'transport', 'device', 'ops', 'web-device', 'server'];
+const PUBLIC_PACKAGES = ['console', 'process-lock', 'protocol', 'transport', 'device', 'ops', 'web-device', 'server'];
 const work = mkdtempSync(join(tmpdir(), 'x3dh-pack-'));
 const app = join(work, 'app');
 
 before(async () => {
   // `npm ci` builds the packages (the root `prepare` script); build here when that was skipped.
-  if (PUBLIC_PACKAGES.some((p) => !existsSync(join(root, 'packages', p, 'dist', p === 'web-device' ? 'page/index.html' : 'index.js')))) {
+  const builtFile = (p: string) => ({ 'web-device': 'page/index.html', console: 'index.html' }[p] ?? 'index.js');
+  if (PUBLIC_PACKAGES.some((p) => !existsSync(join(root, 'packages', p, 'dist', builtFile(p))))) {
     await run('npm', ['run', 'build'], { cwd: root });
   }
   await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work, ...PUBLIC_PACKAGES.flatMap((p) => ['--workspace', `packages/${p}`])], { cwd: root });

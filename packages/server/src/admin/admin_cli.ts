@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { consoleTokenCommand } from './console_token_command.js';
 import { deviceCommand } from './device_command.js';
 import { OperatorError } from './operator_error.js';
 import { tokenCommand } from './token_command.js';
@@ -7,7 +8,7 @@ import { tokenCommand } from './token_command.js';
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** First arguments that select an operator command instead of serving. */
-const COMMANDS = ['token', 'device'] as const;
+const COMMANDS = ['token', 'device', 'console-token'] as const;
 
 export function isAdminCommand(argv: readonly string[]): boolean {
   return (COMMANDS as readonly string[]).includes(argv[0] ?? '');
@@ -18,7 +19,8 @@ function adminProgram(): Command {
     .description('Operator commands of the key server; without a command, x3dh-server serves (see x3dh-server --help)')
     .showHelpAfterError()
     .addCommand(tokenCommand())
-    .addCommand(deviceCommand());
+    .addCommand(deviceCommand())
+    .addCommand(consoleTokenCommand());
   // Commander would exit the process itself; the exit code is decided in one place below.
   const exitOverride = (command: Command) => {
     command.exitOverride();
@@ -29,7 +31,7 @@ function adminProgram(): Command {
 }
 
 /**
- * Runs `x3dh-server token ...` or `x3dh-server device ...` (argv without node and script) and
+ * Runs `x3dh-server token ...`, `device ...` or `console-token` (argv without node and script) and
  * returns the exit code: 0 done, 1 failed (the reason on stderr), 2 wrong usage.
  */
 export async function runAdminCli(argv: readonly string[]): Promise<number> {

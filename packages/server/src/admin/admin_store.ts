@@ -6,6 +6,7 @@ import { EmbeddedDatabase } from '../storage/embedded_database.js';
 import { PostgresDatabase } from '../storage/postgres_database.js';
 import { databaseTls } from '../storage/database_tls.js';
 import { createLogger } from '../ops/logger.js';
+import { commandLineActor } from './operator_actor.js';
 import { OperatorError } from './operator_error.js';
 import { runOperatorOperation, type OperatorInput, type OperatorOperation, type OperatorResult } from './operator_operations.js';
 import { callOperatorSocket, OperatorSocketUnavailableError } from './operator_socket.js';
@@ -68,7 +69,7 @@ export async function runOnStore<O extends OperatorOperation>(
     return runByHolder(error, operation, input) as Promise<OperatorResult<O>>;
   }
   try {
-    return await database.transaction((sql) => runOperatorOperation(sql, operation, input));
+    return await database.transaction((sql) => runOperatorOperation(sql, operation, input, commandLineActor()));
   } finally {
     await database.close();
   }

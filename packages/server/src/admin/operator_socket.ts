@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Database } from '../storage/database.js';
+import { commandLineActor, MAX_ACTOR_LENGTH } from './operator_actor.js';
 import { OperatorError } from './operator_error.js';
 import { isOperatorOperation, runOperatorOperation, type OperatorOperation } from './operator_operations.js';
 
@@ -11,7 +12,7 @@ import { isOperatorOperation, runOperatorOperation, type OperatorOperation } fro
  * server runs on it, operator commands reach the store through that server: a Unix socket in the
  * data directory, readable and writable by its owner only (whoever may use the socket may read the
  * store's files anyway). One request per connection, one JSON line each way:
- *   {"operation": "token.issue", "input": {...}}  ->  {"result": ...} or {"error": "...", "operator": true}
+ *   {"operation": "token.issue", "input": {...}, "actor": "cli:user@host"}  ->  {"result": ...} or {"error": "...", "operator": true}
  */
 
 const SOCKET_NAME = 'x3dh-server.sock';
@@ -73,16 +74,18 @@ export async function serveOperatorSocket(dataDir: string, database: Database, l
     });
   });
   const answer = async (line: string): Promise<Record<string, unknown>> => {
-    let request: { operation?: unknown; input?: unknown };
+    let request: { operation?: unknown; input?: unknown; actor?: unknown };
     try {
       request = JSON.parse(line) as typeof request;
     } catch {
       return { error: 'operator request is not JSON' };
     }
-    const { operation, input } = request ?? {};
+    const { operation, input, actor } = request ?? {};
+    // Only the store's owner can reach the socket; the actor is theirs to name, for the audit log.
+    const named = typeof actor === 'string' && actor.length > 0 && actor.length <= MAX_ACTOR_LENGTH ? actor : 'cli:unnamed';
     if (!isOperatorOperation(operation)) return { error: `unknown operator operation ${JSON.stringify(operation)}` };
     try {
-      const result = await database.transaction((sql) => runOperatorOperation(sql, operation, input ?? {}));
+      const result = await database.transaction((sql) => runOperatorOperation(sql, operation, input ?? {}, named));
       log.info({ operation }, 'operator command');
       return { result };
     } catch (error) {
@@ -137,7 +140,7 @@ export function callOperatorSocket(dataDir: string, operation: OperatorOperation
     connection.setTimeout(timeoutMs, () => connection.destroy(new Error(`the key server did not answer within ${timeoutMs / 1000} s`)));
     connection.on('connect', () => {
       connected = true;
-      connection.write(`${JSON.stringify({ operation, input })}\n`);
+      connection.write(`${JSON.stringify({ operation, input, actor: commandLineActor() })}\n`);
     });
     connection.on('data', (chunk: string) => { received += chunk; });
     connection.on('error', (error) => reject(connected ? error

@@ -1,11 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-/** Answers a request when it is one of its own paths; false lets the next route try. */
-export type HttpRoute = (request: http.IncomingMessage, response: http.ServerResponse) => Promise<boolean>;
+import type { HttpRoute } from './http_endpoints.js';
 
 /** The page built by @x3dh-iot/web-device (its `build` script, run by `npm ci`). */
 export const DEVICE_PAGE_DIR = join(dirname(fileURLToPath(import.meta.resolve('@x3dh-iot/web-device/package.json'))), 'dist', 'page');
@@ -39,33 +36,31 @@ function securityHeaders(brokerUrl: string | undefined): Record<string, string> 
  */
 export function devicePageRoute(options: { dir?: string; brokerUrl: () => string | undefined }): HttpRoute {
   const dir = options.dir ?? DEVICE_PAGE_DIR;
-  return async (request, response) => {
+  return { prefix: '/device', handle: async (request, response) => {
     const brokerUrl = options.brokerUrl();
     const headers = securityHeaders(brokerUrl);
     const path = new URL(request.url ?? '/', 'http://page').pathname;
-    if (path !== '/device' && !path.startsWith('/device/')) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
-      return true;
+      return;
     }
     if (path === '/device') {
       response.writeHead(308, { location: '/device/' }).end();
-      return true;
+      return;
     }
     const name = path.slice('/device/'.length) || 'index.html';
     if (name === 'settings.json') {
       response.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ brokerUrl: brokerUrl ?? null }));
-      return true;
+      return;
     }
     const type = FILES[name];
     if (type === undefined || !existsSync(join(dir, name))) {
       const missing = !existsSync(join(dir, 'index.html'));
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
         .end(missing ? 'the device page is not built: run "npm run build -w @x3dh-iot/web-device"\n' : 'not found\n');
-      return true;
+      return;
     }
     const body = await readFile(join(dir, name));
     response.writeHead(200, { ...headers, 'content-type': type, 'content-length': body.length }).end(request.method === 'HEAD' ? undefined : body);
-    return true;
-  };
+  } };
 }

@@ -1,7 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { HttpRoute } from './device_page.js';
+
+/** Pages served beside the endpoints under a path of their own (`/console`, `/device`). */
+export interface HttpRoute {
+  /** `/name`: the route gets that path and everything below it. */
+  readonly prefix: string;
+  handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void>;
+}
 
 export interface HttpEndpoints {
   readonly port: number;
@@ -18,13 +24,16 @@ export interface HttpEndpoints {
  */
 export async function startHttpEndpoints(
   host: string, port: number, registry: Registry, notReady: () => Promise<string | null>,
-  notLive: () => string | null = () => null, pages: readonly HttpRoute[] = [],
+  notLive: () => string | null = () => null, routes: readonly HttpRoute[] = [],
 ): Promise<HttpEndpoints> {
   const server = http.createServer((request, response) => {
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       response.writeHead(status, { 'content-type': type }).end(body);
     };
     const route = async () => {
+      const path = (request.url ?? '').split('?')[0]!;
+      const page = routes.find(({ prefix }) => path === prefix || path.startsWith(`${prefix}/`));
+      if (page !== undefined) return page.handle(request, response);
       switch (request.url) {
         case '/healthz': {
           const reason = notLive();
@@ -35,13 +44,13 @@ export async function startHttpEndpoints(
           return reason === null ? answer(200, 'ready\n') : answer(503, `not ready: ${reason}\n`);
         }
         case '/metrics': return answer(200, await registry.metrics(), registry.contentType);
-        default:
-          // Web pages (the browser device under /device) each answer their own paths.
-          for (const page of pages) if (await page(request, response)) return;
-          return answer(404, 'not found\n');
+        default: return answer(404, 'not found\n');
       }
     };
-    route().catch((error: Error) => answer(500, `${error.message}\n`));
+    route().catch((error: Error) => {
+      if (!response.headersSent) answer(500, `${error.message}\n`);
+      else response.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -49,6 +49,8 @@ export class RequestDispatcher {
     private readonly limits: RequestLimits,
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
+    /** Told of every device whose request was served (the console's "last seen"). */
+    private readonly onServed: (device: string) => void = () => {},
   ) {
     this.routes = protocols.map((protocol, index) => ({
       protocol, matchers: protocol.requestFilters.map(topicFilterMatcher), unattributed: `protocol ${index}`,
@@ -106,6 +108,7 @@ export class RequestDispatcher {
     for (const push of reply.pushes ?? []) this.channel.publish(push.topic, push.body);
     const seconds = (performance.now() - started) / 1000;
     this.metrics.observeRequest(prepared.operation, reply.outcome, seconds);
+    if (device !== null && reply.outcome === 'ok') this.onServed(device);
     this.log.debug({ topic: request.topic, operation: prepared.operation, outcome: reply.outcome, ms: seconds * 1000 }, 'request');
   }
 
