@@ -55,7 +55,7 @@ async function fetchBundle(attacker: V2TestDevice, target: string): Promise<Bund
 /** An initial message sealed with `identity` against `bundle`: an attacker's own code, not a device's. */
 function sealedInitial(identity: KeyPair, bundle: Bundle, text: string): wireV2.InitialEnvelope {
   return wireV2.sealInitialEnvelope(identity, {
-    identityKey: bundle.identity_key, signedPreKey: bundle.signed_prekey.key, signedPreKeySignature: bundle.signed_prekey.signature,
+    device: bundle.device, identityKey: bundle.identity_key, signedPreKey: bundle.signed_prekey.key, signedPreKeySignature: bundle.signed_prekey.signature,
     signedPreKeyId: bundle.signed_prekey.id, oneTimePreKey: bundle.one_time_prekey && { id: bundle.one_time_prekey.id, publicKey: bundle.one_time_prekey.key },
   }, utf8.encode(text)).envelope;
 }

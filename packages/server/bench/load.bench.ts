@@ -279,7 +279,7 @@ async function serverMixV2(target: Target, server: ServerProcess): Promise<numbe
     await Promise.all(devices.map(async (device) => {
       const responses = [await device.enroll()];
       for (let k = 0; k < V2_PREKEYS_PER_DEVICE / 100; k += 1) {
-        responses.push(await device.request('prekeys.upload', preKeyBatch(device.identity, {
+        responses.push(await device.request('prekeys.upload', preKeyBatch(device, {
           ...(k === 0 ? { signedPreKeyId: 1 } : {}), firstOneTimePreKeyId: 1 + 100 * k, count: 100,
         }).body));
       }

@@ -203,7 +203,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       database.transaction((sql) => purgeProcessedReplies(sql,
         Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds))))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
-      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds, (config.clock ?? Date.now)()))
+      database.transaction((sql) => purgeV2(sql, config.clockSkewSeconds, (config.clock ?? Date.now)(), config.messageRetentionSeconds))
         .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'))
         .then(() => database.maintain())
         .catch((error: Error) => log.warn({ err: error }, 'database maintenance (vacuum) failed'));

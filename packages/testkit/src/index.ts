@@ -9,7 +9,7 @@ export { startTcpProxy, type TcpProxy } from './tcp_proxy.js';
 export { startPrivatePostgres, type PrivatePostgres, type PrivatePostgresOptions } from './private_postgres.js';
 export { startRabbitMq, hasRabbitMq, type RunningRabbitMq } from './rabbitmq.js';
 export {
-  V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
+  V2TestDevice, enrolV2Device, enrolmentBody, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
   type PreKeyBatch,
 } from './v2_device.js';
 export { launchChromium, hasChromium, chromiumPath } from './chromium.js';

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { constantTimeEqual, encodeBase64url, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
 import type { IncomingMessage, IncomingSession } from '../device.js';
@@ -143,9 +144,13 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     if (newIdentity) await this.core.update((state) => { state.identity = generateKeyPair(); });
     const identity = this.core.requireIdentity();
     const token = options.token ?? this.options.enrolmentToken;
+    // The token never leaves the device: only its id and a MAC over this name, key and request id.
+    const requestId = randomBytes(wireV2.REQUEST_ID_BYTES);
+    const claim = token === undefined ? undefined : wireV2.enrolmentTokenClaim(token, name, identity.publicKey, requestId);
     const result = await this.core.client().call(identity, 'enroll', {
-      identity_key: encodeBase64url(identity.publicKey), ...(token === undefined ? {} : { token }),
-    });
+      identity_key: encodeBase64url(identity.publicKey),
+      ...(claim === undefined ? {} : { token_id: encodeBase64url(claim.tokenId), token_proof: encodeBase64url(claim.proof) }),
+    }, requestId);
     if (result.device !== name || !constantTimeEqual(result.identity_key, identity.publicKey)) {
       throw new DeviceError('BAD_RESPONSE', `the server enrolled ${result.device} with another key than requested`);
     }
