@@ -207,7 +207,8 @@ for (const { name, kind, start } of v2Environments) {
         const refused = async (name: string, tokenText: string | undefined) => {
           const device = await env.device(name);
           assert.equal(errorOf(await device.enroll(tokenText)).code, 'enrolment_required', `token ${tokenText}`);
-          return device;
+          // Closed: a connection left open under the same client id would take dave's over again and again.
+          await device.close();
         };
         const name = uniqueName('dave');
         await refused(name, undefined);
