@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate, xeddsaSign,
+  aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate,
 } from '@x3dh-iot/protocol';
 import { type DeviceState, MemoryKeyStore, SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
@@ -112,7 +112,7 @@ test('security-v2 item 9 (malicious server, fake): the initiator aborts on a bad
 
   const bobIdentity = await identityOf(bobStore);
   server.tamperBundle = (bundle) => ({
-    ...bundle, signed_prekey: { id: 1, key: zero, signature: encodeBase64url(xeddsaSign(bobIdentity.privateKey, new Uint8Array(32))) },
+    ...bundle, signed_prekey: { id: 1, key: zero, signature: encodeBase64url(wireV2.signSignedPreKey(bobIdentity.privateKey, 'bob', 1, new Uint8Array(32))) },
   });
   await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob/);
 

@@ -189,7 +189,7 @@ for (const { kind, start } of realV2Servers) {
         refused(await mallory.request('prekeys.upload', { one_time_prekeys: [{ id: 1, key: b64(key) }] }),
           'one_time_prekeys.0.key', /X25519 public key has small order/);
         refused(await mallory.request('prekeys.upload', {
-          signed_prekey: { id: 2, key: b64(key), signature: b64(xeddsaSign(mallory.identity.privateKey, key)) },
+          signed_prekey: { id: 2, key: b64(key), signature: b64(wireV2.signSignedPreKey(mallory.identity.privateKey, mallory.name, 2, key)) },
         }), 'signed_prekey.key', /X25519 public key has small order/);
       }
       refused(await mallory.request('prekeys.upload', { one_time_prekeys: [{ id: 1, key: b64(highBit) }] }),
