@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate, xeddsaSign,
+  aeadEncrypt, decodeBase64url, encodeBase64url, generateKeyPair, type KeyPair, randomAeadNonce, utf8, wireV2, x3dhInitiate,
 } from '@x3dh-iot/protocol';
 import { type DeviceState, MemoryKeyStore, SecureDevice, type V2Link } from '../src/index.js';
 import { FakeV2Server } from './support/fake_v2_server.js';
@@ -112,13 +112,39 @@ test('security-v2 item 9 (malicious server, fake): the initiator aborts on a bad
 
   const bobIdentity = await identityOf(bobStore);
   server.tamperBundle = (bundle) => ({
-    ...bundle, signed_prekey: { id: 1, key: zero, signature: encodeBase64url(xeddsaSign(bobIdentity.privateKey, new Uint8Array(32))) },
+    ...bundle, signed_prekey: { id: 1, key: zero, signature: encodeBase64url(wireV2.signSignedPreKey(bobIdentity.privateKey, 'bob', 1, new Uint8Array(32))) },
   });
   await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob/);
 
   assert.equal(sends(), 0);
   const after = await snapshot(aliceStore);
   assert.deepEqual(after.v2, before.v2, 'no session, pin or outgoing message saved');
+});
+
+test('attack (malicious server, fake): a bundle that relabels a signed prekey (another id, or another device\'s signed prekey and key under this name) is refused by the initiator, which sends and saves nothing', async () => {
+  const server = new FakeV2Server();
+  const aliceStore = new MemoryKeyStore();
+  const alice = await enrolled(server, 'alice', aliceStore);
+  await enrolled(server, 'bob');
+  await enrolled(server, 'carol');
+  const before = await snapshot(aliceStore);
+  const sends = () => server.requests.filter((r) => r.operation === 'message.send').length;
+
+  server.tamperBundle = (bundle) => ({ ...bundle, signed_prekey: { ...(bundle.signed_prekey as object), id: 5 } });
+  await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob: .*signature/i);
+
+  const carol = server.devices.get('carol')!;
+  server.tamperBundle = (bundle) => ({
+    ...bundle, identity_key: encodeBase64url(carol.identityKey),
+    signed_prekey: { id: carol.signedPreKey!.id, key: carol.signedPreKey!.key, signature: carol.signedPreKey!.signature },
+  });
+  await rejects(alice.startSession('bob', 'x'), 'SECURITY', /cannot start a session with bob: .*signature/i);
+
+  server.tamperBundle = null;
+  assert.equal(sends(), 0);
+  assert.deepEqual((await snapshot(aliceStore)).v2, before.v2, 'no session, pin or outgoing message saved');
+  await alice.startSession('bob', 'the genuine bundle still works');
+  assert.equal(sends(), 1);
 });
 
 test('security-v2 item 10 (fake server): the initial message names the signed-prekey and one-time-prekey ids, and the responder uses exactly those', async () => {
@@ -168,7 +194,10 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
   const x3dh = x3dhInitiate(initiator, {
     identityKey: target.identityKey, signedPreKey: decodeBase64url(target.signedPreKey!.key),
     signedPreKeySignature: decodeBase64url(target.signedPreKey!.signature), oneTimePreKey: { id: opk.id, publicKey: decodeBase64url(opk.key) },
-  }, { info: wireV2.X3DH_V2_INFO });
+  }, {
+    info: wireV2.X3DH_V2_INFO,
+    signedPreKeyMessage: wireV2.signedPreKeySignatureInput('bob', target.signedPreKey!.id, decodeBase64url(target.signedPreKey!.key)),
+  });
   const wrongAd = wireV2.initialAssociatedData(initiator.publicKey, generateKeyPair().publicKey, target.signedPreKey!.id, opk.id, x3dh.ephemeralPublicKey);
   const nonce = randomAeadNonce();
   server.devices.set('mallory', { ...target, identityKey: initiator.publicKey });

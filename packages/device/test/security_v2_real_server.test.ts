@@ -55,7 +55,7 @@ async function fetchBundle(attacker: V2TestDevice, target: string): Promise<Bund
 /** An initial message sealed with `identity` against `bundle`: an attacker's own code, not a device's. */
 function sealedInitial(identity: KeyPair, bundle: Bundle, text: string): wireV2.InitialEnvelope {
   return wireV2.sealInitialEnvelope(identity, {
-    identityKey: bundle.identity_key, signedPreKey: bundle.signed_prekey.key, signedPreKeySignature: bundle.signed_prekey.signature,
+    device: bundle.device, identityKey: bundle.identity_key, signedPreKey: bundle.signed_prekey.key, signedPreKeySignature: bundle.signed_prekey.signature,
     signedPreKeyId: bundle.signed_prekey.id, oneTimePreKey: bundle.one_time_prekey && { id: bundle.one_time_prekey.id, publicKey: bundle.one_time_prekey.key },
   }, utf8.encode(text)).envelope;
 }
@@ -104,6 +104,32 @@ for (const { kind, start } of realV2Servers) {
       assert.equal((await eve.preKeyStatus()).one_time_prekeys, 14);
       assert.equal(await eve.checkInbox(), null);
       assert.equal((await eve.preKeyStatus()).one_time_prekeys, 20);
+    });
+
+    test('attack: a one-time prekey handed out and never used does not stay openable: its private key is deleted once the retention period has passed since the hand-out; a message that arrived within it opened', async () => {
+      let now = Date.now();
+      const bobName = nameOf('bob');
+      const bobStore = new MemoryKeyStore();
+      const bob = await server.enrolled(bobName, bobStore, { now: () => new Date(now) });
+      const alice = await server.enrolled(nameOf('alice'));
+      const used = (await alice.startSession(bobName, 'sent within the period')).oneTimePreKeyId!;
+      const unused = (await fetchBundle(await server.rawEnrolled(nameOf('mallory')), bobName)).one_time_prekey!.id;
+      const kept = (await bobStore.load()).oneTimePreKeys;
+      assert.ok(kept.has(used) && kept.has(unused));
+      const retention = (await bob.preKeyStatus()).message_retention_ms!;
+      assert.deepEqual((await bob.preKeyStatus()).handed_out_one_time_prekeys!.map((h) => h.id), [used, unused]);
+
+      now += retention - DAY_MS;
+      assert.deepEqual(await bob.checkInbox(), { peer: alice.username, text: 'sent within the period', identityChanged: false });
+      assert.ok((await bobStore.load()).oneTimePreKeys.has(unused), 'kept within the period');
+
+      now += 2 * DAY_MS;
+      await bob.maintain();
+      const after = (await bobStore.load()).oneTimePreKeys;
+      assert.equal(after.has(unused), false, 'the handed-out key is gone from the store');
+      assert.equal(after.has(used), false, 'consumed by the message');
+      assert.ok(after.size > 0, 'keys never handed out stay');
+      assert.deepEqual((await bob.preKeyStatus()).handed_out_one_time_prekeys, [], 'the server forgot the hand-outs the device reported deleted');
     });
 
     test('security-v2 item 7: the signed prekey rotates on the device clock\'s schedule; a replaced key opens delayed initial messages within the grace period, and after it is deleted they are refused', async () => {
@@ -163,7 +189,7 @@ for (const { kind, start } of realV2Servers) {
         refused(await mallory.request('prekeys.upload', { one_time_prekeys: [{ id: 1, key: b64(key) }] }),
           'one_time_prekeys.0.key', /X25519 public key has small order/);
         refused(await mallory.request('prekeys.upload', {
-          signed_prekey: { id: 2, key: b64(key), signature: b64(xeddsaSign(mallory.identity.privateKey, key)) },
+          signed_prekey: { id: 2, key: b64(key), signature: b64(wireV2.signSignedPreKey(mallory.identity.privateKey, mallory.name, 2, key)) },
         }), 'signed_prekey.key', /X25519 public key has small order/);
       }
       refused(await mallory.request('prekeys.upload', { one_time_prekeys: [{ id: 1, key: b64(highBit) }] }),
@@ -231,7 +257,10 @@ for (const { kind, start } of realV2Servers) {
       const x3dh = x3dhInitiate(mallory.identity, {
         identityKey: adBundle.identity_key, signedPreKey: adBundle.signed_prekey.key, signedPreKeySignature: adBundle.signed_prekey.signature,
         oneTimePreKey: { id: opk.id, publicKey: opk.key },
-      }, { info: wireV2.X3DH_V2_INFO });
+      }, {
+        info: wireV2.X3DH_V2_INFO,
+        signedPreKeyMessage: wireV2.signedPreKeySignatureInput(bobName, adBundle.signed_prekey.id, adBundle.signed_prekey.key),
+      });
       const wrongAd = wireV2.initialAssociatedData(mallory.identity.publicKey, generateKeyPair().publicKey, adBundle.signed_prekey.id, opk.id, x3dh.ephemeralPublicKey);
       const nonce = randomAeadNonce();
       await sendInitial(mallory, bobName, {

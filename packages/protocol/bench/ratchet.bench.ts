@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  activeBackend as backend, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2, xeddsaSign,
+  activeBackend as backend, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2,
 } from '../src/index.js';
 import { report as measureAndPrint } from './measure.js';
 
@@ -26,8 +26,8 @@ const plaintext = new Uint8Array(64).fill(0x61);
 const alice = generateKeyPair();
 const bob = { identity: generateKeyPair(), spk: generateKeyPair() };
 const sealed = wireV2.sealRatchetInitialEnvelope(alice, {
-  identityKey: bob.identity.publicKey, signedPreKey: bob.spk.publicKey, signedPreKeyId: 1,
-  signedPreKeySignature: xeddsaSign(bob.identity.privateKey, bob.spk.publicKey),
+  device: 'bob', identityKey: bob.identity.publicKey, signedPreKey: bob.spk.publicKey, signedPreKeyId: 1,
+  signedPreKeySignature: wireV2.signSignedPreKey(bob.identity.privateKey, 'bob', 1, bob.spk.publicKey),
 }, utf8.encode('hello'));
 const opened = wireV2.openRatchetInitialEnvelope({ identity: bob.identity, signedPreKey: bob.spk.privateKey }, sealed.envelope);
 const reply = ratchetEncrypt(opened.session, plaintext);

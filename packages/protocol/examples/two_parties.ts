@@ -1,15 +1,17 @@
 // Two parties agree on a session with X3DH and talk over the Double Ratchet, with no server: Bob's
 // bundle and every envelope are handed over directly. A device does the same through the key server.
 import {
-  encodeRatchetSession, decodeRatchetSession, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2, xeddsaSign,
+  encodeRatchetSession, decodeRatchetSession, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2,
 } from '@x3dh-iot/protocol';
 
 // Bob publishes an identity key, a signed prekey (id 1) and a one-time prekey (id 7).
 const bob = { identity: generateKeyPair(), signedPreKey: generateKeyPair(), oneTimePreKey: generateKeyPair() };
 const bundle = {
+  device: 'bob',
   identityKey: bob.identity.publicKey,
   signedPreKey: bob.signedPreKey.publicKey,
-  signedPreKeySignature: xeddsaSign(bob.identity.privateKey, bob.signedPreKey.publicKey),
+  // The signature covers Bob's name and the prekey id too, so nobody can relabel the key.
+  signedPreKeySignature: wireV2.signSignedPreKey(bob.identity.privateKey, 'bob', 1, bob.signedPreKey.publicKey),
   signedPreKeyId: 1,
   oneTimePreKey: { id: 7, publicKey: bob.oneTimePreKey.publicKey },
 };

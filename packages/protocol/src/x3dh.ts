@@ -20,6 +20,15 @@ export interface X3dhOptions {
   info?: string | Uint8Array | undefined;
 }
 
+export interface X3dhInitiateOptions extends X3dhOptions {
+  ephemeral?: KeyPair | undefined;
+  /**
+   * The bytes the signed prekey signature covers: the 32 key bytes unless given (v1, the X3DH
+   * specification); v2 signs a domain-separated encoding naming the device and the prekey id.
+   */
+  signedPreKeyMessage?: Uint8Array | undefined;
+}
+
 export interface PreKeyBundle {
   identityKey: Uint8Array;
   signedPreKey: Uint8Array;
@@ -68,13 +77,16 @@ export function associatedData(initiatorIdentityKey: Uint8Array, responderIdenti
   );
 }
 
-/** Throws unless the bundle's keys have the right sizes and its signed prekey is signed by its identity key. */
-export function verifyBundle(bundle: PreKeyBundle): void {
+/**
+ * Throws unless the bundle's keys have the right sizes and its signed prekey is signed by its
+ * identity key (over `signedMessage`, the key bytes unless given).
+ */
+export function verifyBundle(bundle: PreKeyBundle, signedMessage: Uint8Array = bundle.signedPreKey): void {
   checkLength('bundle identity key', bundle.identityKey, X25519_KEY_BYTES);
   checkLength('bundle signed prekey', bundle.signedPreKey, X25519_KEY_BYTES);
   checkLength('bundle signed prekey signature', bundle.signedPreKeySignature, SIGNATURE_BYTES);
   if (bundle.oneTimePreKey) checkLength('bundle one-time prekey', bundle.oneTimePreKey.publicKey, X25519_KEY_BYTES);
-  if (!xeddsaVerify(bundle.identityKey, bundle.signedPreKey, bundle.signedPreKeySignature)) {
+  if (!xeddsaVerify(bundle.identityKey, signedMessage, bundle.signedPreKeySignature)) {
     throw new SignatureError('signed prekey');
   }
 }
@@ -87,9 +99,9 @@ export function verifyBundle(bundle: PreKeyBundle): void {
 export function x3dhInitiate(
   identity: KeyPair,
   bundle: PreKeyBundle,
-  options: X3dhOptions & { ephemeral?: KeyPair | undefined } = {},
+  options: X3dhInitiateOptions = {},
 ): InitiatorResult {
-  verifyBundle(bundle);
+  verifyBundle(bundle, options.signedPreKeyMessage);
   const ephemeral = options.ephemeral ?? generateKeyPair();
   const dhs = [
     diffieHellman(identity.privateKey, bundle.signedPreKey, 'DH1'),

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  DecryptionError, generateKeyPair, InvalidLengthError, InvalidMessageError, SignatureError, utf8, wireV2, xeddsaSign,
+  DecryptionError, generateKeyPair, InvalidLengthError, InvalidMessageError, SignatureError, utf8, wireV2,
 } from '../src/index.js';
 
 const fields = (): wireV2.SignedRequestFields => ({
@@ -94,8 +94,8 @@ describe('v2 envelopes', () => {
   const spk = generateKeyPair();
   const opk = generateKeyPair();
   const bundle = {
-    identityKey: bob.publicKey, signedPreKey: spk.publicKey, signedPreKeyId: 7,
-    signedPreKeySignature: xeddsaSign(bob.privateKey, spk.publicKey), oneTimePreKey: { id: 101, publicKey: opk.publicKey },
+    device: 'bob', identityKey: bob.publicKey, signedPreKey: spk.publicKey, signedPreKeyId: 7,
+    signedPreKeySignature: wireV2.signSignedPreKey(bob.privateKey, 'bob', 7, spk.publicKey), oneTimePreKey: { id: 101, publicKey: opk.publicKey },
   };
   const responder = { identity: bob, signedPreKey: spk.privateKey, oneTimePreKey: opk.privateKey };
 
@@ -119,7 +119,7 @@ describe('v2 envelopes', () => {
   });
 
   test('a bad signed-prekey signature aborts the initiator', () => {
-    const forged = { ...bundle, signedPreKeySignature: xeddsaSign(alice.privateKey, spk.publicKey) };
+    const forged = { ...bundle, signedPreKeySignature: wireV2.signSignedPreKey(alice.privateKey, 'bob', 7, spk.publicKey) };
     assert.throws(() => wireV2.sealInitialEnvelope(alice, forged, utf8.encode('x')), SignatureError);
   });
 

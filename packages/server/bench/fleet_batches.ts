@@ -1,4 +1,4 @@
-import { generateKeyPair, xeddsaSign } from '@x3dh-iot/protocol';
+import { generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
 import type { Database } from '../src/storage/database.js';
 import {
   insertEnrolledDevices, insertOneTimePreKeysOfDevices, type EnrolledDevice,
@@ -10,7 +10,7 @@ export interface FleetBatch { devices: EnrolledDevice[]; preKeys: { device: stri
 
 /**
  * Devices <prefix>first to <prefix>(first+n-1) with real keys, as a device makes them when it enrols
- * and publishes: an X25519 identity key, signed prekey 1 signed by it (XEdDSA), one-time prekeys 1 to `preKeys`.
+ * and publishes: an X25519 identity key, signed prekey 1 signed by it over (name, id, key) as v2 has it, one-time prekeys 1 to `preKeys`.
  */
 export function generateBatch(prefix: string, first: number, n: number, preKeys: number): FleetBatch {
   const batch: FleetBatch = { devices: [], preKeys: [] };
@@ -20,7 +20,7 @@ export function generateBatch(prefix: string, first: number, n: number, preKeys:
     const signed = generateKeyPair();
     batch.devices.push({
       name, identityKey: identity.publicKey,
-      signedPreKey: { id: 1, key: signed.publicKey, signature: xeddsaSign(identity.privateKey, signed.publicKey) },
+      signedPreKey: { id: 1, key: signed.publicKey, signature: wireV2.signSignedPreKey(identity.privateKey, name, 1, signed.publicKey) },
       maxOneTimePreKeyId: preKeys === 0 ? null : preKeys,
     });
     for (let id = 1; id <= preKeys; id += 1) batch.preKeys.push({ device: name, id, key: generateKeyPair().publicKey });

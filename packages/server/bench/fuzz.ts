@@ -198,7 +198,7 @@ async function main(): Promise<void> {
         return messages.length === 1 && (await bob.request('mailbox.ack', { ids: [messages[0]!.id] })).ok;
       }],
       ['v2 prekeys.upload', async () => (await bob.request('prekeys.upload',
-        preKeyBatch(bob.identity, { firstOneTimePreKeyId: 500, count: 5 }).body)).ok],
+        preKeyBatch(bob, { firstOneTimePreKeyId: 500, count: 5 }).body)).ok],
       ['v1 register + bundle', async () => {
         const v1 = await connectV1Device(broker.url, { ca });
         const user = `after-v1-${randomBytes(3).toString('hex')}`;

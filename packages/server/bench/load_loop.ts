@@ -142,7 +142,7 @@ export async function enrolV2BenchDevices(devices: readonly V2TestDevice[], preK
   await Promise.all(devices.map(async (device) => {
     const responses = [await device.enroll()];
     for (let k = 0; k < preKeys / 100; k += 1) {
-      responses.push(await device.request('prekeys.upload', preKeyBatch(device.identity, {
+      responses.push(await device.request('prekeys.upload', preKeyBatch(device, {
         ...(k === 0 ? { signedPreKeyId: 1 } : {}), firstOneTimePreKeyId: 1 + 100 * k, count: 100,
       }).body));
     }

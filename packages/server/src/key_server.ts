@@ -259,7 +259,7 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       const processed = purgeInBatches(database, (sql, limit) => purgeProcessedReplies(sql,
         Math.max(config.dedupeRetentionSeconds, requestIdRetentionSeconds(config.clockSkewSeconds)), limit))
         .catch((error: Error) => log.warn({ err: error }, 'purge of processed requests failed'));
-      const v2 = purgeV2(database, config.clockSkewSeconds, (config.clock ?? Date.now)())
+      const v2 = purgeV2(database, config.clockSkewSeconds, (config.clock ?? Date.now)(), config.messageRetentionSeconds)
         .catch((error: Error) => log.warn({ err: error }, 'purge of expired v2 messages and request ids failed'));
       void Promise.all([processed, v2]).finally(() => { purging = false; });
     }, Math.min(60_000, config.dedupeRetentionSeconds * 1000 / 2));

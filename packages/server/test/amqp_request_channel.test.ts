@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import pg from 'pg';
-import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSign } from '@x3dh-iot/protocol';
+import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import {
-  createTestCertificates, createTestDatabase, freePort, hasRabbitMq, startRabbitMq, startServer, startTcpProxy,
+  createTestCertificates, createTestDatabase, enrolmentBody, freePort, hasRabbitMq, startRabbitMq, startServer, startTcpProxy,
   ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import { mqttToRoutingKey } from '../src/transport/amqp_request_channel.js';
@@ -178,8 +178,8 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
         return token;
       };
       // Published as RabbitMQ 4.x converts an MQTT 5 request: user properties become headers.
-      const request = async (device: string, operation: wireV2.V2Operation, body: unknown) => {
-        const requestId = Buffer.concat([Buffer.from([0xff]), randomBytes(15)]);
+      const newRequestId = () => Buffer.concat([Buffer.from([0xff]), randomBytes(15)]);
+      const request = async (device: string, operation: wireV2.V2Operation, body: unknown, requestId = newRequestId()) => {
         const payload = Buffer.from(JSON.stringify(body));
         const timestamp = Date.now();
         const signature = wireV2.signRequest(identities[device]!.privateKey, { operation, device, requestId, timestamp, payload });
@@ -205,12 +205,14 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
       };
       try {
         for (const device of [alice, bob]) {
-          assert.deepEqual(await request(device, 'enroll', { identity_key: b64(identities[device]!.publicKey), token: await issue() }),
+          const requestId = newRequestId();
+          const body = enrolmentBody(device, identities[device]!.publicKey, requestId, await issue());
+          assert.deepEqual(await request(device, 'enroll', body, requestId),
             { ok: true, result: { device, identity_key: b64(identities[device]!.publicKey) } });
         }
         const spk = generateKeyPair();
         const upload = await request(bob, 'prekeys.upload', {
-          signed_prekey: { id: 1, key: b64(spk.publicKey), signature: b64(xeddsaSign(identities[bob]!.privateKey, spk.publicKey)) },
+          signed_prekey: { id: 1, key: b64(spk.publicKey), signature: b64(wireV2.signSignedPreKey(identities[bob]!.privateKey, bob, 1, spk.publicKey)) },
           one_time_prekeys: [{ id: 1, key: b64(generateKeyPair().publicKey) }],
         });
         assert.deepEqual(upload, { ok: true, result: { one_time_prekeys: 1, signed_prekey_id: 1 } });

@@ -152,7 +152,7 @@ for (const backend of databaseBackends('bounded', 4)) {
         await insertExpiredRows(sql, ['purged-0', 'purged-1', 'purged-2'], 20);
       });
       // 60 of each of mailbox messages, send records and request ids (processed requests are not v2's).
-      assert.equal(await purgeV2(database, 60, Date.now(), 7), 180);
+      assert.equal(await purgeV2(database, 60, Date.now(), 14 * 24 * 3600, 7), 180);
       const counts = await rowCounts(database);
       assert.deepEqual({ ...counts, processed: 0 },
         { messages: 1, sends: 1, request_ids: 1, processed: 0, queued: 1, queued_bytes: 1, strangers: 0 });

@@ -76,7 +76,7 @@ for (const backend of backends) {
       assert.deepEqual(await totals(bob.id), { messages: 2, bytes: 500, counted: 2, summed: 500, strangers: 2, stranger_bytes: 500 });
 
       await sleep(1100);
-      await purgeV2(database, 60, Date.now());
+      await purgeV2(database, 60, Date.now(), 14 * 24 * 3600);
       assert.deepEqual(await totals(bob.id), { messages: 0, bytes: 0, counted: 0, summed: 0, strangers: 0, stranger_bytes: 0 });
 
       assert.equal(queuedCode(await send(alice, bob.name, 50, { ...limits, retentionSeconds: 60 })), 'queued');

@@ -60,7 +60,7 @@ for (const backend of databaseBackends('inputs').filter((b) => b.name === 'Postg
     const enrolled = async (stem: string): Promise<Signer> => {
       const signer = device(stem);
       assert.ok((await v2(signer, 'enroll', { identity_key: b64(signer.identity.publicKey) })).ok);
-      const upload = preKeyBatch(signer.identity, { signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: 50 }).body;
+      const upload = preKeyBatch(signer, { signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: 50 }).body;
       assert.ok((await v2(signer, 'prekeys.upload', upload)).ok);
       return signer;
     };

@@ -207,7 +207,8 @@ for (const { name, kind, start } of v2Environments) {
         const refused = async (name: string, tokenText: string | undefined) => {
           const device = await env.device(name);
           assert.equal(errorOf(await device.enroll(tokenText)).code, 'enrolment_required', `token ${tokenText}`);
-          return device;
+          // Closed: a connection left open under the same client id would take dave's over again and again.
+          await device.close();
         };
         const name = uniqueName('dave');
         await refused(name, undefined);
@@ -253,7 +254,7 @@ for (const { name, kind, start } of v2Environments) {
       const mallory = await env.enrolled(uniqueName('mallory'));
       const queued = result(await send(bob, alice)).message_id as string;
 
-      const forgedUpload = mallory.sign('prekeys.upload', preKeyBatch(mallory.identity, {
+      const forgedUpload = mallory.sign('prekeys.upload', preKeyBatch(mallory, {
         signedPreKeyId: 9, firstOneTimePreKeyId: 100, count: 5,
       }).body, { topicDevice: alice.name });
       const forgedFetch = mallory.sign('mailbox.fetch', {}, { topicDevice: alice.name });
@@ -279,7 +280,7 @@ for (const { name, kind, start } of v2Environments) {
       const alice = await env.enrolled(uniqueName('alice'), { oneTimePreKeys: 5 });
       const bob = await env.enrolled(uniqueName('bob'));
       const upload = (first: number, count: number) =>
-        alice.request('prekeys.upload', preKeyBatch(alice.identity, { firstOneTimePreKeyId: first, count }).body);
+        alice.request('prekeys.upload', preKeyBatch(alice, { firstOneTimePreKeyId: first, count }).body);
       assert.equal(errorOf(await upload(3, 1)).code, 'prekey_id_reused');
       assert.equal(errorOf(await upload(5, 2)).code, 'prekey_id_reused', 'one id of the batch reused is enough');
       assert.equal((result(await bob.request('bundle.fetch', { device: alice.name })).one_time_prekey as { id: number }).id, 1);
@@ -290,12 +291,12 @@ for (const { name, kind, start } of v2Environments) {
 
     test('security-v2 item 5: uploads add one-time prekeys up to the cap; an upload over the cap stores nothing', async () => {
       const alice = await env.enrolled(uniqueName('alice'), { oneTimePreKeys: 10 });
-      const over = preKeyBatch(alice.identity, { signedPreKeyId: 5, firstOneTimePreKeyId: 11, count: 21 });
+      const over = preKeyBatch(alice, { signedPreKeyId: 5, firstOneTimePreKeyId: 11, count: 21 });
       assert.equal(errorOf(await alice.request('prekeys.upload', over.body)).code, 'prekey_cap');
       const status = result(await alice.request('prekeys.status'));
       assert.deepEqual([status.one_time_prekeys, status.max_one_time_prekey_id, status.signed_prekey_id], [10, 10, 1],
         'neither the one-time prekeys nor the signed prekey of the refused upload were stored');
-      const fits = preKeyBatch(alice.identity, { firstOneTimePreKeyId: 11, count: 20 });
+      const fits = preKeyBatch(alice, { firstOneTimePreKeyId: 11, count: 20 });
       assert.deepEqual(result(await alice.request('prekeys.upload', fits.body)), { one_time_prekeys: 30, signed_prekey_id: 1 });
     });
 
@@ -339,9 +340,9 @@ for (const { name, kind, start } of v2Environments) {
     test('security-v2 item 7: a signed prekey whose signature does not verify under the identity key is refused, and nothing of the upload is stored', async () => {
       const alice = await env.enrolled(uniqueName('alice'), { oneTimePreKeys: 2 });
       const before = result(await alice.request('prekeys.status'));
-      const byOtherKey = preKeyBatch(alice.identity, { signedPreKeyId: 2, firstOneTimePreKeyId: 3, count: 2, signWith: generateKeyPair().privateKey });
+      const byOtherKey = preKeyBatch(alice, { signedPreKeyId: 2, firstOneTimePreKeyId: 3, count: 2, signWith: generateKeyPair().privateKey });
       assert.equal(errorOf(await alice.request('prekeys.upload', byOtherKey.body)).code, 'bad_prekey_signature');
-      const good = preKeyBatch(alice.identity, { signedPreKeyId: 2 }).body.signed_prekey!;
+      const good = preKeyBatch(alice, { signedPreKeyId: 2 }).body.signed_prekey!;
       const swapped = { ...good, key: b64(generateKeyPair().publicKey) };
       assert.equal(errorOf(await alice.request('prekeys.upload', { signed_prekey: swapped })).code, 'bad_prekey_signature');
       const zero = { ...good, signature: b64(new Uint8Array(64)) };
@@ -352,7 +353,7 @@ for (const { name, kind, start } of v2Environments) {
       const after = result(await alice.request('prekeys.status'));
       assert.equal(after.signed_prekey_id, 2);
       assert.ok((after.signed_prekey_uploaded_at as number) >= (before.signed_prekey_uploaded_at as number));
-      const older = preKeyBatch(alice.identity, { signedPreKeyId: 2 }).body;
+      const older = preKeyBatch(alice, { signedPreKeyId: 2 }).body;
       assert.equal(errorOf(await alice.request('prekeys.upload', older)).code, 'prekey_id_reused');
       const bundle = result(await alice.request('bundle.fetch', { device: alice.name }));
       assert.deepEqual(bundle.signed_prekey, good);

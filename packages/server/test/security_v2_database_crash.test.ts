@@ -63,7 +63,7 @@ describe('security-v2 item 16 on a PostgreSQL crash', { timeout: 240_000 }, () =
       })));
     }
     result(await bob.request('mailbox.ack', { ids: [sent[0]!.message_id] }));
-    result(await alice.request('prekeys.upload', preKeyBatch(aliceKey, { signedPreKeyId: 2, firstOneTimePreKeyId: 6, count: 3 }).body));
+    result(await alice.request('prekeys.upload', preKeyBatch({ name: alice.name, identity: aliceKey }, { signedPreKeyId: 2, firstOneTimePreKeyId: 6, count: 3 }).body));
 
     // Right after the last acknowledgement: no checkpoint, no shutdown, only what the WAL holds.
     await database.crash();

@@ -112,7 +112,7 @@ for (const backend of backends) {
       const sent = [];
       for (const request of sends) sent.push(result(await alice.send(request)));
       result(await bob.request('mailbox.ack', { ids: [sent[0]!.message_id] }));
-      result(await alice.request('prekeys.upload', preKeyBatch(aliceKey, { signedPreKeyId: 2, firstOneTimePreKeyId: 6, count: 3 }).body));
+      result(await alice.request('prekeys.upload', preKeyBatch({ name: alice.name, identity: aliceKey }, { signedPreKeyId: 2, firstOneTimePreKeyId: 6, count: 3 }).body));
       // Killed right after the last acknowledgement, with no chance to flush or close anything.
       await first.kill();
       await Promise.all(devices.splice(0).map((d) => d.close()));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { decodeBase64url, generateKeyPair, wireV1, wireV2, xeddsaVerify } from '@x3dh-iot/protocol';
+import { decodeBase64url, generateKeyPair, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import { closeV1Device, connectV1Device, requestJson, type V2Response, type V2TestDevice } from '@x3dh-iot/testkit';
 import type { MqttRequester } from '@x3dh-iot/transport';
 import { chatMessage, initialMessage, key, registerBundle, registerIdentity } from './support/v1_fixtures.js';
@@ -54,7 +54,7 @@ for (const { name, start } of environments) {
       const bundle = result(await bob.request('bundle.fetch', { device: alice.name }));
       const spk = bundle.signed_prekey as { id: number; key: string; signature: string };
       const held = { id: spk.id, key: decodeBase64url(spk.key), signature: decodeBase64url(spk.signature) };
-      assert.ok(xeddsaVerify(alice.identity.publicKey, held.key, held.signature));
+      assert.ok(wireV2.verifySignedPreKey(alice.identity.publicKey, alice.name, held.id, held.key, held.signature));
       assert.equal(before.signed_prekey_digest, wireV2.signedPreKeyDigest(held));
     });
 

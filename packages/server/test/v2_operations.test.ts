@@ -39,7 +39,7 @@ for (const { name, start } of v2Environments) {
     test('prekeys.upload and prekeys.status: uploads add, ids and upload time are reported', async () => {
       const device = await env.enrolled(uniqueName('bob'), { oneTimePreKeys: 3 });
       const before = Date.now();
-      const upload = result(await device.request('prekeys.upload', preKeyBatch(device.identity, {
+      const upload = result(await device.request('prekeys.upload', preKeyBatch(device, {
         signedPreKeyId: 2, firstOneTimePreKeyId: 4, count: 2,
       }).body));
       assert.deepEqual(upload, { one_time_prekeys: 5, signed_prekey_id: 2 });
@@ -51,7 +51,7 @@ for (const { name, start } of v2Environments) {
       assert.equal(status.max_signed_prekey_id, 2);
       assert.ok(Math.abs((status.signed_prekey_uploaded_at as number) - before) < 60_000);
       // Only one-time prekeys: the signed prekey stays.
-      assert.deepEqual(result(await device.request('prekeys.upload', preKeyBatch(device.identity, {
+      assert.deepEqual(result(await device.request('prekeys.upload', preKeyBatch(device, {
         firstOneTimePreKeyId: 6, count: 1,
       }).body)), { one_time_prekeys: 6, signed_prekey_id: 2 });
     });
@@ -137,9 +137,9 @@ for (const { name, start } of v2Environments) {
       assert.equal(result(await bob.request('directory.lookup', { device: alice.name })).identity_key, b64(next.publicKey));
       assert.equal(errorCode(await bob.request('bundle.fetch', { device: alice.name })), 'not_found');
       // What the status names is what the next upload must be above: 1 is refused, 2 is taken.
-      const reused = await alice.request('prekeys.upload', preKeyBatch(next, { signedPreKeyId: 1 }).body);
+      const reused = await alice.request('prekeys.upload', preKeyBatch({ name: alice.name, identity: next }, { signedPreKeyId: 1 }).body);
       assert.equal(errorCode(reused), 'prekey_id_reused');
-      assert.equal(result(await alice.request('prekeys.upload', preKeyBatch(next, { signedPreKeyId: 2 }).body)).signed_prekey_id, 2);
+      assert.equal(result(await alice.request('prekeys.upload', preKeyBatch({ name: alice.name, identity: next }, { signedPreKeyId: 2 }).body)).signed_prekey_id, 2);
     });
 
     test('device.delete: gone from the directory, name kept for its key, enroll with the same key restores it', async () => {

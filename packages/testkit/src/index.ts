@@ -10,7 +10,7 @@ export { startPrivatePostgres, type PrivatePostgres, type PrivatePostgresOptions
 export { startRabbitMq, hasRabbitMq, type RunningRabbitMq, type RabbitMqNodeOptions } from './rabbitmq.js';
 export { startRabbitMqCluster, type RabbitMqCluster, type RabbitMqClusterNode } from './rabbitmq_cluster.js';
 export {
-  V2TestDevice, enrolV2Device, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
+  V2TestDevice, enrolV2Device, enrolmentBody, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
   type PreKeyBatch,
 } from './v2_device.js';
 export { launchChromium, hasChromium, chromiumPath } from './chromium.js';

@@ -217,15 +217,29 @@ export class V2TestDevice {
     }
   }
 
-  /** Enrols this device's identity key (with a token unless the server has open enrolment). */
-  enroll(token?: string): Promise<V2Response> {
-    return this.request('enroll', { identity_key: b64(this.identity.publicKey), ...(token !== undefined ? { token } : {}) });
+  /**
+   * Enrols this device's identity key (with a token unless the server has open enrolment): the
+   * token goes only as its id and a MAC over this name, key and request id (enrolmentBody).
+   */
+  enroll(token?: string, forgery: Forgery = {}): Promise<V2Response> {
+    const requestId = forgery.requestId ?? new Uint8Array(randomBytes(wireV2.REQUEST_ID_BYTES));
+    const body = enrolmentBody(forgery.signAs ?? forgery.topicDevice ?? this.name, this.identity.publicKey, requestId, token);
+    return this.request('enroll', body, { ...forgery, requestId });
   }
 
   async close(): Promise<void> {
     for (const waiter of this.waiters.values()) clearTimeout(waiter.timer);
     await this.client.endAsync();
   }
+}
+
+/** The body of an `enroll` request of `device` with `identityKey` and request id `requestId`, proving `token` if given. */
+export function enrolmentBody(
+  device: string, identityKey: Uint8Array, requestId: Uint8Array, token?: string,
+): { identity_key: string; token_id?: string; token_proof?: string } {
+  if (token === undefined) return { identity_key: b64(identityKey) };
+  const claim = wireV2.enrolmentTokenClaim(token, device, identityKey, requestId);
+  return { identity_key: b64(identityKey), token_id: b64(claim.tokenId), token_proof: b64(claim.proof) };
 }
 
 /** A prekey upload body with fresh keys: the private keys stay here for tests that need them. */
@@ -236,20 +250,24 @@ export interface PreKeyBatch {
 }
 
 /**
- * Builds a `prekeys.upload` body: a signed prekey with id `signedPreKeyId` (signed by `identity`,
- * or by `signWith` to forge it) and one-time prekeys with ids firstId, firstId + 1, ...
+ * Builds a `prekeys.upload` body of the device `owner`: a signed prekey with id `signedPreKeyId`,
+ * signed by its identity over (name, id, key) as v2 wants it (or forged: by `signWith`, or over the
+ * key alone with `keyOnlySignature`), and one-time prekeys with ids firstId, firstId + 1, ...
  */
-export function preKeyBatch(identity: KeyPair, options: {
-  signedPreKeyId?: number; firstOneTimePreKeyId?: number; count?: number; signWith?: Uint8Array;
+export function preKeyBatch(owner: { name: string; identity: KeyPair }, options: {
+  signedPreKeyId?: number; firstOneTimePreKeyId?: number; count?: number; signWith?: Uint8Array; keyOnlySignature?: boolean;
 } = {}): PreKeyBatch {
   const body: PreKeyBatch['body'] = {};
   let signedPreKey: KeyPair | undefined;
   if (options.signedPreKeyId !== undefined) {
     signedPreKey = generateKeyPair();
+    const signer = options.signWith ?? owner.identity.privateKey;
     body.signed_prekey = {
       id: options.signedPreKeyId,
       key: b64(signedPreKey.publicKey),
-      signature: b64(xeddsaSign(options.signWith ?? identity.privateKey, signedPreKey.publicKey)),
+      signature: b64(options.keyOnlySignature
+        ? xeddsaSign(signer, signedPreKey.publicKey)
+        : wireV2.signSignedPreKey(signer, owner.name, options.signedPreKeyId, signedPreKey.publicKey)),
     };
   }
   const oneTimePreKeys = Array.from({ length: options.count ?? 0 }, (_, i) => ({
@@ -265,7 +283,7 @@ export async function enrolV2Device(options: V2DeviceOptions & { token?: string;
   try {
     const enrolled = await device.enroll(options.token);
     if (!enrolled.ok) throw new Error(`enrolment of ${options.name} refused: ${enrolled.error.code} ${enrolled.error.message}`);
-    const upload = await device.request('prekeys.upload', preKeyBatch(device.identity, {
+    const upload = await device.request('prekeys.upload', preKeyBatch(device, {
       signedPreKeyId: 1, firstOneTimePreKeyId: 1, count: options.oneTimePreKeys ?? 10,
     }).body);
     if (!upload.ok) throw new Error(`prekey upload of ${options.name} refused: ${upload.error.code} ${upload.error.message}`);

@@ -1,4 +1,4 @@
-import { encodeBase64url, generateKeyPair, type KeyPair, wireV2, xeddsaSign } from '@x3dh-iot/protocol';
+import { encodeBase64url, generateKeyPair, type KeyPair, wireV2 } from '@x3dh-iot/protocol';
 import type { DeviceState, SignedPreKey } from '../device_state.js';
 import { DeviceError } from '../errors.js';
 import type { DeviceCore } from './device_core.js';
@@ -6,6 +6,12 @@ import type { DeviceCore } from './device_core.js';
 const DAY_MS = 24 * 3600 * 1000;
 /** Unused one-time prekey private keys kept at most: twice the server's default stock cap. */
 const ONE_TIME_PREKEYS_KEPT = 400;
+/**
+ * Added to the retention period before a handed-out one-time prekey's private key goes: the
+ * server dates hand-outs and expires messages by its clock, which may differ from this device's
+ * by the server's time window (300 s by default).
+ */
+const HANDED_OUT_CLOCK_MARGIN_MS = 10 * 60 * 1000;
 
 export interface PreKeySchedule {
   /** One-time prekeys the device keeps on the server (refilled up to this). */
@@ -59,7 +65,9 @@ export class PreKeyMaintenance {
   async maintain(): Promise<{ rotated: boolean; uploadedOneTimePreKeys: number }> {
     await this.core.update((state) => this.prune(state));
     if (this.core.state.signedPreKeys.length === 0) return { rotated: false, uploadedOneTimePreKeys: 0 };
-    const status = await this.core.call('prekeys.status', {});
+    let status = await this.core.call('prekeys.status', {});
+    const forgotten = await this.deleteHandedOut(status);
+    if (forgotten !== null) status = await this.core.call('prekeys.status', { forget_handed_out_through: forgotten });
     const refill = status.one_time_prekeys < this.low ? this.target - status.one_time_prekeys : 0;
     const rotate = this.signedPreKeyDue(status);
     if (!rotate && refill === 0) return { rotated: false, uploadedOneTimePreKeys: 0 };
@@ -67,9 +75,29 @@ export class PreKeyMaintenance {
     return { rotated: rotate, uploadedOneTimePreKeys: uploaded.oneTimePreKeyIds.length };
   }
 
+  /**
+   * Deletes the private keys of the one-time prekeys the server handed out longer ago than its
+   * mailbox retention period (plus a margin for the clocks): an initial message using one can no
+   * longer arrive. Saved first; returns the highest id deleted, for the server to forget the
+   * records up to it, or null when none is due. The hand-outs come oldest first, so the due
+   * ones are the first of the list.
+   */
+  private async deleteHandedOut(status: PreKeyStatus): Promise<number | null> {
+    const retention = status.message_retention_ms;
+    if (retention === undefined) return null;
+    const now = this.core.now().getTime();
+    const due = (status.handed_out_one_time_prekeys ?? []).filter((h) => h.handed_out_at + retention + HANDED_OUT_CLOCK_MARGIN_MS <= now);
+    if (due.length === 0) return null;
+    await this.core.update((state) => {
+      for (const h of due) state.oneTimePreKeys.delete(h.id);
+    });
+    return Math.max(...due.map((h) => h.id));
+  }
+
   /** Creates the keys first and saves them, then uploads; the signed prekey goes with the first batch. */
   private async upload(status: PreKeyStatus, count: number, newSignedPreKey: boolean): Promise<{ signedPreKeyId: number; oneTimePreKeyIds: number[] }> {
     const identity = this.core.requireIdentity();
+    const name = this.core.requireUsername();
     let signedPreKey: SignedPreKey | undefined;
     let oneTimePreKeys: { id: number; keyPair: KeyPair }[] = [];
     await this.core.update((state) => {
@@ -77,7 +105,7 @@ export class PreKeyMaintenance {
       if (newSignedPreKey) {
         const id = Math.max(state.nextSignedPreKeyId, (status.max_signed_prekey_id ?? status.signed_prekey_id ?? 0) + 1);
         const keyPair = generateKeyPair();
-        signedPreKey = { id, keyPair, signature: xeddsaSign(identity.privateKey, keyPair.publicKey), createdAt: now };
+        signedPreKey = { id, keyPair, signature: wireV2.signSignedPreKey(identity.privateKey, name, id, keyPair.publicKey), createdAt: now };
         state.signedPreKeys.push(signedPreKey);
         state.nextSignedPreKeyId = id + 1;
       }
@@ -118,6 +146,9 @@ export class PreKeyMaintenance {
     const held = status.signed_prekey_digest;
     const own = wireV2.signedPreKeyDigest({ id: current.id, key: current.keyPair.publicKey, signature: current.signature });
     if (held !== undefined && held !== own) return true;
+    // Signed before signatures named the device and id (or for another name): peers refuse it.
+    const name = this.core.requireUsername();
+    if (!wireV2.verifySignedPreKey(this.core.requireIdentity().publicKey, name, current.id, current.keyPair.publicKey, current.signature)) return true;
     return this.core.now().getTime() - current.createdAt.getTime() >= this.rotationMs;
   }
 

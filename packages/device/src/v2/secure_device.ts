@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { constantTimeEqual, encodeBase64url, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
+import { activeBackend, constantTimeEqual, encodeBase64url, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
 import type { IncomingMessage, IncomingSession } from '../device.js';
 import type { DeviceState } from '../device_state.js';
 import { DeviceError } from '../errors.js';
@@ -143,11 +143,15 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
     if (newIdentity) await this.core.update((state) => { state.identity = generateKeyPair(); });
     const identity = this.core.requireIdentity();
     const token = options.token ?? this.options.enrolmentToken;
+    // The token never leaves the device: only its id and a MAC over this name, key and request id.
+    const requestId = activeBackend.randomBytes(wireV2.REQUEST_ID_BYTES);
+    const claim = token === undefined ? undefined : wireV2.enrolmentTokenClaim(token, name, identity.publicKey, requestId);
     let result;
     try {
       result = await this.core.client().call(identity, 'enroll', {
-        identity_key: encodeBase64url(identity.publicKey), ...(token === undefined ? {} : { token }),
-      });
+        identity_key: encodeBase64url(identity.publicKey),
+        ...(claim === undefined ? {} : { token_id: encodeBase64url(claim.tokenId), token_proof: encodeBase64url(claim.proof) }),
+      }, requestId);
     } catch (error) {
       // A refusal means the server enrolled nothing: a key made for this attempt goes, so the next
       // attempt starts clean. After a timeout the key stays, as the server may have enrolled it.

@@ -41,6 +41,8 @@ export class SessionBuilder {
     let sealed: ReturnType<typeof wireV2.sealRatchetInitialEnvelope>;
     try {
       sealed = wireV2.sealRatchetInitialEnvelope(identity, {
+        // The name asked for, not the one answered: a signed prekey relabelled to this name is refused.
+        device: peer,
         identityKey: peerKey,
         signedPreKey: signedPreKeyPublic(bundle.signed_prekey.key),
         signedPreKeySignature: bundle.signed_prekey.signature,

@@ -69,15 +69,19 @@ export class V2Client {
     this.now = options.now ?? Date.now;
   }
 
-  /** Signs and sends one request with `identity`, resending it as described above, and returns its checked result. */
-  async call<O extends Operation>(identity: KeyPair, operation: O, body: wireV2.RequestBodyInput<O>): Promise<wireV2.RequestResult<O>> {
+  /**
+   * Signs and sends one request with `identity`, resending it as described above, and returns its
+   * checked result. `requestId` is for a body that names its own request id (an enrolment proof).
+   */
+  async call<O extends Operation>(
+    identity: KeyPair, operation: O, body: wireV2.RequestBodyInput<O>, requestId: Uint8Array = activeBackend.randomBytes(wireV2.REQUEST_ID_BYTES),
+  ): Promise<wireV2.RequestResult<O>> {
     const checked = wireV2.requestBodies[operation].safeParse(body);
     if (!checked.success) {
       const issue = checked.error.issues[0]!;
       throw new DeviceError('INVALID_INPUT', `${operation}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
     }
     const payload = Buffer.from(JSON.stringify(body), 'utf8');
-    const requestId = Buffer.from(activeBackend.randomBytes(wireV2.REQUEST_ID_BYTES));
     const timestamp = this.now();
     if (this.signer?.privateKey !== identity.privateKey) this.signer = { privateKey: identity.privateKey, key: xeddsaSigningKey(identity.privateKey) };
     const signature = wireV2.signRequestWith(this.signer.key, { operation, device: this.device, requestId, timestamp, payload });
@@ -85,7 +89,7 @@ export class V2Client {
       topic: wireV2.requestTopic(this.device, operation),
       payload,
       responseTopic: wireV2.responseTopic(this.device),
-      correlationData: requestId,
+      correlationData: Buffer.from(requestId),
       userProperties: { [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: encodeBase64url(signature) },
       timeoutMs: this.timeoutMs,
     };

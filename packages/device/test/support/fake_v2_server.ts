@@ -1,4 +1,4 @@
-import { decodeBase64url, encodeBase64url, wireV2, xeddsaVerify } from '@x3dh-iot/protocol';
+import { decodeBase64url, encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { RequestTimeoutError } from '@x3dh-iot/transport';
 import type { V2Link, V2LinkListener, V2WireRequest } from '../../src/index.js';
 
@@ -120,7 +120,7 @@ export class FakeV2Server {
       this.executed.push(operation);
       let response: Json;
       try {
-        response = { ok: true, result: this.execute(device, operation, body.value as Json) };
+        response = { ok: true, result: this.execute(device, operation, body.value as Json, request.correlationData) };
       } catch (error) {
         if (!(error instanceof Refusal)) throw error;
         response = { ok: false, error: { code: error.code, message: error.message } };
@@ -133,7 +133,7 @@ export class FakeV2Server {
     }
   }
 
-  private execute(device: string, operation: Operation, body: Json): unknown {
+  private execute(device: string, operation: Operation, body: Json, requestId: Uint8Array): unknown {
     const me = this.devices.get(device);
     const need = (name: string) => {
       const target = this.devices.get(name);
@@ -142,11 +142,13 @@ export class FakeV2Server {
     };
     switch (operation) {
       case 'enroll': {
-        const { identity_key: key, token } = body as wireV2.RequestBody<'enroll'>;
+        const { identity_key: key, token_id: tokenId, token_proof: proof } = body as wireV2.RequestBody<'enroll'>;
         if (me && !Buffer.from(me.identityKey).equals(Buffer.from(key))) throw new Refusal('name_taken', 'name taken');
         if (!me) {
           if (!this.openEnrolment) {
-            if (token === undefined || !this.tokens.has(token)) throw new Refusal('enrolment_required', 'enrolment token needed');
+            const token = [...this.tokens].find((t) => tokenId !== undefined && proof !== undefined
+              && Buffer.from(wireV2.enrolmentTokenClaim(t, device, key, requestId).proof).equals(Buffer.from(proof)));
+            if (token === undefined) throw new Refusal('enrolment_required', 'enrolment token needed');
             this.tokens.delete(token);
           }
           this.devices.set(device, {
@@ -161,7 +163,7 @@ export class FakeV2Server {
         const upload = body as wireV2.RequestBody<'prekeys.upload'>;
         const spk = upload.signed_prekey;
         if (spk) {
-          if (!xeddsaVerify(d.identityKey, spk.key, spk.signature)) throw new Refusal('bad_prekey_signature', 'bad signed prekey signature');
+          if (!wireV2.verifySignedPreKey(d.identityKey, device, spk.id, spk.key, spk.signature)) throw new Refusal('bad_prekey_signature', 'bad signed prekey signature');
           if (spk.id <= d.maxSignedPreKeyId) throw new Refusal('prekey_id_reused', 'signed prekey id reused');
         }
         const opks = upload.one_time_prekeys ?? [];

@@ -11,7 +11,7 @@ export function legacyInitial(server: FakeV2Server, to: string, identity: KeyPai
   const opk = target.oneTimePreKeys.shift();
   const spk = target.signedPreKey!;
   const sealed = wireV2.sealInitialEnvelope(identity, {
-    identityKey: target.identityKey, signedPreKey: decodeBase64url(spk.key), signedPreKeySignature: decodeBase64url(spk.signature),
+    device: to, identityKey: target.identityKey, signedPreKey: decodeBase64url(spk.key), signedPreKeySignature: decodeBase64url(spk.signature),
     signedPreKeyId: spk.id, oneTimePreKey: opk && { id: opk.id, publicKey: decodeBase64url(opk.key) },
   }, utf8.encode(text));
   return { envelope: wireV2.encodeInitialEnvelope(sealed.envelope), sharedKey: sealed.sharedKey };

@@ -6,8 +6,9 @@ import { encodeBase64url } from '../base64url.js';
 import { X25519_KEY_BYTES } from '../sizes.js';
 import { keySchema, nonceSchema, base64Bytes, parsePayload, type Parsed } from '../wire_common/schema_parts.js';
 import type { KeyPair } from '../x25519.js';
-import { type PreKeyBundle, type ResponderKeys, x3dhInitiate, x3dhRespond } from '../x3dh.js';
+import { type ResponderKeys, x3dhInitiate, x3dhRespond } from '../x3dh.js';
 import { MAX_ENVELOPE_BYTES, MAX_PREKEY_ID } from './schemas.js';
+import { signedPreKeySignatureInput, type V2PreKeyBundle } from './signed_prekey_signature.js';
 
 /** End-to-end envelopes of v2 (docs/protocol-v2.md section 7). The server never looks inside them. */
 
@@ -64,11 +65,14 @@ export function initialAssociatedData(
  */
 export function sealInitialEnvelope(
   identity: KeyPair,
-  bundle: PreKeyBundle & { signedPreKeyId: number },
+  bundle: V2PreKeyBundle,
   plaintext: Uint8Array,
   options: { ephemeral?: KeyPair | undefined; nonce?: Uint8Array | undefined } = {},
 ): { sharedKey: Uint8Array; envelope: InitialEnvelope } {
-  const result = x3dhInitiate(identity, bundle, { info: X3DH_V2_INFO, ephemeral: options.ephemeral });
+  const result = x3dhInitiate(identity, bundle, {
+    info: X3DH_V2_INFO, ephemeral: options.ephemeral,
+    signedPreKeyMessage: signedPreKeySignatureInput(bundle.device, bundle.signedPreKeyId, bundle.signedPreKey),
+  });
   const ad = initialAssociatedData(identity.publicKey, bundle.identityKey, bundle.signedPreKeyId, result.oneTimePreKeyId, result.ephemeralPublicKey);
   const nonce = options.nonce ?? randomAeadNonce();
   return {

@@ -7,3 +7,5 @@ export * from './safety_number.js';
 export * from './signed_prekey_digest.js';
 export * from './ratchet_envelopes.js';
 export * from './ratchet_handshake.js';
+export * from './signed_prekey_signature.js';
+export * from './enrolment_proof.js';

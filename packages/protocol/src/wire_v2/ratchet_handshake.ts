@@ -1,8 +1,9 @@
 import { ratchetDecrypt, ratchetEncrypt, type RatchetDecryptOptions } from '../ratchet/ratchet_cipher.js';
 import { startInitiatorRatchet, startResponderRatchet, type RatchetSession } from '../ratchet/ratchet_session.js';
 import { keyPairFromPrivateKey, type KeyPair } from '../x25519.js';
-import { type PreKeyBundle, type ResponderKeys, x3dhInitiate, x3dhRespond } from '../x3dh.js';
+import { type ResponderKeys, x3dhInitiate, x3dhRespond } from '../x3dh.js';
 import { initialAssociatedData, X3DH_V2_INFO } from './envelopes.js';
+import { signedPreKeySignatureInput, type V2PreKeyBundle } from './signed_prekey_signature.js';
 import type { RatchetInitialEnvelope } from './ratchet_envelopes.js';
 
 /**
@@ -13,11 +14,14 @@ import type { RatchetInitialEnvelope } from './ratchet_envelopes.js';
  */
 export function sealRatchetInitialEnvelope(
   identity: KeyPair,
-  bundle: PreKeyBundle & { signedPreKeyId: number },
+  bundle: V2PreKeyBundle,
   plaintext: Uint8Array,
   options: { ephemeral?: KeyPair | undefined; ratchetKeyPair?: KeyPair | undefined } = {},
 ): { session: RatchetSession; envelope: RatchetInitialEnvelope } {
-  const x3dh = x3dhInitiate(identity, bundle, { info: X3DH_V2_INFO, ephemeral: options.ephemeral });
+  const x3dh = x3dhInitiate(identity, bundle, {
+    info: X3DH_V2_INFO, ephemeral: options.ephemeral,
+    signedPreKeyMessage: signedPreKeySignatureInput(bundle.device, bundle.signedPreKeyId, bundle.signedPreKey),
+  });
   const firstMessageAd = initialAssociatedData(
     identity.publicKey, bundle.identityKey, bundle.signedPreKeyId, x3dh.oneTimePreKeyId, x3dh.ephemeralPublicKey,
   );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { base64Bytes, exactly, keySchema, publishedKeySchema, signatureSchema } from '../wire_common/schema_parts.js';
+import { ENROLMENT_PROOF_BYTES, ENROLMENT_TOKEN_ID_BYTES } from './enrolment_proof.js';
 import { DEVICE_NAME_PATTERN, type V2Operation } from './topics.js';
 
 /** Byte strings of a given length and published X25519 keys, as the requests check them (for other edges to check alike). */
@@ -14,6 +15,8 @@ export const MAX_MAILBOX_FETCH = 100;
 /** Most names one directory.list answer holds; a larger directory is read a page at a time (`after`). */
 export const MAX_DIRECTORY_PAGE = 1000;
 export const MAX_ACK_IDS = 100;
+/** Hand-outs of one-time prekeys listed by one `prekeys.status` answer at most (the oldest first). */
+export const MAX_HANDED_OUT_LISTED = 100;
 export const MESSAGE_ID_BYTES = 16;
 /** Prekey ids are unsigned 31-bit integers; -1 in an envelope means "no one-time prekey". */
 export const MAX_PREKEY_ID = 0x7fffffff;
@@ -46,7 +49,14 @@ const uploadedOneTimePreKeySchema = oneTimePreKeySchema.extend({ key: publishedK
 
 /** Request bodies by operation. Unknown members are refused, so a typo is an error, not a silent default. */
 export const requestBodies = {
-  'enroll': z.strictObject({ identity_key: publishedKeySchema, token: z.string().min(1).max(256).optional() }),
+  // The token itself never travels: its id and a MAC proving it (enrolment_proof.ts), both or neither.
+  'enroll': z.strictObject({
+    identity_key: publishedKeySchema,
+    token_id: exactly('token_id', ENROLMENT_TOKEN_ID_BYTES).optional(),
+    token_proof: exactly('token_proof', ENROLMENT_PROOF_BYTES).optional(),
+  }).refine((body) => (body.token_id === undefined) === (body.token_proof === undefined), {
+    error: 'token_id and token_proof go together', path: ['token_proof'],
+  }),
   'identity.rotate': z.strictObject({ new_identity_key: publishedKeySchema, proof: signatureSchema }),
   'prekeys.upload': z.strictObject({
     signed_prekey: uploadedSignedPreKeySchema.optional(),
@@ -54,7 +64,8 @@ export const requestBodies = {
       .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, { error: 'one-time prekey ids must be unique' })
       .optional(),
   }),
-  'prekeys.status': z.strictObject({}),
+  /** The device has deleted the private keys of the hand-outs up to this one-time prekey id: the server forgets their records. */
+  'prekeys.status': z.strictObject({ forget_handed_out_through: preKeyIdSchema.optional() }),
   'bundle.fetch': z.strictObject({ device: deviceNameSchema }),
   'directory.list': z.strictObject({
     after: deviceNameSchema.optional(),
@@ -98,6 +109,10 @@ export const results = {
     max_signed_prekey_id: preKeyIdSchema.nullable(),
     /** signedPreKeyDigest of the signed prekey the server holds; absent from servers before it. */
     signed_prekey_digest: z.string().nullable().optional(),
+    /** One-time prekeys handed out and not yet forgotten, oldest first, and the mailbox retention (absent from servers before them). */
+    handed_out_one_time_prekeys: z.array(z.object({ id: preKeyIdSchema, handed_out_at: z.number().int() }))
+      .max(MAX_HANDED_OUT_LISTED).optional(),
+    message_retention_ms: z.number().int().min(0).optional(),
   }),
   'bundle.fetch': z.object({
     device: deviceNameSchema,

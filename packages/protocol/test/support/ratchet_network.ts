@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   constantTimeEqual as equalBytes, encodeBase64url, encodeRatchetSession, generateKeyPair, kdfChain, MAX_SKIP, MAX_SKIPPED, messageKeys, ratchetDecrypt,
-  ratchetEncrypt, RatchetError, skippedKeyId, utf8, wireV2, xeddsaSign, type RatchetMessage, type RatchetSession,
+  ratchetEncrypt, RatchetError, skippedKeyId, utf8, wireV2, type RatchetMessage, type RatchetSession,
 } from '../../src/index.js';
 
 /**
@@ -55,8 +55,8 @@ export class Network {
     const alice = generateKeyPair();
     const bob = { identity: generateKeyPair(), spk: generateKeyPair() };
     const bundle = {
-      identityKey: bob.identity.publicKey, signedPreKey: bob.spk.publicKey, signedPreKeyId: 1,
-      signedPreKeySignature: xeddsaSign(bob.identity.privateKey, bob.spk.publicKey),
+      device: 'B', identityKey: bob.identity.publicKey, signedPreKey: bob.spk.publicKey, signedPreKeyId: 1,
+      signedPreKeySignature: wireV2.signSignedPreKey(bob.identity.privateKey, 'B', 1, bob.spk.publicKey),
     };
     const first = utf8.encode('first');
     const sealed = wireV2.sealRatchetInitialEnvelope(alice, bundle, first);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {
-  encodeRatchetSession, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2, xeddsaSign,
+  encodeRatchetSession, generateKeyPair, ratchetDecrypt, ratchetEncrypt, utf8, wireV2,
   type KeyPair, type RatchetMessage, type RatchetSession,
 } from '../../src/index.js';
 
@@ -13,8 +13,8 @@ export function makeResponder(withOneTimePreKey = true) {
     identity,
     keys: { identity, signedPreKey: signedPreKey.privateKey, oneTimePreKey: withOneTimePreKey ? oneTimePreKey.privateKey : undefined },
     bundle: {
-      identityKey: identity.publicKey, signedPreKey: signedPreKey.publicKey, signedPreKeyId: 7,
-      signedPreKeySignature: xeddsaSign(identity.privateKey, signedPreKey.publicKey),
+      device: 'bob', identityKey: identity.publicKey, signedPreKey: signedPreKey.publicKey, signedPreKeyId: 7,
+      signedPreKeySignature: wireV2.signSignedPreKey(identity.privateKey, 'bob', 7, signedPreKey.publicKey),
       oneTimePreKey: withOneTimePreKey ? { id: 101, publicKey: oneTimePreKey.publicKey } : undefined,
     },
   };

@@ -1,6 +1,7 @@
-import { wireV2, xeddsaVerify } from '@x3dh-iot/protocol';
+import { wireV2 } from '@x3dh-iot/protocol';
 import type { Sql } from '../storage/database.js';
 import { insertOneTimePreKeys } from '../storage/queries/directory_queries.js';
+import { forgetHandOuts, listHandOuts } from '../storage/queries/prekey_handout_queries.js';
 import {
   countDeviceOneTimePreKeys, findSignedPreKey, setMaxOneTimePreKeyId, setSignedPreKey, type SignedPreKeyUpload,
 } from '../storage/queries/prekey_queries.js';
@@ -28,14 +29,17 @@ export interface PreKeyStatus {
   maxSignedPreKeyId: number | null;
   /** wireV2.signedPreKeyDigest of the signed prekey held, so that the device can check it is its own. */
   signedPreKeyDigest: string | null;
+  /** One-time prekeys handed out whose private keys the device has not reported deleted, oldest first. */
+  handedOut: { id: number; handedOutAt: number }[];
 }
 
 export async function uploadPreKeys(
-  sql: Sql, device: DeviceRow, upload: PreKeyUpload, cap: number,
+  sql: Sql, name: string, device: DeviceRow, upload: PreKeyUpload, cap: number,
 ): Promise<Result<{ oneTimePreKeys: number; signedPreKeyId: number | null }>> {
   const { signedPreKey, oneTimePreKeys = [] } = upload;
-  if (signedPreKey && !xeddsaVerify(device.identity_key, signedPreKey.key, signedPreKey.signature)) {
-    return refuse('bad_prekey_signature', 'the signed prekey signature does not verify under the identity key');
+  // Over the name and id too, so that nobody can hand the key out under another id or device unseen.
+  if (signedPreKey && !wireV2.verifySignedPreKey(device.identity_key, name, signedPreKey.id, signedPreKey.key, signedPreKey.signature)) {
+    return refuse('bad_prekey_signature', `the signed prekey signature does not verify under the identity key over (${name}, ${signedPreKey.id}, key)`);
   }
   // Locked, the row shows every upload committed before: no two uploads both pass the checks below.
   const current = await lockDevice(sql, device.id);
@@ -61,7 +65,14 @@ export async function uploadPreKeys(
   });
 }
 
-export async function preKeyStatus(sql: Sql, device: DeviceRow): Promise<PreKeyStatus> {
+/**
+ * The device's prekey stock, after forgetting the hand-outs up to `forgetHandedOutThrough` (the
+ * device has deleted their private keys), with the oldest remaining hand-outs, at most `listed`.
+ */
+export async function preKeyStatus(
+  sql: Sql, device: DeviceRow, forgetHandedOutThrough: number | undefined, listed: number,
+): Promise<PreKeyStatus> {
+  if (forgetHandedOutThrough !== undefined) await forgetHandOuts(sql, device.id, forgetHandedOutThrough);
   const signedPreKey = await findSignedPreKey(sql, device.id);
   return {
     oneTimePreKeys: await countDeviceOneTimePreKeys(sql, device.id),
@@ -70,5 +81,6 @@ export async function preKeyStatus(sql: Sql, device: DeviceRow): Promise<PreKeyS
     maxOneTimePreKeyId: device.max_one_time_prekey_id,
     maxSignedPreKeyId: device.max_signed_prekey_id,
     signedPreKeyDigest: signedPreKey === null ? null : wireV2.signedPreKeyDigest(signedPreKey),
+    handedOut: (await listHandOuts(sql, device.id, listed)).map((h) => ({ id: h.key_id, handedOutAt: Math.round(h.handed_out_at) })),
   };
 }

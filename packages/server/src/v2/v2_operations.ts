@@ -42,7 +42,8 @@ export async function runOperation(
   sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings, gate: RequestIdGate,
 ): Promise<Reply | RequestIdUsed> {
   if (call.operation === 'enroll') {
-    const { identity_key: key, token } = call.body;
+    const { identity_key: key, token_id: tokenId, token_proof: proof } = call.body;
+    const token = tokenId !== undefined && proof !== undefined ? { tokenId, proof, requestId: gate.record.requestId } : undefined;
     const result = await enrolDevice(sql, name, key, token, settings.openEnrolment);
     return result.ok ? okReply('enroll', { device: name, identity_key: b64(key) }) : refusalReply(result);
   }
@@ -60,13 +61,13 @@ export async function runOperation(
 
     case 'prekeys.upload': {
       const { signed_prekey: signedPreKey, one_time_prekeys: oneTimePreKeys } = call.body;
-      const result = await uploadPreKeys(sql, self, { signedPreKey, oneTimePreKeys }, settings.preKeyCap);
+      const result = await uploadPreKeys(sql, name, self, { signedPreKey, oneTimePreKeys }, settings.preKeyCap);
       if (!result.ok) return refusalReply(result);
       return okReply('prekeys.upload', { one_time_prekeys: result.value.oneTimePreKeys, signed_prekey_id: result.value.signedPreKeyId });
     }
 
     case 'prekeys.status': {
-      const status = await preKeyStatus(sql, self);
+      const status = await preKeyStatus(sql, self, call.body.forget_handed_out_through, wireV2.MAX_HANDED_OUT_LISTED);
       return okReply('prekeys.status', {
         one_time_prekeys: status.oneTimePreKeys,
         signed_prekey_id: status.signedPreKeyId,
@@ -74,6 +75,8 @@ export async function runOperation(
         max_one_time_prekey_id: status.maxOneTimePreKeyId,
         max_signed_prekey_id: status.maxSignedPreKeyId,
         signed_prekey_digest: status.signedPreKeyDigest,
+        handed_out_one_time_prekeys: status.handedOut.map((h) => ({ id: h.id, handed_out_at: h.handedOutAt })),
+        message_retention_ms: settings.messageRetentionSeconds * 1000,
       });
     }
 

@@ -89,7 +89,7 @@ export interface V2Peers {
 export function validV2Bodies(identity: KeyPair, device: string, peers: V2Peers): Record<wireV2.V2Operation, Json> {
   const fresh = generateKeyPair();
   const rotationProof = wireV2.signRotationProof(fresh.privateKey, device, identity.publicKey);
-  const upload = preKeyBatch(identity, { signedPreKeyId: 1000, firstOneTimePreKeyId: 1000, count: 2 }).body;
+  const upload = preKeyBatch({ name: device, identity }, { signedPreKeyId: 1000, firstOneTimePreKeyId: 1000, count: 2 }).body;
   return {
     'enroll': { identity_key: b64(identity.publicKey) },
     'identity.rotate': { new_identity_key: b64(fresh.publicKey), proof: b64(rotationProof) },

@@ -9,6 +9,12 @@ export interface TokenEnrolment {
   deviceId: string | null;
 }
 
+/** The digest of the token with this id (docs/protocol-v2.md section 6.1), whatever its state; null when there is none. */
+export async function findTokenDigest(sql: Sql, tokenId: Uint8Array): Promise<Uint8Array | null> {
+  const rows = await sql.query<{ token_digest: Uint8Array }>('SELECT token_digest FROM enrolment_tokens WHERE token_id = $1', [tokenId]);
+  return rows[0]?.token_digest ?? null;
+}
+
 /** Marks a valid token ($3, its digest) used by the device name $1 (a WITH item named token, one row when used). */
 const USE_TOKEN = `token AS (
        UPDATE enrolment_tokens SET used_at = now(), used_by = $1

@@ -89,6 +89,10 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
       SELECT o.id FROM one_time_prekeys o WHERE o.user_id = (SELECT target_id FROM target_token)
       ORDER BY o.id LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING key_id, public_key
+  ), handout AS (
+    INSERT INTO one_time_prekey_handouts (user_id, key_id, handed_out_at)
+    SELECT (SELECT target_id FROM target_token), key_id, now() FROM claimed
+    ON CONFLICT (user_id, key_id) DO NOTHING
   )
   SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.* FROM (SELECT 1) AS one LEFT JOIN (
   SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
@@ -109,7 +113,7 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
  * takes one token from the (requester, target) bucket, refilled for the time elapsed (changing
  * nothing when less than one token is left); only when a token was taken, takes one from the
  * target's bucket, and only when that was taken too, claims (deletes) the target's oldest one-time
- * prekey (else the bundle goes out without one), where SKIP LOCKED lets concurrent fetches on any replica claim
+ * prekey (else the bundle goes out without one) and records its hand-out for the target to learn of, where SKIP LOCKED lets concurrent fetches on any replica claim
  * different keys instead of waiting, so no key goes out twice. The stock left is the count in the
  * statement's snapshot less the key claimed, counting no further than `lowStock` + 1 keys (the push
  * decision needs no more), so a large stock costs no longer scan. All of it only once the request's id is recorded by
