@@ -23,7 +23,7 @@ import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSigningK
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import {
   createTestDatabase, freePort, preKeyBatch, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess,
-  type V2Response,
+  type V2Response, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
 import { cpuSecondsByGroup, snapshotCpu, type CpuSnapshot } from './process_cpu.js';
@@ -251,7 +251,7 @@ function signatureCosts(): { sign: number; verify: number } {
   const identity = generateKeyPair();
   const signingKey = xeddsaSigningKey(identity.privateKey);
   const fields = {
-    operation: 'message.send' as const, device: 'bench-device', requestId: new Uint8Array(randomBytes(16)), timestamp: Date.now(),
+    deploymentId: TEST_DEPLOYMENT_ID, operation: 'message.send' as const, device: 'bench-device', requestId: new Uint8Array(randomBytes(16)), timestamp: Date.now(),
     payload: Buffer.from(JSON.stringify({ to: 'bench-peer', id: randomBytes(16).toString('base64url'), type: 'session', envelope: b64(randomBytes(96)) })),
   };
   const signature = wireV2.signRequestWith(signingKey, fields);
