@@ -1,4 +1,5 @@
-import { wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import type { ConnectionSettings } from '../connection_settings.js';
 import { DeviceError } from '../errors.js';
 
 /**
@@ -26,6 +27,23 @@ export function checkProvisioning(provisioning: DeviceProvisioning): DeviceProvi
     throw new DeviceError('INVALID_INPUT', `the operator key must be 32 bytes (X25519 public key, base64url), got ${provisioning.operatorKey.length}`);
   }
   return provisioning;
+}
+
+/** The provisioning of a device's settings (flags, environment, config file); undefined without a deployment id. */
+export function provisioningOf(settings: ConnectionSettings): DeviceProvisioning | undefined {
+  if (settings.deploymentId === undefined) {
+    if (settings.operatorKey !== undefined) throw new DeviceError('INVALID_INPUT', 'an operator key needs its deployment id (--deployment-id)');
+    return undefined;
+  }
+  let operatorKey: Uint8Array | null = null;
+  if (settings.operatorKey !== undefined) {
+    try {
+      operatorKey = decodeBase64url(settings.operatorKey.trim(), 'operator key');
+    } catch (error) {
+      throw new DeviceError('INVALID_INPUT', `operator key: ${(error as Error).message}`);
+    }
+  }
+  return checkProvisioning({ deploymentId: settings.deploymentId, operatorKey, trustOnFirstUse: settings.trustOnFirstUse });
 }
 
 /** How this device trusts the directory, for status displays. */
