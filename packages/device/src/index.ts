@@ -17,6 +17,6 @@ export type { V2Link, V2LinkFactory, V2LinkListener, V2WireRequest } from './v2/
 export { MqttV2Link } from './v2/mqtt_v2_link.js';
 export { V2Client, V2RequestError, type ResendNotice, type V2ClientOptions } from './v2/v2_client.js';
 export * from './v2/secure_device.js';
-export { checkProvisioning, trustMode, type DeviceProvisioning } from './v2/provisioning.js';
+export { checkProvisioning, provisioningOf, trustMode, type DeviceProvisioning } from './v2/provisioning.js';
 export * from './v2/open_secure_device.js';
 export { MailboxWatcher, type MailboxWatcherEvents } from './v2/mailbox_watcher.js';

@@ -21,7 +21,7 @@ test('--help lists every subcommand, setting and environment variable, and the e
   assert.equal(code, 0);
   for (const word of ['register', 'publish', 'users', 'init <peer> <text>', 'inbox', 'send <peer> <text>', 'read <peer>', 'reset',
     'X3DH_STORE', 'X3DH_BROKER_URL', 'X3DH_CA_FILE', 'X3DH_CERT_FILE', 'X3DH_KEY_FILE', 'X3DH_CONFIG', 'X3DH_TIMEOUT_MS', 'X3DH_PASSPHRASE',
-    'X3DH_PROTOCOL', 'safety-number <peer>', 'trust <peer>', 'watch', 'Exit codes', '8  a peer\'s identity key changed']) {
+    'X3DH_PROTOCOL', 'X3DH_DEPLOYMENT_ID', 'X3DH_OPERATOR_KEY', 'X3DH_TRUST_ON_FIRST_USE', 'safety-number <peer>', 'trust <peer>', 'watch', 'Exit codes', '8  a peer\'s identity key changed']) {
     assert.ok(stdout.includes(word), `--help does not mention ${word}`);
   }
   const sub = await runCli(['send', '--help']);
