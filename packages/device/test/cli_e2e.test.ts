@@ -93,7 +93,7 @@ async function twoDeviceConversationV2(server: RunningKeyServer, dir: string): P
   const users = (await ada(['users'])).users as string[];
   assert.ok(users.includes('ada') && users.includes('ben'), users.join(' '));
 
-  assert.deepEqual(await ada(['start', 'ben', 'hello ben']), { ok: true, peer: 'ben', oneTimePreKeyId: 0, identityChanged: false });
+  assert.deepEqual(await ada(['start', 'ben', 'hello ben']), { ok: true, peer: 'ben', oneTimePreKeyId: 0, identityChanged: false, certifiedRotation: false });
   assert.deepEqual(await ben(['inbox']), { ok: true, session: { peer: 'ada', text: 'hello ben', identityChanged: false }, problems: [] });
   assert.deepEqual(await ben(['inbox']), { ok: true, session: null, problems: [] });
 
