@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeBase64url, encodeBase64url as b64, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
 import { TEST_DEPLOYMENT_ID, writeTestOperator, type V2Response, type V2TestDevice } from '@x3dh-iot/testkit';
+import { loadOperatorIdentity } from '../src/v2/operator_key_file.js';
 import { admin } from './support/admin_cli.js';
 import { startV2Postgres, uniqueName, type V2Environment } from './support/v2_environment.js';
 
@@ -111,5 +112,33 @@ describe('deployment id on PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(!missing.ok && missing.error.code, 'bad_request');
     // The token was not used by any of them: signed for B, the enrolment succeeds.
     result(await device.request('enroll', enroll, { deploymentId: DEPLOYMENT_B }));
+  });
+});
+
+describe('operator key of the embedded defaults', () => {
+  test('made in the data directory on first start (owner-only), the same at every later start', () => {
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-operator-')), 'data');
+    try {
+      const first = loadOperatorIdentity({ keyFile: undefined, deploymentId: undefined, dataDir });
+      assert.equal(first.created, true);
+      assert.equal(fs.statSync(path.join(dataDir, 'operator.key')).mode & 0o777, 0o600);
+      assert.match(first.operator.deploymentId, /^[0-9a-f]{16}$/);
+      const again = loadOperatorIdentity({ keyFile: undefined, deploymentId: undefined, dataDir });
+      assert.equal(again.created, false);
+      assert.deepEqual(again.operator.publicKey, first.operator.publicKey);
+      assert.equal(again.operator.deploymentId, first.operator.deploymentId);
+      // A configured deployment id wins over the kept one; the key stays.
+      assert.equal(loadOperatorIdentity({ keyFile: undefined, deploymentId: 'plant-9', dataDir }).operator.deploymentId, 'plant-9');
+
+      assert.throws(() => loadOperatorIdentity({ keyFile: path.join(dataDir, 'operator.key'), deploymentId: undefined, dataDir }),
+        /--operator-key needs --deployment-id/);
+      assert.throws(() => loadOperatorIdentity({ keyFile: undefined, deploymentId: 'not valid', dataDir }), /deployment id/);
+      fs.chmodSync(path.join(dataDir, 'operator.key'), 0o640);
+      assert.throws(() => loadOperatorIdentity({ keyFile: path.join(dataDir, 'operator.key'), deploymentId: 'd', dataDir }), /can be read by others/);
+      fs.writeFileSync(path.join(dataDir, 'short.key'), 'AAAA\n', { mode: 0o600 });
+      assert.throws(() => loadOperatorIdentity({ keyFile: path.join(dataDir, 'short.key'), deploymentId: 'd', dataDir }), /32-byte X25519 private key/);
+    } finally {
+      fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
   });
 });
