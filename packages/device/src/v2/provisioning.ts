@@ -31,12 +31,12 @@ export function checkProvisioning(provisioning: DeviceProvisioning): DeviceProvi
 
 /** The provisioning of a device's settings (flags, environment, config file); undefined without a deployment id. */
 export function provisioningOf(settings: ConnectionSettings): DeviceProvisioning | undefined {
-  if (settings.deploymentId === undefined) {
-    if (settings.operatorKey !== undefined) throw new DeviceError('INVALID_INPUT', 'an operator key needs its deployment id (--deployment-id)');
+  if (!settings.deploymentId) {
+    if (settings.operatorKey) throw new DeviceError('INVALID_INPUT', 'an operator key needs its deployment id (--deployment-id)');
     return undefined;
   }
   let operatorKey: Uint8Array | null = null;
-  if (settings.operatorKey !== undefined) {
+  if (settings.operatorKey) {
     try {
       operatorKey = decodeBase64url(settings.operatorKey.trim(), 'operator key');
     } catch (error) {
