@@ -17,6 +17,14 @@ export interface ConnectionSettings {
   keyFile?: string | undefined;
   /** How long to wait for each answer; the firmware waits 10 s. */
   timeoutMs: number;
+  /**
+   * v2 provisioning (docs/protocol-v2.md section 6.11): the deployment id requests are signed for,
+   * the operator public key (base64url) that certifies peers' identity keys, and whether a device
+   * without one trusts keys on first use.
+   */
+  deploymentId?: string | undefined;
+  operatorKey?: string | undefined;
+  trustOnFirstUse?: boolean | undefined;
 }
 
 /** The key server's embedded broker on its default port, so a first try on one machine needs no flags. */
@@ -31,6 +39,9 @@ export const SETTINGS_ENV = {
   certFile: 'X3DH_CERT_FILE',
   keyFile: 'X3DH_KEY_FILE',
   timeoutMs: 'X3DH_TIMEOUT_MS',
+  deploymentId: 'X3DH_DEPLOYMENT_ID',
+  operatorKey: 'X3DH_OPERATOR_KEY',
+  trustOnFirstUse: 'X3DH_TRUST_ON_FIRST_USE',
   configFile: 'X3DH_CONFIG',
 } as const;
 
@@ -41,9 +52,21 @@ const configFileSchema = z.strictObject({
   certFile: z.string().optional(),
   keyFile: z.string().optional(),
   timeoutMs: timeout.optional(),
+  deploymentId: z.string().optional(),
+  operatorKey: z.string().optional(),
+  trustOnFirstUse: z.boolean().optional(),
 });
 
-export type PartialSettings = Partial<Record<keyof ConnectionSettings, string | number | undefined>>;
+export type PartialSettings = Partial<Record<keyof ConnectionSettings, string | number | boolean | undefined>>;
+
+/** yes/no, true/false, on/off, 1/0, as the key server reads its switches; undefined when not set. */
+function yesNo(value: string | number | boolean | undefined): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  const text = String(value).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+  if (['0', 'false', 'no', 'off'].includes(text)) return false;
+  throw new DeviceError('INVALID_INPUT', `trust on first use must be yes or no, got ${JSON.stringify(value)}`);
+}
 
 /**
  * Settings by precedence: flags, then environment variables, then the config file (a JSON object
@@ -57,7 +80,8 @@ export async function resolveConnectionSettings(
 ): Promise<ConnectionSettings> {
   const fromEnv: PartialSettings = {
     brokerUrl: env[SETTINGS_ENV.brokerUrl], caFile: env[SETTINGS_ENV.caFile], certFile: env[SETTINGS_ENV.certFile],
-    keyFile: env[SETTINGS_ENV.keyFile], timeoutMs: env[SETTINGS_ENV.timeoutMs],
+    keyFile: env[SETTINGS_ENV.keyFile], timeoutMs: env[SETTINGS_ENV.timeoutMs], deploymentId: env[SETTINGS_ENV.deploymentId],
+    operatorKey: env[SETTINGS_ENV.operatorKey], trustOnFirstUse: env[SETTINGS_ENV.trustOnFirstUse],
   };
   const configFile = flags.configFile ?? env[SETTINGS_ENV.configFile];
   const fromFile = configFile ? await readConfigFile(configFile) : {};
@@ -66,11 +90,14 @@ export async function resolveConnectionSettings(
   if (!timeoutMs.success) throw new DeviceError('INVALID_INPUT', 'timeout must be a whole number of milliseconds from 100 to 600000');
   const brokerUrl = String(pick('brokerUrl') ?? DEFAULT_CONNECTION_SETTINGS.brokerUrl);
   checkBrokerUrl(brokerUrl);
-  const file = (key: 'caFile' | 'certFile' | 'keyFile') => {
+  const text = (key: 'caFile' | 'certFile' | 'keyFile' | 'deploymentId' | 'operatorKey') => {
     const value = pick(key);
     return value === undefined ? undefined : String(value);
   };
-  return { brokerUrl, caFile: file('caFile'), certFile: file('certFile'), keyFile: file('keyFile'), timeoutMs: timeoutMs.data };
+  return {
+    brokerUrl, caFile: text('caFile'), certFile: text('certFile'), keyFile: text('keyFile'), timeoutMs: timeoutMs.data,
+    deploymentId: text('deploymentId'), operatorKey: text('operatorKey'), trustOnFirstUse: yesNo(pick('trustOnFirstUse')),
+  };
 }
 
 /** Plain MQTT would expose every key exchange on the network, so it is allowed on loopback only. */

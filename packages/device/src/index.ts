@@ -19,5 +19,6 @@ export { BrokerV2Link } from './v2/broker_v2_link.js';
 export type { BrokerClientOpener } from './lazy_broker_connection.js';
 export { V2Client, V2RequestError, type ResendNotice, type V2ClientOptions } from './v2/v2_client.js';
 export * from './v2/secure_device.js';
+export { checkProvisioning, provisioningOf, trustMode, type DeviceProvisioning } from './v2/provisioning.js';
 export * from './v2/open_secure_device.js';
 export { MailboxWatcher, type MailboxWatcherEvents } from './v2/mailbox_watcher.js';

@@ -38,7 +38,9 @@ const sessionRecord = z.union([
 
 /** The v2 part; stores written before v2 existed have none and load with an empty one. */
 const v2Schema = z.object({
-  pins: z.array(z.object({ peer, identityKey: key, pinnedAt: date, verifiedAt: date.optional() })),
+  pins: z.array(z.object({
+    peer, identityKey: key, pinnedAt: date, verifiedAt: date.optional(), epoch: z.number().int().min(1).optional(), certifiedRotationAt: date.optional(),
+  })),
   sessions: z.array(sessionRecord),
   acceptedHandshakes: z.array(z.object({ signedPreKeyId: id, ephemeralKey: key })),
   handledMailboxIds: z.array(wireV2.mailboxIdSchema),
@@ -100,6 +102,7 @@ function v2ToJson(v2: V2State): z.input<typeof v2Schema> {
   return {
     pins: [...v2.pins].map(([name, pin]) => ({
       peer: name, identityKey: b64(pin.identityKey), pinnedAt: pin.pinnedAt.toISOString(), verifiedAt: pin.verifiedAt?.toISOString(),
+      epoch: pin.epoch, certifiedRotationAt: pin.certifiedRotationAt?.toISOString(),
     })),
     sessions: [...v2.sessions.values()].map((r) => ({
       peer: r.peer, current: sessionToJson(r.current), archived: r.archived.map(sessionToJson), ratchetAnswered: r.ratchetAnswered,
@@ -130,7 +133,10 @@ function sessionFromJson(s: z.output<typeof peerSession>): PeerSession {
 function v2FromJson(json: z.output<typeof v2Schema> | undefined): V2State {
   if (json === undefined) return emptyV2State();
   return {
-    pins: new Map(json.pins.map((pin) => [pin.peer, { identityKey: identityKey(pin.identityKey), pinnedAt: pin.pinnedAt, verifiedAt: pin.verifiedAt }])),
+    pins: new Map(json.pins.map((pin) => [pin.peer, {
+      identityKey: identityKey(pin.identityKey), pinnedAt: pin.pinnedAt, verifiedAt: pin.verifiedAt, epoch: pin.epoch,
+      certifiedRotationAt: pin.certifiedRotationAt,
+    }])),
     sessions: new Map(json.sessions.map((r) => [r.peer, {
       peer: r.peer, current: sessionFromJson(r.current), archived: r.archived.map(sessionFromJson), ratchetAnswered: r.ratchetAnswered,
     }])),

@@ -21,7 +21,7 @@ test('--help lists every subcommand, setting and environment variable, and the e
   assert.equal(code, 0);
   for (const word of ['register', 'publish', 'users', 'init <peer> <text>', 'inbox', 'send <peer> <text>', 'read <peer>', 'reset',
     'X3DH_STORE', 'X3DH_BROKER_URL', 'X3DH_CA_FILE', 'X3DH_CERT_FILE', 'X3DH_KEY_FILE', 'X3DH_CONFIG', 'X3DH_TIMEOUT_MS', 'X3DH_PASSPHRASE',
-    'X3DH_PROTOCOL', 'safety-number <peer>', 'trust <peer>', 'watch', 'Exit codes', '8  a peer\'s identity key changed']) {
+    'X3DH_PROTOCOL', 'X3DH_DEPLOYMENT_ID', 'X3DH_OPERATOR_KEY', 'X3DH_TRUST_ON_FIRST_USE', 'safety-number <peer>', 'trust <peer>', 'watch', 'Exit codes', '8  a peer\'s identity key changed']) {
     assert.ok(stdout.includes(word), `--help does not mention ${word}`);
   }
   const sub = await runCli(['send', '--help']);
@@ -71,9 +71,12 @@ test('v1: local steps work without a broker; network steps report the broker as 
 
 test('v2 (the default): local steps work without a broker, v2 names are checked, network steps report the broker as unreachable', async (t) => {
   const store = join(tempDir(t), 'device.json');
-  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000' };
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '2000', X3DH_DEPLOYMENT_ID: 'x3dh-test' };
   assert.equal(((await runCliJson(['status'], env, 3)).error as { kind: string }).kind, 'NOT_READY', 'status does not create a store');
   assert.equal(((await runCliJson(['register', 'not/a/name'], env, 2)).error as { kind: string }).kind, 'INVALID_INPUT');
+  const unprovisioned = Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'X3DH_DEPLOYMENT_ID'));
+  const notProvisioned = await runCliJson(['enroll', 'alice', '--token', 'abc'], unprovisioned, 3);
+  assert.match((notProvisioned.error as { message: string }).message, /no deployment id provisioned.*--deployment-id, --operator-key/);
   const unreachable = await runCliJson(['enroll', 'alice', '--token', 'abc'], env, 5);
   assert.equal((unreachable.error as { kind: string }).kind, 'UNREACHABLE');
   const status = await runCliJson(['status'], env);
@@ -92,7 +95,7 @@ test('an encrypted store needs its passphrase (exit 7 without it or with a wrong
   const passphraseFile = join(dir, 'passphrase');
   writeFileSync(passphraseFile, 'correct horse\n');
   await runCliJson(['register', 'alice', '--timeout', '200', '--broker', `mqtt://127.0.0.1:${await freePort()}`],
-    { X3DH_STORE: store, X3DH_PASSPHRASE: 'correct horse' }, 5);
+    { X3DH_STORE: store, X3DH_PASSPHRASE: 'correct horse', X3DH_DEPLOYMENT_ID: 'x3dh-test' }, 5);
   assert.equal((await runCliJson(['status', '--passphrase-file', passphraseFile], { X3DH_STORE: store })).username, 'alice');
   const missing = await runCliJson(['status'], { X3DH_STORE: store }, 7);
   assert.match((missing.error as { message: string }).message, /is encrypted: a passphrase is needed/);
@@ -104,11 +107,12 @@ test('connection settings: flags over environment over config file over defaults
   const dir = tempDir(t);
   const config = join(dir, 'device-config.json');
   writeFileSync(config, JSON.stringify({ brokerUrl: 'mqtts://file.example:8883', caFile: 'ca.pem', timeoutMs: 3000 }));
+  const unprovisioned = { deploymentId: undefined, operatorKey: undefined, trustOnFirstUse: undefined };
   assert.deepEqual(await resolveConnectionSettings({}, {}), {
-    brokerUrl: 'mqtt://127.0.0.1:1884', caFile: undefined, certFile: undefined, keyFile: undefined, timeoutMs: 10_000,
+    brokerUrl: 'mqtt://127.0.0.1:1884', caFile: undefined, certFile: undefined, keyFile: undefined, timeoutMs: 10_000, ...unprovisioned,
   });
   assert.deepEqual(await resolveConnectionSettings({ configFile: config }, {}), {
-    brokerUrl: 'mqtts://file.example:8883', caFile: join(dir, 'ca.pem'), certFile: undefined, keyFile: undefined, timeoutMs: 3000,
+    brokerUrl: 'mqtts://file.example:8883', caFile: join(dir, 'ca.pem'), certFile: undefined, keyFile: undefined, timeoutMs: 3000, ...unprovisioned,
   });
   const env = { X3DH_CONFIG: config, X3DH_BROKER_URL: 'mqtts://env.example:8883', X3DH_TIMEOUT_MS: '4000' };
   const fromEnv = await resolveConnectionSettings({}, env);
@@ -124,6 +128,12 @@ test('connection settings: flags over environment over config file over defaults
   assert.equal((await resolveConnectionSettings({ brokerUrl: 'ws://127.0.0.1:1885/mqtt' }, {})).brokerUrl, 'ws://127.0.0.1:1885/mqtt');
   await assert.rejects(resolveConnectionSettings({ brokerUrl: 'https://broker.example' }, {}), /must start with mqtts:\/\/, mqtt:\/\/, wss:\/\/ or ws:\/\//);
   await assert.rejects(resolveConnectionSettings({ timeoutMs: 'soon' }, {}), /timeout/);
+  // Provisioning (docs/protocol-v2.md section 6.11) by the same layers.
+  writeFileSync(config, JSON.stringify({ deploymentId: 'plant-7', operatorKey: 'B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9_Asrhtg', trustOnFirstUse: true }));
+  const provisioned = await resolveConnectionSettings({ deploymentId: 'plant-8' }, { X3DH_CONFIG: config, X3DH_TRUST_ON_FIRST_USE: 'no' });
+  assert.deepEqual([provisioned.deploymentId, provisioned.operatorKey, provisioned.trustOnFirstUse],
+    ['plant-8', 'B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9_Asrhtg', false]);
+  await assert.rejects(resolveConnectionSettings({}, { X3DH_TRUST_ON_FIRST_USE: 'maybe' }), /trust on first use must be yes or no/);
   writeFileSync(config, '{"brokerURL": "typo"}');
   await assert.rejects(resolveConnectionSettings({ configFile: config }, {}), /config file .*Unrecognized key: "brokerURL"/);
   writeFileSync(config, '{"caFile": 5}');
@@ -137,7 +147,7 @@ test('mistakes at the command line get a message that says what to do', async (t
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'; the commands are: menu, register, .*send.* \(x3dh-device --help\)/);
   const store = join(tempDir(t), 'device.json');
-  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '500' };
+  const env = { X3DH_STORE: store, X3DH_BROKER_URL: `mqtt://127.0.0.1:${await freePort()}`, X3DH_TIMEOUT_MS: '500', X3DH_DEPLOYMENT_ID: 'x3dh-test' };
   await runCliJson(['register', 'alice'], env, 5);
   assert.deepEqual(await runCliJson(['send', 'bob', ''], env, 2), {
     ok: false, error: { kind: 'INVALID_INPUT', message: 'the message is empty: nothing was sent' },

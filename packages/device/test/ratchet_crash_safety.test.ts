@@ -31,7 +31,8 @@ async function loadStore(path: string): Promise<DeviceState> {
 
 /** Runs one crash step (support/crash_step.ts) to its end or its SIGKILL; the mailbox messages it fetched. */
 async function step(args: string[]): Promise<{ killed: boolean; fetched: { from: string; envelope: string }[] }> {
-  const child = spawn(process.execPath, [await entryScript(STEP), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [await entryScript(STEP), ...args],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...server.deviceEnv } });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
@@ -43,7 +44,10 @@ async function step(args: string[]): Promise<{ killed: boolean; fetched: { from:
 test('crash safety: devices killed (SIGKILL) between decrypt and save and between save and send or acknowledgement open every message once, lose none, and never reuse a message key', async (t) => {
   const dir = tempDir(t);
   const storeOf = (name: Name) => join(dir, `${name}.json`);
-  const settings = { brokerUrl: server.deviceEnv.X3DH_BROKER_URL!, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 20_000 };
+  const settings = {
+    brokerUrl: server.deviceEnv.X3DH_BROKER_URL!, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 20_000,
+    deploymentId: server.deviceEnv.X3DH_DEPLOYMENT_ID, operatorKey: server.deviceEnv.X3DH_OPERATOR_KEY,
+  };
   for (const name of ['alice', 'bob'] as const) {
     const device = await openSecureDevice({ storePath: storeOf(name), settings });
     await device.setUsername(name);

@@ -20,7 +20,10 @@ after(async () => {
 test('v1: a device reconnects after the broker connection drops, and requests made meanwhile complete', async (t) => {
   const { device, connection } = await openDevice({
     storePath: join(tempDir(t), 'device.json'),
-    settings: { brokerUrl: `mqtts://127.0.0.1:${proxy.port}`, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 1500 },
+    settings: {
+      brokerUrl: `mqtts://127.0.0.1:${proxy.port}`, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 1500,
+      deploymentId: server.deviceEnv.X3DH_DEPLOYMENT_ID, operatorKey: server.deviceEnv.X3DH_OPERATOR_KEY,
+    },
     retries: 3,
   });
   t.after(() => device.close());
@@ -47,7 +50,10 @@ test('v2: a device reconnects after the broker connection drops; a request made 
   const connections: string[] = [];
   const device = await openSecureDevice({
     storePath: join(tempDir(t), 'device.json'),
-    settings: { brokerUrl: `mqtts://127.0.0.1:${proxy.port}`, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 1500 },
+    settings: {
+      brokerUrl: `mqtts://127.0.0.1:${proxy.port}`, caFile: server.deviceEnv.X3DH_CA_FILE, timeoutMs: 1500,
+      deploymentId: server.deviceEnv.X3DH_DEPLOYMENT_ID, operatorKey: server.deviceEnv.X3DH_OPERATOR_KEY,
+    },
     client: { maxAttempts: 4 },
   }, (link) => link.on('connection', (state) => connections.push(state)));
   t.after(() => device.close());

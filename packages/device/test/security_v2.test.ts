@@ -31,12 +31,19 @@ async function identityOf(store: MemoryKeyStore): Promise<KeyPair> {
 /** What a test compares to prove that a refused message changed nothing but the record of its refusal. */
 const snapshot = (store: MemoryKeyStore): Promise<DeviceState> => keysAndSessions(store);
 
-async function pair(server: FakeV2Server): Promise<{ alice: SecureDevice; bob: SecureDevice; bobStore: MemoryKeyStore }> {
+/**
+ * Alice and Bob on one fake server. `trustOnFirstUse`: Bob has no operator key and was set to
+ * trust keys on first use, so a changed key waits for the user's decision (with an operator key, a
+ * key change without a newer certificate is refused outright: identity_certificates.test.ts).
+ */
+async function pair(server: FakeV2Server, options: { trustOnFirstUse?: boolean } = {}): Promise<{ alice: SecureDevice; bob: SecureDevice; bobStore: MemoryKeyStore }> {
   const alice = await enrolled(server, 'alice');
   const bobStore = new MemoryKeyStore();
-  const bob = await enrolled(server, 'bob', bobStore);
+  const bob = await enrolled(server, 'bob', bobStore, options.trustOnFirstUse ? { provisioning: tofu(server) } : {});
   return { alice, bob, bobStore };
 }
+
+const tofu = (server: FakeV2Server) => ({ deploymentId: server.deploymentId, operatorKey: null, trustOnFirstUse: true });
 
 test('security-v2 item 6 (fake server): a prekeys_low push makes the client refill its one-time prekeys, and so does a low count in prekeys.status', async () => {
   const server = new FakeV2Server();
@@ -169,7 +176,7 @@ test('security-v2 item 10 (fake server): the initial message names the signed-pr
 
 test('security-v2 item 11 (fake server, incl. a directory that changes the key after pinning): the responder builds AD itself, refuses a sender key other than the pinned or directory one; a failure stores nothing but the record of the refusal, deletes nothing, and is acknowledged (a changed key is not: the user decides)', async () => {
   const server = new FakeV2Server();
-  const { alice, bob, bobStore } = await pair(server);
+  const { alice, bob, bobStore } = await pair(server, { trustOnFirstUse: true });
   const acks = () => server.requests.filter((r) => r.operation === 'mailbox.ack').length;
 
   // Decryption failure: one flipped ciphertext byte.
@@ -228,7 +235,7 @@ test('security-v2 item 11 (fake server, incl. a directory that changes the key a
 
 test('attack (fake server): a forged initial message under a pinned peer\'s name is refused for good and raises no lasting alarm; a key the directory now holds still does', async () => {
   const server = new FakeV2Server();
-  const { alice, bob, bobStore } = await pair(server);
+  const { alice, bob, bobStore } = await pair(server, { trustOnFirstUse: true });
   await alice.startSession('bob', 'the real alice');
   assert.equal((await bob.checkInbox())!.text, 'the real alice');
   const forger = generateKeyPair();
@@ -283,7 +290,7 @@ test('security-v2 item 12 (fake server): a replayed initial message is refused, 
 
 test('security-v2 item 13 (fake server): both sides show the same safety number; a changed key gives another number and a loud warning', async () => {
   const server = new FakeV2Server();
-  const { alice, bob } = await pair(server);
+  const { alice, bob } = await pair(server, { trustOnFirstUse: true });
   await alice.startSession('bob', 'hi');
   await bob.checkInbox();
   const seenByAlice = await alice.safetyNumber('bob');
@@ -320,7 +327,7 @@ test('security-v2 item 15 (client side, fake server): a redelivered message is d
   const bob = await SecureDevice.open(bobStore, (name): V2Link => {
     const link = server.link(name);
     return { ...link, request: (request) => { events.push(wireV2.parseRequestTopic(request.topic)!.operation); return link.request(request); } };
-  }, { client: FAST });
+  }, { client: FAST, provisioning: server.provisioning });
   await bob.setUsername('bob');
   await bob.registerIdentity();
   await bob.publishBundle();

@@ -330,12 +330,17 @@ for (const { kind, start } of realV2Servers) {
       assert.deepEqual(await snapshot(erinStore), erinBefore);
     });
 
-    for (const change of ['operator set-identity', 'identity.rotate'] as const) test(`security-v2 item 13: both sides show the same safety number through the real directory; after the key changes (${change}), another number and a loud warning`, async () => {
+    for (const change of ['operator set-identity', 'identity.rotate'] as const) test(`security-v2 item 13: both sides show the same safety number through the real directory; after the key changes (${change}), another number and a loud warning on a device trusting on first use, and a certified rotation taken without a person by a provisioned one`, async () => {
       const aliceName = nameOf('alice');
       let alice = await server.enrolled(aliceName);
       const bobName = nameOf('bob');
       const bobStore = new MemoryKeyStore();
-      const bob = await server.enrolled(bobName, bobStore);
+      // Bob has no operator key and trusts on first use: a changed key is the user's decision.
+      const bob = await server.enrolled(bobName, bobStore, { provisioning: { ...server.provisioning, operatorKey: null, trustOnFirstUse: true } });
+      // Carol is provisioned with the operator key: the operator's certificate decides.
+      const carolName = nameOf('carol');
+      const carol = await server.enrolled(carolName);
+      await carol.startSession(aliceName, 'before the change');
       await alice.startSession(bobName, 'hi');
       await bob.checkInbox();
       const seenByAlice = await alice.safetyNumber(bobName);
@@ -373,6 +378,9 @@ for (const { kind, start } of realV2Servers) {
       assert.deepEqual(await snapshot(bobStore), pinned);
       await bob.trust(aliceName, (await bob.safetyNumber(aliceName)).directorySafetyNumber!);
       assert.equal((await bob.checkInbox())!.text, 'from the new key', 'kept in the mailbox until the user decided');
+
+      assert.equal((await carol.startSession(aliceName, 'after the change')).certifiedRotation, true);
+      assert.deepEqual(carol.localStatus.certified.find((c) => c.peer === aliceName)?.epoch, 2);
     });
 
     test('security-v2 item 15 (client side): the acknowledgement follows the save; a message fetched again before its acknowledgement is dropped by its mailbox id', async () => {

@@ -12,6 +12,7 @@ export * from './wireguard/peer_registry.js';
 export * from './wireguard/wg_quick_config.js';
 export * from './wireguard/wireguard_operations.js';
 export * from './wireguard/gateway_ruleset.js';
+export * from './operator/operator_key.js';
 export * from './firmware/keys_header.js';
 export * from './firmware/write_keys_header.js';
 export * from './firmware/original_firmware_limits.js';

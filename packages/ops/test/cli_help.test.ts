@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { runCli } from './operator_cli.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const COMMANDS = [[], ['pki'], ['pki', 'init'], ['pki', 'broker'], ['pki', 'server-client'], ['pki', 'device'], ['wg', 'provision'], ['firmware', 'keys-h'], ['broker', 'mosquitto'], ['broker', 'rabbitmq'], ['broker', 'rabbitmq-sync'], ['wg', 'remove'], ['k8s-secrets']];
+const COMMANDS = [[], ['pki'], ['pki', 'init'], ['pki', 'broker'], ['pki', 'server-client'], ['pki', 'broker-admin'], ['pki', 'device'], ['wg', 'provision'], ['firmware', 'keys-h'], ['operator', 'init'], ['broker', 'mosquitto'], ['broker', 'mosquitto-apply'], ['broker', 'rabbitmq'], ['broker', 'rabbitmq-sync'], ['wg', 'remove'], ['k8s-secrets']];
 
 describe('operator CLI help', () => {
   it('answers --help for every command', async () => {

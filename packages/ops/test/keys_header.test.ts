@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { cli, runCli } from './operator_cli.js';
 
 const hasGcc = spawnSync('gcc', ['--version']).status === 0;
 const M = KEYS_HEADER_MACROS;
-const STRING_MACROS = [M.wireGuardPrivateKey, M.address, M.netmask, M.serverPublicKey, M.endpointHost, M.brokerUri, M.caCertificate, M.clientCertificate, M.clientKey];
+const STRING_MACROS = [M.wireGuardPrivateKey, M.address, M.netmask, M.serverPublicKey, M.endpointHost, M.brokerUri, M.caCertificate, M.clientCertificate, M.clientKey, M.deploymentId];
+const OPERATOR = { publicKey: Uint8Array.from({ length: 32 }, (_, i) => 255 - i), deploymentId: 'plant-7' };
 
 /** Compiles a program that prints every macro of the header (NUL-separated) and returns the values. */
 async function compileAndPrint(header: string): Promise<Map<string, string>> {
@@ -20,9 +22,13 @@ async function compileAndPrint(header: string): Promise<Map<string, string>> {
     '#include "keys.h"',
     // The original firmware uses the port as an integer.
     `_Static_assert(${M.endpointPort} > 0 && ${M.endpointPort} < 65536, "port is an integer");`,
+    // The operator key as the firmware hands it to libxeddsa: 32 bytes.
+    `static const unsigned char operator_key[32] = ${M.operatorPublicKey};`,
     'int main(void) {',
     ...STRING_MACROS.map((name) => `  fputs(${name}, stdout); putchar(0);`),
     `  printf("%d", ${M.endpointPort}); putchar(0);`,
+    '  for (int i = 0; i < 32; i++) printf("%02x", operator_key[i]);',
+    '  putchar(0);',
     '  return 0;',
     '}',
   ].join('\n');
@@ -30,7 +36,7 @@ async function compileAndPrint(header: string): Promise<Map<string, string>> {
   execFileSync('gcc', ['-fsyntax-only', '-std=c11', '-Wall', '-Wextra', '-Werror', '-I', dir, join(dir, 'main.c')]);
   execFileSync('gcc', ['-std=c11', '-Wall', '-Werror', '-I', dir, '-o', join(dir, 'print'), join(dir, 'main.c')]);
   const values = execFileSync(join(dir, 'print')).toString('utf8').split('\0');
-  return new Map([...STRING_MACROS, M.endpointPort].map((name, index) => [name, values[index]!]));
+  return new Map([...STRING_MACROS, M.endpointPort, M.operatorPublicKey].map((name, index) => [name, values[index]!]));
 }
 
 describe('firmware keys.h', () => {
@@ -45,6 +51,7 @@ describe('firmware keys.h', () => {
     const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-fw-'));
     await cli('pki', 'init', '-d', dir);
     await cli('pki', 'device', 'alice', '-d', dir);
+    const init = await cli('operator', 'init', '-d', dir, '--deployment-id', 'plant-7');
     await cli('wg', 'provision', 'alice', 'bob', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
     await cli('firmware', 'keys-h', 'bob', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883');
     const out = join(dir, 'alice-keys.h');
@@ -65,6 +72,11 @@ describe('firmware keys.h', () => {
     assert.equal(values.get(M.caCertificate), await readFile(join(dir, 'pki', 'ca.crt'), 'utf8'));
     assert.equal(values.get(M.clientCertificate), await readFile(join(dir, 'pki', 'devices', 'alice.crt'), 'utf8'));
     assert.equal(values.get(M.clientKey), await readFile(join(dir, 'pki', 'devices', 'alice.key'), 'utf8'));
+    // The operator key and deployment id of operator init, as it printed them.
+    const publicKey = (await readFile(join(dir, 'operator', 'operator.pub'), 'utf8')).trim();
+    assert.match(init, new RegExp(`operator public key: ${publicKey}\n`));
+    assert.equal(values.get(M.operatorPublicKey), Buffer.from(publicKey, 'base64url').toString('hex'));
+    assert.equal(values.get(M.deploymentId), 'plant-7');
 
     // bob has no certificate: his header has no client macros, and refuses to be overwritten.
     const bob = await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8');
@@ -75,9 +87,46 @@ describe('firmware keys.h', () => {
     assert.equal(await readFile(join(dir, 'firmware', 'bob', 'keys.h'), 'utf8'), bob);
   });
 
+  it('needs the operator key: without operator init, keys.h is not written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-fw-operator-'));
+    await cli('pki', 'init', '-d', dir);
+    await cli('wg', 'provision', 'alice', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
+    const refused = await runCli(['firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /operator\.pub \(run "x3dh-ops operator init" first\)/);
+    await assert.rejects(stat(join(dir, 'firmware', 'alice', 'keys.h')), { code: 'ENOENT' });
+  });
+
+  it('operator init writes the private key owner-only, prints the public key and deployment id, and replaces nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-operator-'));
+    const out = join(dir, 'elsewhere');
+    const printed = await cli('operator', 'init', '-d', dir, '--out', out);
+    const privateKey = (await readFile(join(out, 'operator.key'), 'utf8')).trim();
+    const publicKey = (await readFile(join(out, 'operator.pub'), 'utf8')).trim();
+    const deploymentId = (await readFile(join(out, 'deployment-id'), 'utf8')).trim();
+    assert.equal((await stat(join(out, 'operator.key'))).mode & 0o777, 0o600);
+    assert.equal(Buffer.from(privateKey, 'base64url').length, 32);
+    assert.match(deploymentId, /^[0-9a-f]{16}$/);
+    // The public key is X25519 of the private key: what the key server derives from --operator-key.
+    const derived = createPublicKey(createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: privateKey, x: publicKey }, format: 'jwk' }))
+      .export({ format: 'jwk' }).x;
+    assert.equal(derived, publicKey);
+    assert.match(printed, new RegExp(`operator public key: ${publicKey}\n`));
+    assert.match(printed, new RegExp(`deployment id: ${deploymentId}\n`));
+    assert.match(printed, new RegExp(`x3dh-server --operator-key ${out}/operator.key --deployment-id ${deploymentId}`));
+    const again = await runCli(['operator', 'init', '-d', dir, '--out', out]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /refusing to overwrite/);
+    assert.equal((await readFile(join(out, 'operator.key'), 'utf8')).trim(), privateKey);
+    const bad = await runCli(['operator', 'init', '-d', dir, '--deployment-id', 'no spaces']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /deployment id is 1 to 64/);
+  });
+
   it('refuses a broker URI the firmware cannot use, and writes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'x3dh-ops-fw-uri-'));
     await cli('pki', 'init', '-d', dir);
+    await cli('operator', 'init', '-d', dir);
     await cli('wg', 'provision', 'alice', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
     for (const [uri, reason] of [['http://x', /must start with mqtts:\/\//], ['mqtt://10.0.0.1:1883', /must start with mqtts:\/\//], ['mqtts://h:8883/x3dh', /no path/], ['broker:8883', /must/]] as const) {
       const refused = await runCli(['firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', uri]);
@@ -100,9 +149,10 @@ describe('firmware keys.h', () => {
     const odd = 'mqtts://h:1/"quoted"\\back\\slash?\ttab\u00e9\u0001' + '7';
     const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
     const values = await compileAndPrint(
-      keysHeader({ registry, peer: registry.peers[0]!, brokerUri: odd, caCertificatePem: pem, client: { certificatePem: pem, privateKeyPem: pem } }),
+      keysHeader({ registry, peer: registry.peers[0]!, brokerUri: odd, caCertificatePem: pem, client: { certificatePem: pem, privateKeyPem: pem }, operator: OPERATOR }),
     );
     assert.equal(values.get(M.brokerUri), odd);
+    assert.equal(values.get(M.operatorPublicKey), Buffer.from(OPERATOR.publicKey).toString('hex'));
     assert.equal(values.get(M.endpointHost), 'vpn.example');
   });
 });

@@ -40,6 +40,7 @@ describe('generated secrets', () => {
     await cli('pki', 'server-client', '-d', dir);
     await cli('pki', 'device', 'alice', '-d', dir);
     await cli('wg', 'provision', 'alice', '-d', dir, '--subnet', '10.8.0.0/16', '--endpoint', '198.18.0.1:30000');
+    await cli('operator', 'init', '-d', dir);
     await cli('firmware', 'keys-h', 'alice', '-d', dir, '--broker-uri', 'mqtts://10.96.100.100:8883');
     await cli('broker', 'rabbitmq', '-d', dir, '--enable-v1');
     await cli('k8s-secrets', '-d', dir, '-o', out, '--broker-address', '10.96.100.100', '--enable-v1', out);

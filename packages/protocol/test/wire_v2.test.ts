@@ -7,6 +7,7 @@ import {
 } from '../src/index.js';
 
 const fields = (): wireV2.SignedRequestFields => ({
+  deploymentId: 'plant-7',
   operation: 'bundle.fetch',
   device: 'alice',
   requestId: Uint8Array.from({ length: 16 }, (_, i) => i),
@@ -19,6 +20,7 @@ describe('v2 request signatures', () => {
     const f = fields();
     const expected = Buffer.concat([
       Buffer.from('x3dh-iot/v2/request\0'),
+      Buffer.from([7]), Buffer.from('plant-7'),
       Buffer.from([12]), Buffer.from('bundle.fetch'),
       Buffer.from([5]), Buffer.from('alice'),
       Buffer.from(f.requestId),
@@ -28,12 +30,13 @@ describe('v2 request signatures', () => {
     assert.equal(Buffer.from(wireV2.requestSignatureInput(f)).toString('hex'), expected.toString('hex'));
   });
 
-  test('a signature verifies only for the exact operation, device, id, time and payload', () => {
+  test('a signature verifies only for the exact deployment, operation, device, id, time and payload', () => {
     const key = generateKeyPair();
     const f = fields();
     const signature = wireV2.signRequest(key.privateKey, f);
     assert.equal(wireV2.verifyRequest(key.publicKey, f, signature), true);
     const variants: wireV2.SignedRequestFields[] = [
+      { ...f, deploymentId: 'plant-8' },
       { ...f, operation: 'directory.lookup' },
       { ...f, device: 'alicf' },
       { ...f, requestId: Uint8Array.from(f.requestId, (b, i) => (i === 15 ? b ^ 1 : b)) },
@@ -57,6 +60,7 @@ describe('v2 request signatures', () => {
 
   test('bad fields are refused with typed errors', () => {
     assert.throws(() => wireV2.requestSignatureInput({ ...fields(), device: 'a/b' }), InvalidMessageError);
+    assert.throws(() => wireV2.requestSignatureInput({ ...fields(), deploymentId: 'a b' }), InvalidMessageError);
     assert.throws(() => wireV2.requestSignatureInput({ ...fields(), operation: 'drop.table' as wireV2.V2Operation }), InvalidMessageError);
     assert.throws(() => wireV2.requestSignatureInput({ ...fields(), requestId: new Uint8Array(15) }), InvalidLengthError);
     assert.throws(() => wireV2.requestSignatureInput({ ...fields(), timestamp: -1 }), InvalidMessageError);

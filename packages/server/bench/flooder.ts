@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { encodeBase64url as b64, generateKeyPair, wireV2, xeddsaSigningKey } from '@x3dh-iot/protocol';
+import { TEST_DEPLOYMENT_ID } from '@x3dh-iot/testkit';
 import { connectMqtt } from '@x3dh-iot/transport';
 
 /**
@@ -8,9 +9,10 @@ import { connectMqtt } from '@x3dh-iot/transport';
  * own name as fast as the broker acknowledges them (WINDOW unacknowledged at a time), alternately
  * malformed JSON and well-formed requests signed by a key that is not the device's, each with a
  * fresh request id. On SIGTERM it prints what it sent and the replies by code, as one JSON line.
- * Usage: flooder.ts URL CA_FILE|- DEVICE WINDOW
+ * Usage: flooder.ts URL CA_FILE|- DEVICE WINDOW [DEPLOYMENT_ID]
  */
-const [url, caFile, device, windowText] = process.argv.slice(2);
+const [url, caFile, device, windowText, deploymentArg] = process.argv.slice(2);
+const deploymentId = deploymentArg ?? TEST_DEPLOYMENT_ID;
 const window = Number(windowText);
 const client = await connectMqtt({ url: url!, ca: caFile && caFile !== '-' ? fs.readFileSync(caFile) : undefined, clientId: device! });
 client.on('error', () => {});
@@ -27,11 +29,13 @@ await client.subscribeAsync(responseTopic, { qos: 1 });
 const timestamp = Date.now();
 const wellFormed = Buffer.from('{}');
 const signature = b64(wireV2.signRequestWith(xeddsaSigningKey(generateKeyPair().privateKey), {
-  operation: 'mailbox.fetch', device: device!, requestId: new Uint8Array(16), timestamp, payload: wellFormed,
+  deploymentId, operation: 'mailbox.fetch', device: device!, requestId: new Uint8Array(16), timestamp, payload: wellFormed,
 }));
 const malformed = Buffer.from('{"limit": "many"');
 const topic = wireV2.requestTopic(device!, 'mailbox.fetch');
-const userProperties = { [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: signature };
+const userProperties = {
+  [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: signature, [wireV2.DEPLOYMENT_PROPERTY]: deploymentId,
+};
 
 let sent = 0;
 let outstanding = 0;

@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSigningKey, type KeyPair } from '@x3dh-iot/protocol';
 import { connectMqtt } from '@x3dh-iot/transport';
 import {
-  closeV1Device, connectV1Device, createTestDatabase, enrolV2Device, preKeyBatch, requestJson, startMosquitto, startServer,
+  closeV1Device, connectV1Device, createTestDatabase, enrolV2Device, preKeyBatch, requestJson, startMosquitto, startServer, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import { mutatedPayload, v1Cases, validV2Bodies } from '../test/support/request_inputs.js';
 import { registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
@@ -51,9 +51,10 @@ function signedV2(from: Signer, operation: wireV2.V2Operation, payload: Buffer, 
   const requestId = randomBytes(wireV2.REQUEST_ID_BYTES);
   const timestamp = Date.now() - (forgery === 'stale time' ? 3_600_000 : 0);
   const signature = wireV2.signRequestWith(from.signingKey, {
-    operation, device: from.name, requestId: new Uint8Array(requestId), timestamp, payload: new Uint8Array(payload),
+    deploymentId: TEST_DEPLOYMENT_ID, operation, device: from.name, requestId: new Uint8Array(requestId), timestamp, payload: new Uint8Array(payload),
   });
   const userProperties: Record<string, string> = {
+    [wireV2.DEPLOYMENT_PROPERTY]: TEST_DEPLOYMENT_ID,
     [wireV2.TIMESTAMP_PROPERTY]: forgery === 'bad time text' ? '12e3' : String(timestamp),
     [wireV2.SIGNATURE_PROPERTY]: b64(signature),
   };

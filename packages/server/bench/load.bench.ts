@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, xeddsaSigningKey } from '@x3dh-iot/protocol';
 import { connectMqtt, MqttRequester } from '@x3dh-iot/transport';
 import {
-  createTestDatabase, freePort, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess,
+  createTestDatabase, freePort, startMosquitto, startServer, stopChild, V2TestDevice, type ServerProcess, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import { initialMessage, registerBundle, registerIdentity } from '../test/support/v1_fixtures.js';
 import {
@@ -135,7 +135,7 @@ function signatureCosts(): { sign: number; verify: number } {
   const identity = generateKeyPair();
   const signingKey = xeddsaSigningKey(identity.privateKey);
   const fields = {
-    operation: 'message.send' as const, device: 'bench-device', requestId: new Uint8Array(randomBytes(16)), timestamp: Date.now(),
+    deploymentId: TEST_DEPLOYMENT_ID, operation: 'message.send' as const, device: 'bench-device', requestId: new Uint8Array(randomBytes(16)), timestamp: Date.now(),
     payload: Buffer.from(JSON.stringify({ to: 'bench-peer', id: randomBytes(16).toString('base64url'), type: 'session', envelope: b64(randomBytes(96)) })),
   };
   const signature = wireV2.signRequestWith(signingKey, fields);

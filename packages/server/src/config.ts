@@ -71,6 +71,10 @@ export interface ServerConfig extends V2Settings {
   consoleHttps: boolean;
   /** Signed prekeys this many days old or older are flagged in the console. */
   consoleSignedPreKeyAlertDays: number;
+  /** The operator's X25519 private key file (x3dh-ops operator init); undefined: the one kept in dataDir, made on first start. */
+  operatorKeyFile: string | undefined;
+  /** The deployment id signed into requests and certificates; undefined: the one kept in dataDir (with the key made there). */
+  deploymentId: string | undefined;
 }
 
 function integer(min: number) {
@@ -168,6 +172,8 @@ export function serverCommand(): Command {
     .addOption(option('--mailbox-max-from-new-senders <n>', 'v2: most messages waiting per recipient from all senders it has never written to together', 'X3DH_MAILBOX_MAX_FROM_NEW_SENDERS').argParser(integer(1)).default(250))
     .addOption(option('--send-burst <n>', 'v2: messages per (sender, recipient) allowed at once', 'X3DH_SEND_BURST').argParser(integer(1)).default(100))
     .addOption(option('--send-interval <seconds>', 'v2: one more message per (sender, recipient) allowed every so many seconds', 'X3DH_SEND_INTERVAL').argParser(integer(1)).default(1))
+    .addOption(option('--operator-key <file>', 'v2: the operator\'s private key file from `x3dh-ops operator init`, which signs the identity certificates devices verify (needs --deployment-id; default: operator.key in --data-dir, made on first start)', 'X3DH_OPERATOR_KEY'))
+    .addOption(option('--deployment-id <id>', 'v2: this deployment\'s id, signed into every request and certificate (1 to 64 of A-Z a-z 0-9 . _ -; default: deployment-id in --data-dir, made on first start)', 'X3DH_DEPLOYMENT_ID'))
     .addOption(option('--message-retention <seconds>', 'v2: how long an unacknowledged message waits before it is deleted', 'X3DH_MESSAGE_RETENTION').argParser(integer(1)).default(14 * 24 * 3600))
     .addOption(option('--console-hosts <names>', 'operator console (/console on the HTTP port, login: x3dh-server console-token): comma-separated host names it answers under besides localhost, 127.0.0.1 and [::1], for when it is reached by another name (requests under other Host headers are refused: DNS rebinding)', 'X3DH_CONSOLE_HOSTS')
       .argParser(hostNames).default([]))
@@ -249,5 +255,7 @@ export function parseServerConfig(argv: readonly string[]): ServerConfig {
     consoleHosts: o.consoleHosts,
     consoleHttps: o.consoleHttps,
     consoleSignedPreKeyAlertDays: o.consoleSignedPrekeyAlertDays,
+    operatorKeyFile: o.operatorKey,
+    deploymentId: o.deploymentId,
   };
 }

@@ -1,3 +1,4 @@
+import { encodeBase64url } from '@x3dh-iot/protocol';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { connectMqtt } from '@x3dh-iot/transport';
@@ -35,11 +36,16 @@ import { MAX_V2_PAYLOAD_BYTES, V2Protocol } from './v2/v2_protocol.js';
 import { purgeV2 } from './v2/v2_purge.js';
 import { targetBucket } from './v2/v2_settings.js';
 import { requestIdRetentionSeconds } from './v2/request_authentication.js';
+import { loadOperatorIdentity } from './v2/operator_key_file.js';
+import { recordDeployment } from './storage/queries/deployment_queries.js';
 
 export interface KeyServer {
   /** The broker served: the external one, or the embedded broker's own URL. */
   readonly brokerUrl: string;
   readonly httpPort: number;
+  /** The operator key's public half and the deployment id devices must be provisioned with. */
+  readonly operatorPublicKey: Uint8Array;
+  readonly deploymentId: string;
   /** Stops taking requests, answers those in flight, then closes everything. */
   close(): Promise<void>;
 }
@@ -171,6 +177,8 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
   if (config.amqpUrl !== undefined) {
     for (const url of amqpUrls(config.amqpUrl)) checkBrokerUrl(url, config.allowInsecureBroker, '--amqp-url');
   }
+  // Before anything connects too: a bad key file or deployment id is a setting to fix.
+  const { operator, created, keyFile } = loadOperatorIdentity({ keyFile: config.operatorKeyFile, deploymentId: config.deploymentId, dataDir: config.dataDir });
   const stack = new Stack();
   const startup = new StartupWait({ boundMs: config.startupWaitSeconds * 1000 }, log);
   try {
@@ -219,9 +227,15 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
       if (operatorSocket !== null) stack.push(() => operatorSocket.close());
     }
 
+    await database.transaction((sql) => recordDeployment(sql, operator.deploymentId, operator.publicKey));
+    log.info({ operatorPublicKey: encodeBase64url(operator.publicKey), deploymentId: operator.deploymentId, operatorKeyFile: keyFile },
+      created ? 'made a new operator key: provision devices with this operator public key and deployment id' : 'operator key loaded: devices verify identity certificates with this operator public key and deployment id');
+    if (config.operatorKeyFile === undefined && config.databaseUrl !== undefined) {
+      log.warn({ operatorKeyFile: keyFile }, 'no --operator-key: using the key in the data directory; every replica must use the same key and deployment id (copy it, or give --operator-key and --deployment-id)');
+    }
     const protocols: RequestProtocol[] = [new V2Protocol({
       ...config, maxPayloadBytes: Math.min(config.maxPayloadBytes, MAX_V2_PAYLOAD_BYTES),
-    })];
+    }, operator)];
     if (config.enableV1) protocols.push(new V1Protocol(config.maxPayloadBytes, targetBucket(config)));
     if (config.openEnrolment) log.warn('open enrolment is on: any device may enrol a free name without an enrolment token');
     // Without --enable-v1 the v1 topics are not even subscribed: a v1 request reaches no server.
@@ -275,11 +289,16 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
         log.warn('shutdown timeout: closing with requests still in flight');
       }
     });
-    log.info({ broker: brokerUrl, clientId: config.clientId, httpPort: http.port }, 'key server ready');
+    log.info({
+      broker: brokerUrl, clientId: config.clientId, httpPort: http.port,
+      operatorPublicKey: encodeBase64url(operator.publicKey), deploymentId: operator.deploymentId,
+    }, 'key server ready');
 
     return {
       brokerUrl,
       httpPort: http.port,
+      operatorPublicKey: operator.publicKey,
+      deploymentId: operator.deploymentId,
       close: () => stack.unwind(log),
     };
   } catch (error) {

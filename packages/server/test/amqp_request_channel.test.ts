@@ -9,7 +9,7 @@ import pg from 'pg';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2 } from '@x3dh-iot/protocol';
 import {
   createTestCertificates, createTestDatabase, enrolmentBody, freePort, hasRabbitMq, startRabbitMq, startServer, startTcpProxy,
-  ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase,
+  ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import { mqttToRoutingKey } from '../src/transport/amqp_request_channel.js';
 import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
@@ -182,7 +182,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
       const request = async (device: string, operation: wireV2.V2Operation, body: unknown, requestId = newRequestId()) => {
         const payload = Buffer.from(JSON.stringify(body));
         const timestamp = Date.now();
-        const signature = wireV2.signRequest(identities[device]!.privateKey, { operation, device, requestId, timestamp, payload });
+        const signature = wireV2.signRequest(identities[device]!.privateKey, { deploymentId: TEST_DEPLOYMENT_ID, operation, device, requestId, timestamp, payload });
         channel.publish('amq.topic', mqttToRoutingKey(wireV2.requestTopic(device, operation)), payload, {
           persistent: true,
           headers: {
@@ -190,6 +190,7 @@ describe('key server on RabbitMQ over AMQP 0.9.1', { skip: hasRabbitMq ? false :
             'x-correlation-id': requestId,
             'x3dh-ts': String(timestamp),
             'x3dh-sig': b64(signature),
+            'x3dh-deployment': TEST_DEPLOYMENT_ID,
           },
         });
         await channel.waitForConfirms();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { wireV1 } from '@x3dh-iot/protocol';
 import {
-  closeV1Device, connectV1Device, createTestDatabase, enrolV2Device, requestJson, startMosquitto, startTcpProxy,
+  closeV1Device, connectV1Device, createTestDatabase, enrolV2Device, requestJson, startMosquitto, startTcpProxy, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import { createLogger, parseServerConfig, startKeyServer } from '../src/index.js';
 import { registerIdentity, uniqueName } from './support/v1_fixtures.js';
@@ -13,7 +13,7 @@ test('after the broker restarts, the server reconnects and subscribes again by i
   const database = await createTestDatabase();
   const broker = await startMosquitto({ tls: true });
   const ca = broker.certificates!.ca;
-  const server = await startKeyServer(parseServerConfig([
+  const server = await startKeyServer(parseServerConfig(['--deployment-id', TEST_DEPLOYMENT_ID,
     '--database-url', database.url, '--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile, '--http-port', '0',
     '--enable-v1',
   ]), createLogger('fatal'));
@@ -49,7 +49,7 @@ test('attack: requests sent while the server is cut off from the broker for 5 s 
   const ca = broker.certificates!.ca;
   // The server reaches the broker through a proxy that the test cuts; devices reach it directly.
   const proxy = await startTcpProxy('127.0.0.1', broker.port);
-  const server = await startKeyServer(parseServerConfig([
+  const server = await startKeyServer(parseServerConfig(['--deployment-id', TEST_DEPLOYMENT_ID,
     '--database-url', database.url, '--broker-url', `mqtts://127.0.0.1:${proxy.port}`, '--broker-ca', broker.certificates!.caFile,
     '--http-port', '0', '--open-enrolment',
   ]), createLogger('fatal'));

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTestCertificates, enrolV2Device, V2TestDevice, type TestCertificates } from '@x3dh-iot/testkit';
+import { createTestCertificates, enrolV2Device, V2TestDevice, type TestCertificates, TEST_DEPLOYMENT_ID } from '@x3dh-iot/testkit';
 import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from '../src/index.js';
 import { admin } from './support/admin_cli.js';
 
@@ -27,7 +27,7 @@ describe('key server on its embedded broker with client certificates and the emb
     certificates = createTestCertificates(path.join(dir, 'pki'), ['alice', 'bob', 'key-server']);
     // The operator issues a token before the first start.
     token = (await admin(['--data-dir', dataDir], 'token', 'issue', '--device', 'alice', '--expires-in', '1d')).trim();
-    server = await startKeyServer(parseServerConfig([...flags(),
+    server = await startKeyServer(parseServerConfig(['--deployment-id', TEST_DEPLOYMENT_ID, ...flags(),
       '--broker-cert', certificates.clients['key-server']!.certFile, '--broker-key', certificates.clients['key-server']!.keyFile]), quiet());
   });
   after(async () => {

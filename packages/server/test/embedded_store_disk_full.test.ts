@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { enrolV2Device, type V2Response, type V2TestDevice } from '@x3dh-iot/testkit';
+import { enrolV2Device, type V2Response, type V2TestDevice, TEST_DEPLOYMENT_ID } from '@x3dh-iot/testkit';
 import { createLogger, parseServerConfig, startKeyServer, type KeyServer } from '../src/index.js';
 import { StorageCondition } from '../src/ops/storage_condition.js';
 
@@ -48,7 +48,7 @@ describe('embedded store on a full disk', { skip: root ? false : 'needs root to 
   before(async () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${MOUNT_SIZE},mode=0700`, 'tmpfs', mount]);
     mounted = true;
-    server = await startKeyServer(parseServerConfig([
+    server = await startKeyServer(parseServerConfig(['--deployment-id', TEST_DEPLOYMENT_ID,
       '--data-dir', path.join(mount, 'data'), '--embedded-broker-port', '0', '--http-port', '0', '--open-enrolment',
     ]), createLogger(process.env.X3DH_TEST_LOG_LEVEL ?? 'fatal'));
     alice = await enrolV2Device({ brokerUrl: server.brokerUrl, name: 'alice' });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { encodeBase64url as b64, generateKeyPair, wireV1, wireV2, type KeyPair } from '@x3dh-iot/protocol';
-import { preKeyBatch } from '@x3dh-iot/testkit';
+import { preKeyBatch, TEST_DEPLOYMENT_ID } from '@x3dh-iot/testkit';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { parseServerConfig } from '../src/index.js';
@@ -12,6 +12,7 @@ import { RequestDispatcher } from '../src/processing/request_dispatcher.js';
 import type { Database } from '../src/storage/database.js';
 import type { InboundRequest } from '../src/transport/request_channel.js';
 import { V1Protocol } from '../src/v1/v1_protocol.js';
+import { OperatorIdentity } from '../src/v2/operator_identity.js';
 import { V2Protocol } from '../src/v2/v2_protocol.js';
 import { targetBucket } from '../src/v2/v2_settings.js';
 import { databaseBackends } from './support/database_backends.js';
@@ -28,6 +29,8 @@ import { registerBundle, registerIdentity } from './support/v1_fixtures.js';
 const RUNS = 25;
 
 interface Signer { name: string; identity: KeyPair }
+
+const operator = new OperatorIdentity(generateKeyPair().privateKey, TEST_DEPLOYMENT_ID);
 
 // PostgreSQL only: the schemas refuse bad input before any store sees it, so one store is enough.
 for (const backend of databaseBackends('inputs').filter((b) => b.name === 'PostgreSQL')) {
@@ -46,12 +49,14 @@ for (const backend of databaseBackends('inputs').filter((b) => b.name === 'Postg
       const requestId = randomBytes(wireV2.REQUEST_ID_BYTES);
       const timestamp = Date.now();
       const signature = wireV2.signRequest(signer.identity.privateKey, {
-        operation, device: signer.name, requestId: new Uint8Array(requestId), timestamp, payload: new Uint8Array(payload),
+        deploymentId: operator.deploymentId, operation, device: signer.name, requestId: new Uint8Array(requestId), timestamp, payload: new Uint8Array(payload),
       });
       return {
         topic: wireV2.requestTopic(signer.name, operation), payload, responseTopic: wireV2.responseTopic(signer.name),
         correlationData: requestId,
-        userProperties: { [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: b64(signature) },
+        userProperties: {
+          [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: b64(signature), [wireV2.DEPLOYMENT_PROPERTY]: operator.deploymentId,
+        },
       };
     };
     const v2 = async (signer: Signer, operation: wireV2.V2Operation, body: unknown) =>
@@ -73,7 +78,7 @@ for (const backend of databaseBackends('inputs').filter((b) => b.name === 'Postg
       const config = parseServerConfig(['--open-enrolment', '--fetch-burst', '1000']);
       const executor = new BatchExecutor(database, { maxBatchSize: 16, maxConcurrentBatches: database.maxConcurrency }, log);
       dispatcher = new RequestDispatcher(
-        [new V2Protocol(config), new V1Protocol(config.maxPayloadBytes, targetBucket(config))], executor,
+        [new V2Protocol(config, operator), new V1Protocol(config.maxPayloadBytes, targetBucket(config))], executor,
         { reply: (request, body) => { waiting.get(request)?.(body); waiting.delete(request); }, publish: () => {} },
         // Many mutated requests per device in a moment: no per-device limit in the way.
         { perDevice: { perSecond: 1e9, burst: 1e9 }, deviceQueue: 1e6 },

@@ -204,11 +204,15 @@ for (const { name, kind, start } of v2Environments) {
     // embedded default's token path is covered by embedded_broker_key_server.test.ts and prekey_drain.test.ts.
     if (kind === 'postgresql') {
       test('security-v2 item 3: enrolment needs a valid operator token: none, unknown, used, expired or bound to another name is refused', async () => {
+        // Each refused device disconnects before the next connects under the same name (MQTT client
+        // id): connected together, they would take the session over from one another.
         const refused = async (name: string, tokenText: string | undefined) => {
           const device = await env.device(name);
-          assert.equal(errorOf(await device.enroll(tokenText)).code, 'enrolment_required', `token ${tokenText}`);
-          // Closed: a connection left open under the same client id would take dave's over again and again.
-          await device.close();
+          try {
+            assert.equal(errorOf(await device.enroll(tokenText)).code, 'enrolment_required', `token ${tokenText}`);
+          } finally {
+            await device.close();
+          }
         };
         const name = uniqueName('dave');
         await refused(name, undefined);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { encodeBase64url as b64, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, encodeBase64url as b64, generateKeyPair, wireV2 } from '@x3dh-iot/protocol';
 import { preKeyBatch, type V2Response } from '@x3dh-iot/testkit';
 import { uniqueName, v2Environments, type V2Environment } from './support/v2_environment.js';
 
@@ -88,8 +88,12 @@ for (const { name, start } of v2Environments) {
       const at = devices.indexOf(alice.name);
       assert.deepEqual(result(await alice.request('directory.list', { after: alice.name, limit: 1 })).devices, devices.slice(at + 1, at + 2));
       assert.equal(errorCode(await alice.request('directory.list', { limit: 1001 })), 'bad_request');
-      assert.deepEqual(result(await alice.request('directory.lookup', { device: bob.name })),
-        { device: bob.name, identity_key: b64(bob.identity.publicKey) });
+      const lookup = result(await alice.request('directory.lookup', { device: bob.name }));
+      const certificate = lookup.certificate as { epoch: number; signature: string };
+      assert.deepEqual(lookup, { device: bob.name, identity_key: b64(bob.identity.publicKey), certificate });
+      assert.equal(certificate.epoch, 1);
+      assert.ok(wireV2.verifyIdentityCertificate(env.server.operatorPublicKey,
+        { device: bob.name, identityKey: bob.identity.publicKey, epoch: 1, deploymentId: env.server.deploymentId }, decodeBase64url(certificate.signature)));
       assert.equal(errorCode(await alice.request('directory.lookup', { device: uniqueName('nobody') })), 'unknown_device');
     });
 

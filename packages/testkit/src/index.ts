@@ -13,4 +13,5 @@ export {
   V2TestDevice, enrolV2Device, enrolmentBody, preKeyBatch, type V2DeviceOptions, type Forgery, type SentRequest, type V2Response,
   type PreKeyBatch,
 } from './v2_device.js';
+export { TEST_DEPLOYMENT_ID, writeTestOperator, type TestOperator } from './test_operator.js';
 export { launchChromium, hasChromium, chromiumPath } from './chromium.js';

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { entryScript } from './entry_script.js';
 import { stopChild } from './mosquitto.js';
+import { TEST_DEPLOYMENT_ID } from './test_operator.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SERVER_MAIN = fileURLToPath(new URL('../../server/src/main.ts', import.meta.url));
@@ -19,12 +20,21 @@ export interface ServerProcessOptions {
   v1?: boolean;
 }
 
+/** Without a --deployment-id flag or X3DH_DEPLOYMENT_ID, servers are started for TEST_DEPLOYMENT_ID, the test devices' default. */
+function withTestDeployment(args: readonly string[], env: Record<string, string> | undefined): readonly string[] {
+  if (args.includes('--deployment-id') || env?.X3DH_DEPLOYMENT_ID !== undefined) return args;
+  return [...args, '--deployment-id', TEST_DEPLOYMENT_ID];
+}
+
 export interface ServerProcess {
   process: ChildProcess;
   /** Port of /healthz, /readyz, /metrics. */
   httpPort: number;
   /** The broker the server serves (its embedded broker's URL when it started one). */
   brokerUrl: string;
+  /** The operator public key (base64url) and deployment id the server logged: what its devices are provisioned with. */
+  operatorPublicKey: string;
+  deploymentId: string;
   /** Every log line printed so far (pino JSON objects). */
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or signal) when the process ends. */
@@ -52,7 +62,7 @@ export async function startServer(options: ServerProcessOptions = {}): Promise<S
 }
 
 function launch(script: string, options: ServerProcessOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [script, ...(options.v1 === false ? [] : ['--enable-v1']), ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [script, ...(options.v1 === false ? [] : ['--enable-v1']), ...withTestDeployment(options.args ?? [], options.env)], {
     cwd: REPO_ROOT,
     env: { ...process.env, X3DH_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,6 +98,8 @@ function launch(script: string, options: ServerProcessOptions): Promise<ServerPr
             process: child,
             httpPort: entry.httpPort as number,
             brokerUrl: entry.broker as string,
+            operatorPublicKey: entry.operatorPublicKey as string,
+            deploymentId: entry.deploymentId as string,
             logs,
             exited,
             kill: async () => {

@@ -3,6 +3,7 @@ import {
   encodeBase64url as b64, generateKeyPair, wireV2, xeddsaSign, xeddsaSigningKey, type KeyPair, type XeddsaSigningKey,
 } from '@x3dh-iot/protocol';
 import { connectMqtt } from '@x3dh-iot/transport';
+import { TEST_DEPLOYMENT_ID } from './test_operator.js';
 
 type MqttClient = Awaited<ReturnType<typeof connectMqtt>>;
 
@@ -16,6 +17,8 @@ export interface V2DeviceOptions {
   key?: string | Buffer | undefined;
   /** The identity key pair; a fresh one by default. */
   identity?: KeyPair;
+  /** The deployment id requests are signed for (TEST_DEPLOYMENT_ID by default). */
+  deploymentId?: string;
   clientId?: string;
   /** How long a request waits for its response (default 15 s). */
   timeoutMs?: number;
@@ -44,6 +47,10 @@ export interface Forgery {
   signAs?: string;
   /** Replace the signature property with this text, or drop it (null). */
   signatureText?: string | null;
+  /** Sign for, and name, this deployment id instead of the device's. */
+  deploymentId?: string;
+  /** Replace the deployment property with this text, or drop it (null), after signing. */
+  deploymentText?: string | null;
   /** Replace the time property with this text, or drop it (null). */
   timestampText?: string | null;
   /** Publish to exactly this topic. */
@@ -100,6 +107,7 @@ export class V2TestDevice {
     readonly client: MqttClient,
     private readonly timeoutMs: number,
     keepReceived: boolean,
+    readonly deploymentId: string,
   ) {
     const pushTopic = wireV2.pushTopic(name);
     client.on('message', (topic, payload, packet) => {
@@ -132,7 +140,7 @@ export class V2TestDevice {
     });
     client.on('error', () => {});
     const device = new V2TestDevice(options.name, options.identity ?? generateKeyPair(), client, options.timeoutMs ?? 15_000,
-      options.keepReceived ?? true);
+      options.keepReceived ?? true, options.deploymentId ?? TEST_DEPLOYMENT_ID);
     await client.subscribeAsync([wireV2.responseTopic(options.name), wireV2.pushTopic(options.name)], { qos: 1 });
     return device;
   }
@@ -155,10 +163,11 @@ export class V2TestDevice {
     const payload = Buffer.isBuffer(payloadText) ? payloadText : Buffer.from(payloadText, 'utf8');
     const topicDevice = forgery.topicDevice ?? this.name;
     const signedDevice = forgery.signAs ?? topicDevice;
+    const deploymentId = forgery.deploymentId ?? this.deploymentId;
     let signature = '';
     try {
       signature = b64(wireV2.signRequestWith(signingKeyOf(forgery.signingKey ?? this.identity.privateKey), {
-        operation: operation as wireV2.V2Operation, device: signedDevice, requestId, timestamp, payload,
+        deploymentId, operation: operation as wireV2.V2Operation, device: signedDevice, requestId, timestamp, payload,
       }));
     } catch {
       // Not signable (unknown operation, invalid name): sent with a signature over nothing useful.
@@ -170,6 +179,8 @@ export class V2TestDevice {
     if (time !== null) userProperties[wireV2.TIMESTAMP_PROPERTY] = time;
     const sig = forgery.signatureText === undefined ? signature : forgery.signatureText;
     if (sig !== null) userProperties[wireV2.SIGNATURE_PROPERTY] = sig;
+    const deployment = forgery.deploymentText === undefined ? deploymentId : forgery.deploymentText;
+    if (deployment !== null) userProperties[wireV2.DEPLOYMENT_PROPERTY] = deployment;
     return {
       topic: forgery.topic ?? `${wireV2.V2_TOPIC_PREFIX}/req/${topicDevice}/${operation}`,
       payload: sent,

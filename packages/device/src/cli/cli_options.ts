@@ -27,6 +27,9 @@ export interface GlobalOptions {
   key?: string;
   config?: string;
   timeout?: string;
+  deploymentId?: string;
+  operatorKey?: string;
+  trustOnFirstUse?: string;
   passphraseFile?: string;
   json?: boolean;
   protocol: 'v1' | 'v2';
@@ -39,8 +42,12 @@ export function globalOptions(): Option[] {
     new Option('--ca <file>', 'PEM CA certificate the broker must chain to').env(SETTINGS_ENV.caFile),
     new Option('--cert <file>', 'PEM client certificate').env(SETTINGS_ENV.certFile),
     new Option('--key <file>', 'PEM client private key').env(SETTINGS_ENV.keyFile),
-    new Option('-c, --config <file>', 'JSON file with brokerUrl, caFile, certFile, keyFile, timeoutMs').env(SETTINGS_ENV.configFile),
+    new Option('-c, --config <file>', 'JSON file with brokerUrl, caFile, certFile, keyFile, timeoutMs, deploymentId, operatorKey, trustOnFirstUse').env(SETTINGS_ENV.configFile),
     new Option('--timeout <ms>', 'wait this long for each answer [default: 10000]').env(SETTINGS_ENV.timeoutMs),
+    new Option('--deployment-id <id>', 'v2: the deployment id the operator printed (x3dh-ops operator init, x3dh-server token issue); every request is signed for it').env(SETTINGS_ENV.deploymentId),
+    new Option('--operator-key <base64url>', 'v2: the operator public key the operator printed; peers\' identity keys are used only with its certificate').env(SETTINGS_ENV.operatorKey),
+    new Option('--trust-on-first-use [yes|no]', 'v2, without --operator-key only: accept peers\' keys unverified on first contact (else they are refused)')
+      .env(SETTINGS_ENV.trustOnFirstUse).argParser((value: string) => value).preset('yes'),
     new Option('--passphrase-file <file>', `file holding the key store passphrase (or set ${PASSPHRASE_ENV}); a new store is encrypted when a passphrase is given`),
     new Option('--json', 'print results as JSON (one object per command)'),
     new Option('--protocol <version>', 'wire protocol: v2 (signed requests, pinned identities, mailbox) or v1 (the original firmware\'s, unauthenticated)')
@@ -59,7 +66,8 @@ export async function openCliDevice(
 ): Promise<CliDevice> {
   const settings = await resolveConnectionSettings({
     brokerUrl: options.broker, caFile: options.ca, certFile: options.cert, keyFile: options.key,
-    timeoutMs: options.timeout, configFile: options.config,
+    timeoutMs: options.timeout, configFile: options.config, deploymentId: options.deploymentId, operatorKey: options.operatorKey,
+    trustOnFirstUse: options.trustOnFirstUse,
   }, {});
   if (!create && !(await access(options.store).then(() => true, () => false))) {
     throw new DeviceError('NOT_READY', `no key store at ${options.store}: check --store (or ${STORE_ENV}), or set this device up first with \`register <username>\` or the menu`);

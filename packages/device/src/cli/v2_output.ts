@@ -52,6 +52,9 @@ export function formatStatusV2(
     `One-time prekeys held: ${local.oneTimePreKeysHeld}`,
     `Sessions: ${local.sessions.length === 0 ? '(none)' : local.sessions.map((s) => `${s.peer} (${s.role}, ${s.sent} sent)`).join(', ')}`,
     `Pinned identities: ${local.pinned.join(', ') || '(none)'}`,
+    `Peers' keys: ${local.trust}`,
+    ...local.certified.filter((c) => c.certifiedRotationAt !== null).map((c) =>
+      `Certified rotation: ${c.peer}'s identity key was replaced at ${c.certifiedRotationAt} by an operator-certified key (epoch ${c.epoch}), accepted without a person`),
     `Unread texts: ${local.unread}; messages waiting to be sent again: ${local.outbox}`,
     `Messages refused and removed from the mailbox: ${local.refused.length}` +
       (local.refused.length === 0 ? '' : `; latest: ${local.refused.at(-1)!.refusedAt} ${local.refused.at(-1)!.reason}`),

@@ -2,6 +2,7 @@ import { wireV2 } from '@x3dh-iot/protocol';
 import type { DeviceState } from '../device_state.js';
 import { DeviceError } from '../errors.js';
 import type { KeyStore } from '../key_store.js';
+import type { DeviceProvisioning } from './provisioning.js';
 import { type IdentityKeyPair, identityKeyPair } from './keys.js';
 import { V2Client, type V2ClientOptions } from './v2_client.js';
 import type { V2Link, V2LinkFactory } from './v2_link.js';
@@ -24,6 +25,8 @@ export class DeviceCore {
     private readonly linkFactory: V2LinkFactory,
     private readonly clientOptions: V2ClientOptions | undefined,
     readonly now: () => Date,
+    /** The deployment id requests are signed for and the operator key that certifies peers' keys. */
+    readonly provisioning: DeviceProvisioning | undefined,
   ) {
     this.current = state;
   }
@@ -89,8 +92,11 @@ export class DeviceCore {
     const name = this.requireUsername();
     if (this.connection?.name !== name) {
       void this.connection?.link.close();
+      if (this.provisioning === undefined) {
+        throw new DeviceError('NOT_READY', 'no deployment id provisioned: give the deployment id and operator public key the operator printed (--deployment-id, --operator-key)');
+      }
       const link = this.linkFactory(name);
-      this.connection = { name, link, client: new V2Client(link, name, this.clientOptions) };
+      this.connection = { name, link, client: new V2Client(link, name, this.provisioning.deploymentId, this.clientOptions) };
     }
     return this.connection;
   }

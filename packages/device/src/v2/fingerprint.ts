@@ -27,7 +27,7 @@ export async function safetyNumberReport(core: DeviceCore, peer: string): Promis
   const me = { name: core.requireUsername(), key: publicKey };
   checkPeerName(peer);
   const pin = core.state.v2.pins.get(peer);
-  const directory = await directoryKey(core, peer);
+  const directory = (await directoryKey(core, peer)).key;
   const changed = pin !== undefined && !constantTimeEqual(pin.identityKey, directory);
   return {
     peer, safetyNumber: safetyNumberOf(me, { name: peer, key: pin?.identityKey ?? directory }), pinned: pin !== undefined,

@@ -17,6 +17,7 @@ import { sentCount } from './session_record.js';
 import { requireSession, SessionCipher } from './session_cipher.js';
 import type { V2ClientOptions } from './v2_client.js';
 import type { V2LinkFactory } from './v2_link.js';
+import { checkProvisioning, trustMode, type DeviceProvisioning } from './provisioning.js';
 
 export type { MailboxProblem } from './mailbox_sync.js';
 export type { SafetyNumberReport } from './fingerprint.js';
@@ -30,6 +31,12 @@ export interface SecureDeviceOptions extends PreKeySchedule {
   now?: () => Date;
   /** Called by `close` after the store and the link are closed. */
   onClose?: () => Promise<void> | void;
+  /**
+   * The deployment id and operator public key the operator printed (docs/protocol-v2.md section
+   * 6.11). Without it no request can be signed; without its operator key, peers' keys are refused
+   * unless it says to trust them on first use.
+   */
+  provisioning?: DeviceProvisioning | undefined;
 }
 
 export interface SecureDeviceEvents {
@@ -65,7 +72,8 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
 
   private constructor(store: KeyStore, state: DeviceState, linkFactory: V2LinkFactory, private readonly options: SecureDeviceOptions) {
     super();
-    this.core = new DeviceCore(store, state, linkFactory, options.client, options.now ?? (() => new Date()));
+    this.core = new DeviceCore(store, state, linkFactory, options.client, options.now ?? (() => new Date()),
+      options.provisioning && checkProvisioning(options.provisioning));
     this.outbox = new Outbox(this.core, (error) => this.emit('problem', error));
     this.prekeys = new PreKeyMaintenance(this.core, options);
     this.builder = new SessionBuilder(this.core, this.outbox);
@@ -116,6 +124,11 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
       })),
       pinned: [...this.state.v2.pins.keys()],
       verified: [...this.state.v2.pins].filter(([, pin]) => pin.verifiedAt !== undefined).map(([name]) => name),
+      trust: trustMode(this.options.provisioning),
+      /** Peers pinned by certificate, with their epoch, and when an operator-certified rotation last replaced the key. */
+      certified: [...this.state.v2.pins].filter(([, pin]) => pin.epoch !== undefined).map(([peer, pin]) => ({
+        peer, epoch: pin.epoch!, certifiedRotationAt: pin.certifiedRotationAt?.toISOString() ?? null,
+      })),
       outbox: this.state.v2.outbox.length,
       unread: this.state.v2.unread.length,
       refused: this.state.v2.refused.map((r) => ({ ...r, refusedAt: r.refusedAt.toISOString() })),
@@ -189,7 +202,7 @@ export class SecureDevice extends EventEmitter<SecureDeviceEvents> {
   }
 
   /** X3DH as initiator with the first text (SessionBuilder.start). */
-  startSession(peer: string, text: string): Promise<{ oneTimePreKeyId: number | null; identityChanged: false }> {
+  startSession(peer: string, text: string): Promise<{ oneTimePreKeyId: number | null; identityChanged: false; certifiedRotation: boolean }> {
     return this.builder.start(peer, text);
   }
 

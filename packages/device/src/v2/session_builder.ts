@@ -2,7 +2,8 @@ import { constantTimeEqual, encodeRatchetSession, ProtocolError, utf8, wireV2 } 
 import type { DeviceState } from '../device_state.js';
 import { DeviceError } from '../errors.js';
 import { checkPeerName, type DeviceCore } from './device_core.js';
-import { checkPinned, directoryKey, pinOnFirstUse } from './identity_key_store.js';
+import { admitIdentity, vouchedKey, type VouchedKey } from './identity_certificates.js';
+import { checkPinned, directoryKey } from './identity_key_store.js';
 import { identityKey, type IdentityKey, sharedKey, signedPreKeyPublic } from './keys.js';
 import type { Outbox } from './outbox.js';
 import { textDecoder } from './session_cipher.js';
@@ -13,6 +14,8 @@ import type { PeerSession } from './v2_state.js';
 export interface CheckedInitial {
   message: wireV2.MailboxMessage;
   initial: wireV2.AnyInitialEnvelope;
+  /** The directory's certified key for the sender, when the check asked the directory. */
+  vouched: VouchedKey | null;
 }
 
 /**
@@ -25,19 +28,22 @@ export class SessionBuilder {
   constructor(private readonly core: DeviceCore, private readonly outbox: Outbox) {}
 
   /**
-   * X3DH as initiator: fetches the peer's bundle, checks the peer's identity key against the pinned
-   * one (pinning it on first contact), aborts on a bad signed-prekey signature or an all-zero DH,
+   * X3DH as initiator: fetches the peer's bundle, checks its identity certificate and the epoch
+   * rule against the pinned key (pinning it on first contact, and a newer certified key at once:
+   * `certifiedRotation`), aborts on a bad signed-prekey signature or an all-zero DH,
    * and sends the first text as ratchet message 0 in an `x3dh.initial` message. The session (the
    * one it replaces is archived) and the envelope (with its client message id) are saved before
    * sending, so a resend is queued once.
    */
-  async start(peer: string, text: string): Promise<{ oneTimePreKeyId: number | null; identityChanged: false }> {
+  async start(peer: string, text: string): Promise<{ oneTimePreKeyId: number | null; identityChanged: false; certifiedRotation: boolean }> {
     const identity = this.core.requireIdentity();
     checkPeerName(peer);
     await this.outbox.flush();
     const bundle = await this.core.call('bundle.fetch', { device: peer });
+    if (bundle.device !== peer) throw new DeviceError('SECURITY', `the server answered the bundle of ${bundle.device} when asked for ${peer}: refused`);
     const peerKey = identityKey(bundle.identity_key);
-    checkPinned(this.core.state, peer, peerKey);
+    const vouched = vouchedKey(this.core.provisioning, peer, peerKey, bundle.certificate);
+    admitIdentity(structuredClone(this.core.state), peer, vouched, this.core.now());
     let sealed: ReturnType<typeof wireV2.sealRatchetInitialEnvelope>;
     try {
       sealed = wireV2.sealRatchetInitialEnvelope(identity, {
@@ -54,23 +60,24 @@ export class SessionBuilder {
       throw error;
     }
     const outgoing = this.outbox.message(peer, 'x3dh.initial', wireV2.encodeRatchetInitialEnvelope(sealed.envelope));
+    let certifiedRotation = false;
     await this.core.update((state) => {
-      checkPinned(state, peer, peerKey);
       const now = this.core.now();
-      pinOnFirstUse(state, peer, peerKey, now);
+      certifiedRotation = admitIdentity(state, peer, vouched, now).rotated;
       adopt(state, peer, ratchetSession(encodeRatchetSession(sealed.session), peerKey, 'initiator', now), false);
       state.v2.outbox.push(outgoing);
     });
     await this.outbox.deliver(outgoing);
-    return { oneTimePreKeyId: sealed.envelope.oneTimePreKeyId, identityChanged: false };
+    return { oneTimePreKeyId: sealed.envelope.oneTimePreKeyId, identityChanged: false, certifiedRotation };
   }
 
   /**
    * The checks of an initial message that need the server: the envelope is decoded and, when its
-   * sender is not pinned yet, its identity key must be the directory's. A key other than the pinned
-   * one is asked of the directory too: if the directory still holds the pinned key, the message is a
-   * forgery (refused for good, so it raises no lasting alarm); only a key the directory now holds
-   * is the sender's changed identity, which waits for the user's decision (IDENTITY_CHANGED).
+   * sender is not pinned yet, its identity key must be the directory's (certified). A key other
+   * than the pinned one is asked of the directory too: if the directory still holds the pinned key,
+   * the message is a forgery (refused for good, so it raises no lasting alarm); a key the directory
+   * now holds with a newer certificate is a rotation the operator approved (pinned by accept); a
+   * changed key without one waits for the user's decision (IDENTITY_CHANGED).
    */
   async check(message: wireV2.MailboxMessage): Promise<CheckedInitial> {
     const decoded = wireV2.decodeAnyInitialEnvelope(message.envelope);
@@ -79,14 +86,15 @@ export class SessionBuilder {
     const pin = this.core.state.v2.pins.get(message.from);
     if (pin === undefined || !constantTimeEqual(pin.identityKey, initial.envelope.identityKey)) {
       const directory = await directoryKey(this.core, message.from);
-      if (pin === undefined && !constantTimeEqual(directory, initial.envelope.identityKey)) {
+      if (pin === undefined && !constantTimeEqual(directory.key, initial.envelope.identityKey)) {
         throw refused(message, `its identity key is not the one the directory holds for ${message.from}`);
       }
-      if (pin !== undefined && constantTimeEqual(directory, pin.identityKey)) {
+      if (pin !== undefined && constantTimeEqual(directory.key, pin.identityKey)) {
         throw refused(message, `its identity key is neither the one pinned for ${message.from} nor the directory's: a forged message`);
       }
+      if (constantTimeEqual(directory.key, initial.envelope.identityKey)) return { message, initial, vouched: directory };
     }
-    return { message, initial };
+    return { message, initial, vouched: null };
   }
 
   /**
@@ -95,11 +103,13 @@ export class SessionBuilder {
    * handshake against replays and deletes the one-time prekey; returns the first text. Throws,
    * changing nothing that is kept, when any check fails.
    */
-  accept(state: DeviceState, { message, initial }: CheckedInitial): string {
+  accept(state: DeviceState, { message, initial, vouched }: CheckedInitial): string {
     const identity = this.core.requireIdentity();
     const from = message.from;
     const { envelope } = initial;
     const peerKey = identityKey(envelope.identityKey);
+    // The directory's certified key (pinned here, or a newer epoch replacing the pin); else the pinned key.
+    if (vouched !== null) admitIdentity(state, from, vouched, this.core.now());
     checkPinned(state, from, peerKey);
     const spk = state.signedPreKeys.find((k) => k.id === envelope.signedPreKeyId);
     if (!spk) throw refused(message, `it names signed prekey ${envelope.signedPreKeyId}, which this device does not hold (expired or never published)`);
@@ -118,7 +128,6 @@ export class SessionBuilder {
       if (error instanceof ProtocolError) throw refused(message, `it cannot be decrypted (${error.message})`);
       throw error;
     }
-    pinOnFirstUse(state, from, peerKey, now);
     adopt(state, from, opened.session, true);
     if (opkId !== null) state.oneTimePreKeys.delete(opkId);
     state.v2.acceptedHandshakes.push({ signedPreKeyId: spk.id, ephemeralKey: envelope.ephemeralKey });

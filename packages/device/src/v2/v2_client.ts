@@ -42,7 +42,7 @@ const SERVER_WINDOW_MS = 300_000;
 
 /**
  * The device side of wire protocol v2's requests: every request is signed with the identity key
- * over operation, device, request id, time and payload digest; every response is checked against
+ * over deployment id, operation, device, request id, time and payload digest; every response is checked against
  * the operation's schema. A request that gets no answer, or `unavailable`/`internal`, is sent again
  * unchanged (same request id, time and signature): the server answers a repeat with the stored
  * response, so nothing runs twice.
@@ -57,7 +57,7 @@ export class V2Client {
   /** The signing key of the identity that signed last, derived once rather than per request. */
   private signer: { privateKey: Uint8Array; key: XeddsaSigningKey } | undefined;
 
-  constructor(private readonly link: V2Link, readonly device: string, options: V2ClientOptions = {}) {
+  constructor(private readonly link: V2Link, readonly device: string, readonly deploymentId: string, options: V2ClientOptions = {}) {
     if (!wireV2.isDeviceName(device)) {
       throw new DeviceError('INVALID_INPUT', `device name ${JSON.stringify(device)} is not usable with v2: 1 to 64 of A-Z a-z 0-9 . _ -`);
     }
@@ -84,13 +84,16 @@ export class V2Client {
     const payload = Buffer.from(JSON.stringify(body), 'utf8');
     const timestamp = this.now();
     if (this.signer?.privateKey !== identity.privateKey) this.signer = { privateKey: identity.privateKey, key: xeddsaSigningKey(identity.privateKey) };
-    const signature = wireV2.signRequestWith(this.signer.key, { operation, device: this.device, requestId, timestamp, payload });
+    const signature = wireV2.signRequestWith(this.signer.key, { deploymentId: this.deploymentId, operation, device: this.device, requestId, timestamp, payload });
     const request = {
       topic: wireV2.requestTopic(this.device, operation),
       payload,
       responseTopic: wireV2.responseTopic(this.device),
       correlationData: Buffer.from(requestId),
-      userProperties: { [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: encodeBase64url(signature) },
+      userProperties: {
+        [wireV2.TIMESTAMP_PROPERTY]: String(timestamp), [wireV2.SIGNATURE_PROPERTY]: encodeBase64url(signature),
+        [wireV2.DEPLOYMENT_PROPERTY]: this.deploymentId,
+      },
       timeoutMs: this.timeoutMs,
     };
     // Not a retry library: a resend must be the same signed request, only within the server's time

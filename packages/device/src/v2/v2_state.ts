@@ -40,6 +40,10 @@ export interface PinnedIdentity {
   pinnedAt: Date;
   /** When the user confirmed this key by its safety number (`trust`); absent for a key pinned on first use. */
   verifiedAt?: Date | undefined;
+  /** The highest certificate epoch seen for this peer (docs/protocol-v2.md section 6.11); absent for a key trusted on first use. */
+  epoch?: number | undefined;
+  /** When this key replaced the previous one by an operator-certified rotation (a higher epoch), without a person. */
+  certifiedRotationAt?: Date | undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { decodeBase64url, encodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, encodeBase64url, generateKeyPair, wireV2, xeddsaVerify, type KeyPair } from '@x3dh-iot/protocol';
 import { RequestTimeoutError } from '@x3dh-iot/transport';
-import type { V2Link, V2LinkListener, V2WireRequest } from '../../src/index.js';
+import type { DeviceProvisioning, V2Link, V2LinkListener, V2WireRequest } from '../../src/index.js';
 
 type Json = Record<string, unknown>;
 type Operation = wireV2.V2Operation;
@@ -12,6 +12,8 @@ interface FakeDevice {
   maxSignedPreKeyId: number;
   maxOneTimePreKeyId: number | null;
   deleted: boolean;
+  /** 1 at enrolment, one more per rotation (docs/protocol-v2.md section 6.11). */
+  epoch: number;
 }
 
 class Refusal extends Error {
@@ -45,6 +47,15 @@ export class FakeV2Server {
   readonly failOnce = new Map<Operation, wireV2.ErrorCode>();
   /** Changes a bundle on its way to the requester. */
   tamperBundle: ((bundle: Json) => Json) | null = null;
+  /** Changes a directory answer on its way to the requester. */
+  tamperLookup: ((answer: Json) => Json) | null = null;
+  /** The operator key that signs certificates, and the deployment this server serves. */
+  readonly operator: KeyPair = generateKeyPair();
+  readonly deploymentId = 'fake-deployment';
+  /** What its devices are provisioned with. */
+  get provisioning(): DeviceProvisioning {
+    return { deploymentId: this.deploymentId, operatorKey: this.operator.publicKey };
+  }
   /** Whether pushes are delivered. */
   pushes = true;
   private readonly stored = new Map<string, { signed: string; response: Json }>();
@@ -72,6 +83,15 @@ export class FakeV2Server {
     if (!this.pushes) return;
     const listener = this.listeners.get(device);
     if (listener) setImmediate(() => listener.push(Buffer.from(JSON.stringify(payload))));
+  }
+
+  /** The `certificate` member of an answer, as the operator key signs it (tests forge others with it: another name, deployment or epoch). */
+  certificate(device: string, identityKey: Uint8Array, epoch: number, deploymentId = this.deploymentId): Json {
+    return { epoch, signature: encodeBase64url(wireV2.signIdentityCertificate(this.operator.privateKey, { device, identityKey, epoch, deploymentId })) };
+  }
+
+  private certified(name: string, device: FakeDevice): Json {
+    return { device: name, identity_key: encodeBase64url(device.identityKey), certificate: this.certificate(name, device.identityKey, device.epoch) };
   }
 
   mailbox(device: string): wireV2.MailboxMessage[] {
@@ -105,7 +125,9 @@ export class FakeV2Server {
       if (!key) throw new Refusal('unknown_device', `${device} is not enrolled`);
       if (Math.abs(Date.now() - timestamp) > 300_000) throw new Refusal('stale_request', 'request time outside the window');
       const signatureText = request.userProperties[wireV2.SIGNATURE_PROPERTY] ?? '';
-      const fields = { operation, device, requestId: request.correlationData, timestamp, payload: request.payload };
+      const deploymentId = request.userProperties[wireV2.DEPLOYMENT_PROPERTY] ?? '';
+      if (deploymentId !== this.deploymentId) throw new Refusal('wrong_deployment', `request for deployment ${deploymentId}`);
+      const fields = { deploymentId, operation, device, requestId: request.correlationData, timestamp, payload: request.payload };
       if (!wireV2.verifyRequest(key, fields, decodeBase64url(signatureText, 'signature'))) throw new Refusal('bad_signature', 'bad signature');
       const signed = encodeBase64url(wireV2.requestSignatureInput(fields));
       const storedKey = `${device}/${encodeBase64url(request.correlationData)}`;
@@ -152,7 +174,7 @@ export class FakeV2Server {
             this.tokens.delete(token);
           }
           this.devices.set(device, {
-            identityKey: key, signedPreKey: null, oneTimePreKeys: [], maxSignedPreKeyId: -1, maxOneTimePreKeyId: null, deleted: false,
+            identityKey: key, signedPreKey: null, oneTimePreKeys: [], maxSignedPreKeyId: -1, maxOneTimePreKeyId: null, deleted: false, epoch: 1,
           });
         }
         this.devices.get(device)!.deleted = false;
@@ -195,16 +217,15 @@ export class FakeV2Server {
         const opk = target.oneTimePreKeys.shift();
         if (target.oneTimePreKeys.length < this.lowThreshold) this.push(name, { type: 'prekeys_low', one_time_prekeys: target.oneTimePreKeys.length });
         const { id, key, signature } = target.signedPreKey;
-        const bundle: Json = {
-          device: name, identity_key: encodeBase64url(target.identityKey), signed_prekey: { id, key, signature }, ...(opk ? { one_time_prekey: opk } : {}),
-        };
+        const bundle: Json = { ...this.certified(name, target), signed_prekey: { id, key, signature }, ...(opk ? { one_time_prekey: opk } : {}) };
         return this.tamperBundle ? this.tamperBundle(bundle) : bundle;
       }
       case 'directory.list':
         return { devices: [...this.devices].filter(([, d]) => !d.deleted).map(([name]) => name) };
       case 'directory.lookup': {
         const name = (body as { device: string }).device;
-        return { device: name, identity_key: encodeBase64url(need(name).identityKey) };
+        const answer = this.certified(name, need(name));
+        return this.tamperLookup ? this.tamperLookup(answer) : answer;
       }
       case 'message.send': {
         const send = body as wireV2.RequestBody<'message.send'>;
@@ -245,7 +266,7 @@ export class FakeV2Server {
         const d = need(device);
         const { new_identity_key: key, proof } = body as wireV2.RequestBody<'identity.rotate'>;
         if (!wireV2.verifyRotationProof(key, device, d.identityKey, proof)) throw new Refusal('bad_signature', 'proof does not verify');
-        Object.assign(d, { identityKey: key, signedPreKey: null, oneTimePreKeys: [] });
+        Object.assign(d, { identityKey: key, signedPreKey: null, oneTimePreKeys: [], epoch: d.epoch + 1 });
         return { device, identity_key: encodeBase64url(key) };
       }
     }

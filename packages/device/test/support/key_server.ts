@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestCertificates, createTestDatabase, entryScript, startMosquitto, startServer } from '@x3dh-iot/testkit';
+import {
+  createTestCertificates, createTestDatabase, entryScript, startMosquitto, startServer, writeTestOperator, type ServerProcess,
+} from '@x3dh-iot/testkit';
 
 const SERVER_MAIN = fileURLToPath(new URL('../../../server/src/main.ts', import.meta.url));
 
@@ -35,16 +37,21 @@ export async function operatorCommand(store: readonly string[], args: readonly s
   return stdout;
 }
 
+/** The device CLI's provisioning for this server: the deployment id and operator public key it logged. */
+const provisioningEnv = (server: ServerProcess): Record<string, string> =>
+  ({ X3DH_DEPLOYMENT_ID: server.deploymentId, X3DH_OPERATOR_KEY: server.operatorPublicKey });
+
 /** The production setup: Mosquitto with TLS 1.3 and the key server on a fresh PostgreSQL database. */
 export async function startMosquittoAndPostgres(): Promise<RunningKeyServer> {
   const broker = await startMosquitto();
   const database = await createTestDatabase('x3dh_device');
   try {
     const server = await startServer({
-      args: ['--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile, '--database-url', database.url, '--http-port', '0'],
+      args: [...writeTestOperator(broker.certificates!.dir).serverArgs,
+        '--broker-url', broker.url, '--broker-ca', broker.certificates!.caFile, '--database-url', database.url, '--http-port', '0'],
     });
     return {
-      deviceEnv: { X3DH_BROKER_URL: broker.url, X3DH_CA_FILE: broker.certificates!.caFile },
+      deviceEnv: { X3DH_BROKER_URL: broker.url, X3DH_CA_FILE: broker.certificates!.caFile, ...provisioningEnv(server) },
       issueToken: async () => (await operatorCommand(['--database-url', database.url], ['token', 'issue'])).trim(),
       operator: (args) => operatorCommand(['--database-url', database.url], args),
       stop: async () => {
@@ -68,7 +75,7 @@ export async function startEmbedded(): Promise<RunningKeyServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'x3dh-device-embedded-'));
   const server = await startServer({ args: ['--embedded-broker-port', '0', '--http-port', '0', '--data-dir', dataDir, '--open-enrolment'] });
   return {
-    deviceEnv: { X3DH_BROKER_URL: server.brokerUrl },
+    deviceEnv: { X3DH_BROKER_URL: server.brokerUrl, ...provisioningEnv(server) },
     issueToken: async () => null,
     operator: null,
     stop: async () => {
@@ -106,11 +113,11 @@ export async function startEmbeddedWithClientCertificates(names: readonly string
         '--broker-cert', certificates.clients['key-server']!.certFile, '--broker-key', certificates.clients['key-server']!.keyFile],
     });
     const deviceEnvAs = (name: string) => ({
-      X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile,
+      X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile, ...provisioningEnv(server),
       X3DH_CERT_FILE: certificates.clients[name]!.certFile, X3DH_KEY_FILE: certificates.clients[name]!.keyFile,
     });
     return {
-      deviceEnv: { X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile },
+      deviceEnv: { X3DH_BROKER_URL: server.brokerUrl, X3DH_CA_FILE: certificates.caFile, ...provisioningEnv(server) },
       deviceEnvAs,
       tokens,
       issueToken: async () => null,

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type KeyPair, wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, type KeyPair, wireV2 } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, startServer, V2TestDevice, type MosquittoBroker, type ServerProcess, type TestDatabase,
+  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, startServer, V2TestDevice, writeTestOperator, type MosquittoBroker,
+  type ServerProcess, type TestDatabase,
 } from '@x3dh-iot/testkit';
 import {
-  type ConnectionSettings, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
+  type ConnectionSettings, type DeviceProvisioning, MemoryKeyStore, MqttV2Link, type KeyStore, SecureDevice, type SecureDeviceOptions, type V2Link,
   type V2LinkListener, type V2WireRequest,
 } from '../../src/index.js';
 import { operatorCommand } from './key_server.js';
@@ -73,12 +74,18 @@ export interface RealV2Server {
   rawEnrolled(name: string, oneTimePreKeys?: number): Promise<V2TestDevice>;
   /** Runs an operator command (`x3dh-server device ...`) on the store (on the embedded defaults, through the server holding it). */
   operator: (args: string[]) => Promise<string>;
+  /** The deployment id and operator public key the server logged, which its devices are provisioned with. */
+  readonly provisioning: DeviceProvisioning;
   close(): Promise<void>;
 }
 
 
+/** What a device of this server is provisioned with: the operator public key and deployment id it logged. */
+const provisioningOf = (server: ServerProcess): DeviceProvisioning =>
+  ({ deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey) });
+
 function serverOn(
-  kind: RealV2Server['kind'], name: string, settingsOf: (device: string) => ConnectionSettings,
+  kind: RealV2Server['kind'], name: string, provisioning: DeviceProvisioning, settingsOf: (device: string) => ConnectionSettings,
   rawOptionsOf: (device: string) => { brokerUrl: string; ca?: string; cert?: string; key?: string },
   token: () => Promise<string | undefined>, operator: RealV2Server['operator'], stop: () => Promise<void>,
 ): RealV2Server {
@@ -90,7 +97,7 @@ function serverOn(
       const link = new RecordingLink(new MqttV2Link(settingsOf(n), n));
       links.set(n, link);
       return link;
-    }, { client: { timeoutMs: 20_000 }, ...options });
+    }, { client: { timeoutMs: 20_000 }, provisioning, ...options });
     devices.push(opened);
     await opened.setUsername(device);
     return opened;
@@ -98,6 +105,7 @@ function serverOn(
   return {
     name,
     kind,
+    provisioning,
     open,
     enrolled: async (device, store, options) => {
       const opened = await open(device, store, options);
@@ -143,14 +151,14 @@ export async function startRealPostgres(serverArgs: readonly string[] = []): Pro
     const certificates = broker.certificates!;
     server = await startServer({
       v1: false,
-      args: ['--broker-url', broker.url, '--broker-ca', certificates.caFile,
+      args: [...writeTestOperator(certificates.dir).serverArgs, '--broker-url', broker.url, '--broker-ca', certificates.caFile,
         '--broker-cert', certificates.clients[SERVER_NAME]!.certFile, '--broker-key', certificates.clients[SERVER_NAME]!.keyFile,
         '--database-url', database.url, '--http-port', '0', ...serverArgs],
     });
     const operator = (args: string[]) => operatorCommand(['--database-url', database.url], args);
     const b = broker;
     const s = server;
-    return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)',
+    return serverOn('postgresql', 'postgresql + mosquitto (TLS 1.3, client certificates)', provisioningOf(s),
       (device) => {
         const { certFile, keyFile } = issueClientCertificate(certificates.dir, device);
         return { brokerUrl: b.url, caFile: certificates.caFile, certFile, keyFile, timeoutMs: 20_000 };
@@ -179,7 +187,7 @@ export async function startRealEmbedded(serverArgs: readonly string[] = []): Pro
   const dataDir = fs.mkdtempSync(path.join(tmpdir(), 'x3dh-device-v2-'));
   try {
     const server = await startServer({ v1: false, args: ['--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', '--open-enrolment', ...serverArgs] });
-    return serverOn('embedded', 'embedded postgresql + embedded broker (open enrolment)',
+    return serverOn('embedded', 'embedded postgresql + embedded broker (open enrolment)', provisioningOf(server),
       () => ({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }),
       () => ({ brokerUrl: server.brokerUrl }),
       async () => undefined,

@@ -6,7 +6,7 @@ import type { FakeV2Server } from './fake_v2_server.js';
 export const FAST = { timeoutMs: 10_000, retryBackoffMs: 1 };
 
 export async function openV2(server: FakeV2Server, name: string | null, store: KeyStore = new MemoryKeyStore(), options: SecureDeviceOptions = {}) {
-  const device = await SecureDevice.open(store, (n) => server.link(n), { client: FAST, ...options });
+  const device = await SecureDevice.open(store, (n) => server.link(n), { client: FAST, provisioning: server.provisioning, ...options });
   if (name !== null) await device.setUsername(name);
   return device;
 }

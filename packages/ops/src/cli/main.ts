@@ -4,18 +4,20 @@ import { prepareOperatorDir } from '../files/operator_dir.js';
 import { brokerCommand } from './broker_command.js';
 import { firmwareCommand } from './firmware_command.js';
 import { k8sSecretsCommand } from './k8s_command.js';
+import { operatorCommand } from './operator_command.js';
 import { pkiCommand } from './pki_command.js';
 import { wireGuardCommand } from './wireguard_command.js';
 
 function operatorProgram(): Command {
   return new Command('x3dh-ops')
-    .description('Operator tools for an x3dh-iot deployment: certificates, WireGuard peers, firmware keys.h, broker configurations, Kubernetes secrets')
+    .description('Operator tools for an x3dh-iot deployment: certificates, the operator signing key, WireGuard peers, firmware keys.h, broker configurations, Kubernetes secrets')
     .showHelpAfterError()
     .hook('preAction', async (_program, command) => {
       const { dir } = command.opts<{ dir?: string }>();
       if (dir !== undefined) await prepareOperatorDir(dir);
     })
     .addCommand(pkiCommand())
+    .addCommand(operatorCommand())
     .addCommand(wireGuardCommand())
     .addCommand(firmwareCommand())
     .addCommand(brokerCommand())

@@ -17,6 +17,10 @@ export const KEYS_HEADER_MACROS = {
   /** Not read by the original firmware; for firmware that presents a client certificate. */
   clientCertificate: 'MQTT_CLIENT_CERT_PEM',
   clientKey: 'MQTT_CLIENT_KEY_PEM',
+  /** Protocol v2 (docs/protocol-v2.md section 6.11): the operator's X25519 public key, 32 bytes, which certifies peers' identity keys. */
+  operatorPublicKey: 'X3DH_OPERATOR_PUBLIC_KEY',
+  /** Protocol v2: the deployment id signed into every request and checked in every certificate. */
+  deploymentId: 'X3DH_DEPLOYMENT_ID',
 } as const;
 
 export interface KeysHeaderInput {
@@ -26,6 +30,13 @@ export interface KeysHeaderInput {
   caCertificatePem: string;
   /** The device's own certificate and key, when it has them. */
   client?: { certificatePem: string; privateKeyPem: string } | undefined;
+  /** The operator public key and deployment id of `x3dh-ops operator init`. */
+  operator: { publicKey: Uint8Array; deploymentId: string };
+}
+
+/** Bytes as a C array initializer, `{ 0x07, 0xa3, ... }`, for `static const uint8_t k[32] = MACRO;`. */
+function byteArray(bytes: Uint8Array): string {
+  return `{ ${[...bytes].map((byte) => `0x${byte.toString(16).padStart(2, '0')}`).join(', ')} }`;
 }
 
 /** A C string literal: quotes, backslashes and non-printable bytes escaped. */
@@ -49,7 +60,7 @@ function pemMacro(name: string, pem: string): string {
 }
 
 function define(name: string, value: string): string {
-  return `#define ${name.padEnd(20)}${value}`;
+  return `#define ${name.padEnd(19)} ${value}`;
 }
 
 export function keysHeader(input: KeysHeaderInput): string {
@@ -72,6 +83,11 @@ export function keysHeader(input: KeysHeaderInput): string {
     ].join('\n'),
     ['// MQTT broker (reached through the tunnel)', define(macros.brokerUri, cString(input.brokerUri))].join('\n'),
     pemMacro(macros.caCertificate, input.caCertificatePem),
+    [
+      '// Protocol v2: identity certificates are verified under this operator key (XEdDSA) for this deployment',
+      define(macros.operatorPublicKey, byteArray(input.operator.publicKey)),
+      define(macros.deploymentId, cString(input.operator.deploymentId)),
+    ].join('\n'),
   ];
   if (input.client) {
     sections.push(pemMacro(macros.clientCertificate, input.client.certificatePem), pemMacro(macros.clientKey, input.client.privateKeyPem));

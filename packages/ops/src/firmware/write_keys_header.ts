@@ -5,6 +5,7 @@ import { readRequired } from '../files/read_required.js';
 import { pkiLayout } from '../pki/pki_layout.js';
 import type { WriteOptions } from '../pki/pki_operations.js';
 import { findPeer, requirePeerRegistry } from '../wireguard/peer_registry.js';
+import { defaultOperatorKeyDir, readOperatorPublicIdentity } from '../operator/operator_key.js';
 import { keysHeader } from './keys_header.js';
 import { originalFirmwareWarnings } from './original_firmware_limits.js';
 
@@ -19,13 +20,14 @@ async function readOptional(path: string): Promise<string | undefined> {
 }
 
 /**
- * `keys.h` for one device, from its WireGuard peer, the CA and (when issued) its certificate; warns
+ * `keys.h` for one device, from its WireGuard peer, the CA, the operator public key and deployment
+ * id (`operator init`) and (when issued) its certificate; warns
  * when the original firmware's fixed network settings do not fit the deployment.
  */
 export async function writeKeysHeader(
   dir: string,
   device: string,
-  options: WriteOptions & { brokerUri: string; out?: string | undefined },
+  options: WriteOptions & { brokerUri: string; out?: string | undefined; operatorDir?: string | undefined },
 ): Promise<string> {
   const registry = await requirePeerRegistry(dir);
   const peer = findPeer(registry, device);
@@ -34,8 +36,9 @@ export async function writeKeysHeader(
   const certificatePem = await readOptional(layout.deviceCert(device));
   const privateKeyPem = await readOptional(layout.deviceKey(device));
   const client = certificatePem && privateKeyPem ? { certificatePem, privateKeyPem } : undefined;
+  const operator = await readOperatorPublicIdentity(options.operatorDir ?? defaultOperatorKeyDir(dir));
   const path = options.out ?? defaultKeysHeaderPath(dir, device);
-  await writeOutputFiles([{ path, contents: keysHeader({ registry, peer, brokerUri: options.brokerUri, caCertificatePem, client }), mode: SECRET_FILE_MODE }], options);
+  await writeOutputFiles([{ path, contents: keysHeader({ registry, peer, brokerUri: options.brokerUri, caCertificatePem, client, operator }), mode: SECRET_FILE_MODE }], options);
   for (const warning of originalFirmwareWarnings(registry, options.brokerUri)) options.progress(`warning: ${warning}`);
   return path;
 }

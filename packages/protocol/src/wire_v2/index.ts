@@ -2,6 +2,7 @@ export * from './topics.js';
 export * from './schemas.js';
 export * from './request_signature.js';
 export * from './identity_rotation.js';
+export * from './identity_certificate.js';
 export * from './envelopes.js';
 export * from './safety_number.js';
 export * from './signed_prekey_digest.js';

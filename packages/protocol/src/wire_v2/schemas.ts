@@ -96,6 +96,17 @@ export type MailboxMessage = z.output<typeof mailboxMessageSchema>;
 
 const prekeyCountSchema = z.number().int().min(0);
 
+/**
+ * The operator's certificate of an identity key (docs/protocol-v2.md section 6.11): the epoch and the
+ * signature over (device, identity key, epoch, deployment id). Optional in the schema so that a
+ * device can say clearly that an answer came without one; a provisioned device refuses such answers.
+ */
+export const identityCertificateSchema = z.strictObject({
+  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  signature: signatureSchema,
+});
+export type IdentityCertificate = z.output<typeof identityCertificateSchema>;
+
 /** Results by operation, inside `{"ok": true, "result": ...}`. */
 export const results = {
   'enroll': z.object({ device: deviceNameSchema, identity_key: keySchema }),
@@ -119,9 +130,10 @@ export const results = {
     identity_key: keySchema,
     signed_prekey: signedPreKeySchema,
     one_time_prekey: oneTimePreKeySchema.optional(),
+    certificate: identityCertificateSchema.optional(),
   }),
   'directory.list': z.object({ devices: z.array(deviceNameSchema) }),
-  'directory.lookup': z.object({ device: deviceNameSchema, identity_key: keySchema }),
+  'directory.lookup': z.object({ device: deviceNameSchema, identity_key: keySchema, certificate: identityCertificateSchema.optional() }),
   'message.send': z.object({ message_id: mailboxIdSchema, queued_at: z.number().int() }),
   'mailbox.fetch': z.object({ messages: z.array(mailboxMessageSchema) }),
   'mailbox.ack': z.object({ acknowledged: z.number().int().min(0) }),
@@ -133,7 +145,7 @@ export type RequestResultJson<O extends V2Operation> = z.input<(typeof results)[
 export const ERROR_CODES = [
   'bad_request', 'payload_too_large', 'unknown_device', 'stale_request', 'bad_signature', 'replayed_request',
   'enrolment_required', 'name_taken', 'not_found', 'bad_prekey_signature', 'prekey_id_reused', 'prekey_cap',
-  'rate_limited', 'mailbox_full', 'device_disabled', 'unavailable', 'internal',
+  'rate_limited', 'mailbox_full', 'device_disabled', 'unavailable', 'internal', 'wrong_deployment',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 /** Codes after which the same request (same request id) may be sent again. */
@@ -158,7 +170,8 @@ export const pushSchema = z.discriminatedUnion('type', [
 ]);
 export type Push = z.output<typeof pushSchema>;
 
-/** MQTT 5 user property names carrying the request time and signature. */
+/** MQTT 5 user property names carrying the request time, signature and deployment id. */
 export const TIMESTAMP_PROPERTY = 'x3dh-ts';
 export const SIGNATURE_PROPERTY = 'x3dh-sig';
+export const DEPLOYMENT_PROPERTY = 'x3dh-deployment';
 export { parsePayload, type Parsed } from '../wire_common/schema_parts.js';

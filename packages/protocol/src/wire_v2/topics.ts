@@ -20,6 +20,17 @@ export function isDeviceName(name: string): boolean {
   return DEVICE_NAME_PATTERN.test(name);
 }
 
+/**
+ * A deployment id names one key server deployment (its operator key): signed into every request and
+ * every identity certificate, so neither is taken for another deployment's. Same characters as a
+ * device name.
+ */
+export const DEPLOYMENT_ID_PATTERN = DEVICE_NAME_PATTERN;
+
+export function isDeploymentId(id: string): boolean {
+  return DEPLOYMENT_ID_PATTERN.test(id);
+}
+
 /** Splits a request topic into device and operation; null for anything else. */
 export function parseRequestTopic(topic: string): { device: string; operation: V2Operation } | null {
   const parts = topic.split('/');

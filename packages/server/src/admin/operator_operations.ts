@@ -9,6 +9,7 @@ import {
 import { insertAuditEntry, listAuditEntries, type AuditRow } from '../storage/queries/audit_log_queries.js';
 import { insertConsoleLoginToken } from '../storage/queries/console_session_queries.js';
 import { findFleetDevice, pageFleetDevices, type FleetDeviceRow } from '../storage/queries/fleet_queries.js';
+import { findDeployment, type DeploymentRow } from '../storage/queries/deployment_queries.js';
 import { listDevices, type DeviceRow } from '../storage/queries/operator_device_queries.js';
 import { findDevice, setDeviceDisabled, type DeviceRow as V2DeviceRow } from '../storage/queries/v2_device_queries.js';
 import { OperatorError } from './operator_error.js';
@@ -83,6 +84,14 @@ export function identityFingerprint(key: Uint8Array): string {
 /** Most devices or audit entries on one console page. */
 const MAX_PAGE = 200;
 
+/**
+ * The deployment id and operator public key a device is provisioned with, as the last key server
+ * started on the store recorded them (null before any did), printed next to a new enrolment token.
+ */
+function describeDeployment(row: DeploymentRow | null) {
+  return { deployment_id: row?.deployment_id ?? null, operator_public_key: row ? encodeBase64url(row.operator_public_key) : null };
+}
+
 /** Enrolment token ids, as `token list` shows them. */
 export const TOKEN_ID_PATTERN = /^[1-9][0-9]{0,17}$/;
 
@@ -126,7 +135,7 @@ export type OperatorOperation = keyof typeof inputs;
 export type OperatorInput<O extends OperatorOperation> = z.input<(typeof inputs)[O]>;
 
 const operations = {
-  'token.issue': async (sql, input) => describeToken(await insertEnrolmentToken(sql, input)),
+  'token.issue': async (sql, input) => ({ ...describeToken(await insertEnrolmentToken(sql, input)), ...describeDeployment(await findDeployment(sql)) }),
   'token.list': async (sql) => (await listEnrolmentTokens(sql)).map(describeToken),
   'token.revoke': async (sql, { id }) => {
     const revoked = await revokeEnrolmentToken(sql, id);

@@ -38,6 +38,11 @@ function issueCommand(): Command {
       process.stdout.write(`${token}\n`);
       process.stderr.write(`enrolment token ${row.id} issued${row.device ? ` for device ${row.device}` : ' for any device name'}, ` +
         `${row.expires ? `expires ${row.expires}` : 'does not expire'}; it is not shown again\n`);
+      // What the device is provisioned with besides the token, so that one copy carries all of it.
+      process.stderr.write(row.deployment_id === null
+        ? 'no key server has started on this store yet: it logs the operator public key and deployment id at its first start\n'
+        : `provision the device with: --deployment-id ${row.deployment_id} --operator-key ${row.operator_public_key}\n` +
+          `  (X3DH_DEPLOYMENT_ID=${row.deployment_id} X3DH_OPERATOR_KEY=${row.operator_public_key})\n`);
     });
 }
 

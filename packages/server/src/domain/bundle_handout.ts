@@ -2,6 +2,7 @@ import type { Sql } from '../storage/database.js';
 import { handOutBundleRow, type FetchBuckets } from '../storage/queries/fetch_allowance_queries.js';
 import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { OneTimePreKey } from './directory.js';
+import type { StoredIdentity } from '../v2/identity_certificates.js';
 import { accept, refuse, REQUEST_ID_USED, type RequestIdUsed, type Result } from './refusal.js';
 
 /** A v2 bundle: the signed prekey carries its id, the one-time prekey is absent when the stock is empty. */
@@ -11,6 +12,8 @@ export interface IdentifiedBundle {
   oneTimePreKey?: OneTimePreKey;
   /** One-time prekeys the target has left after this hand-out, exact below the low-stock threshold (else at least the threshold). */
   stockLeft: number;
+  /** The target's identity as stored, for its certificate. */
+  identity: StoredIdentity;
 }
 
 /**
@@ -42,5 +45,9 @@ export async function handOutBundle(
     signedPreKey: { id: row.signed_prekey_id, key: row.signed_prekey, signature: row.signed_prekey_signature },
     ...(row.key_id !== null && row.public_key !== null ? { oneTimePreKey: { id: row.key_id, key: row.public_key } } : {}),
     stockLeft: row.stock_left!,
+    identity: {
+      id: row.id, identity_key: row.identity_key, identity_epoch: row.identity_epoch,
+      identity_certificate: row.identity_certificate, certificate_issuer: row.certificate_issuer,
+    },
   });
 }

@@ -41,8 +41,12 @@ export function readSignedRequest(
     return (error as Error).message;
   }
   if (signature.length !== 64) return `${wireV2.SIGNATURE_PROPERTY} must be 64 bytes, got ${signature.length}`;
+  const deploymentId = single(request.userProperties[wireV2.DEPLOYMENT_PROPERTY]);
+  if (deploymentId === undefined || !wireV2.isDeploymentId(deploymentId)) {
+    return `user property ${wireV2.DEPLOYMENT_PROPERTY} must hold one deployment id (1 to 64 of A-Z a-z 0-9 . _ -)`;
+  }
   const fields: wireV2.SignedRequestFields = {
-    operation, device, requestId: new Uint8Array(requestId), timestamp: Number(time), payload: new Uint8Array(request.payload),
+    deploymentId, operation, device, requestId: new Uint8Array(requestId), timestamp: Number(time), payload: new Uint8Array(request.payload),
   };
   const signed = wireV2.requestSignatureInput(fields);
   return {

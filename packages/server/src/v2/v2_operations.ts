@@ -11,6 +11,8 @@ import type { RequestIdGate } from '../storage/queries/request_id_queries.js';
 import type { MailboxMessageRow } from '../storage/queries/mailbox_message_queries.js';
 import { findDevice, listDeviceNames, type DeviceRow } from '../storage/queries/v2_device_queries.js';
 import { targetBucket, type V2Settings } from './v2_settings.js';
+import { identityCertificate } from './identity_certificates.js';
+import type { OperatorIdentity } from './operator_identity.js';
 import { errorReply, okReply, pushTo, refusalReply } from './v2_replies.js';
 
 /** A validated, authenticated request: its operation with its parsed body. */
@@ -39,16 +41,18 @@ export const recordsOwnRequestId = (call: V2Call): call is RecordingCall =>
  * when it was used before.
  */
 export async function runOperation(
-  sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings, gate: RequestIdGate,
+  sql: Sql, name: string, device: DeviceRow | null, call: V2Call, settings: V2Settings, operator: OperatorIdentity, gate: RequestIdGate,
 ): Promise<Reply | RequestIdUsed> {
   if (call.operation === 'enroll') {
     const { identity_key: key, token_id: tokenId, token_proof: proof } = call.body;
     const token = tokenId !== undefined && proof !== undefined ? { tokenId, proof, requestId: gate.record.requestId } : undefined;
     const result = await enrolDevice(sql, name, key, token, settings.openEnrolment);
-    return result.ok ? okReply('enroll', { device: name, identity_key: b64(key) }) : refusalReply(result);
+    if (!result.ok) return refusalReply(result);
+    await certifyCurrentIdentity(sql, operator, name);
+    return okReply('enroll', { device: name, identity_key: b64(key) });
   }
   const self = device!;
-  if (recordsOwnRequestId(call)) return runRecordingOperation(sql, name, self.id, call, settings, gate);
+  if (recordsOwnRequestId(call)) return runRecordingOperation(sql, name, self.id, call, settings, operator, gate);
   switch (call.operation) {
     case 'identity.rotate': {
       const { new_identity_key: newKey, proof } = call.body;
@@ -56,6 +60,7 @@ export async function runOperation(
         return errorReply('bad_signature', 'proof does not verify under new_identity_key');
       }
       await rotateIdentity(sql, self.id, newKey);
+      await certifyCurrentIdentity(sql, operator, name);
       return okReply('identity.rotate', { device: name, identity_key: b64(newKey) });
     }
 
@@ -88,7 +93,10 @@ export async function runOperation(
     case 'directory.lookup': {
       const target = await findDevice(sql, call.body.device);
       if (target === null || target.deleted || target.disabled || target.v1) return errorReply('unknown_device', `${call.body.device} is not enrolled`);
-      return okReply('directory.lookup', { device: call.body.device, identity_key: b64(target.identity_key) });
+      return okReply('directory.lookup', {
+        device: call.body.device, identity_key: b64(target.identity_key),
+        certificate: await identityCertificate(sql, operator, call.body.device, target),
+      });
     }
 
     case 'device.delete':
@@ -97,13 +105,19 @@ export async function runOperation(
   }
 }
 
+/** Issues (and stores) the certificate of the identity a device has just been enrolled or rotated to. */
+async function certifyCurrentIdentity(sql: Sql, operator: OperatorIdentity, name: string): Promise<void> {
+  const row = await findDevice(sql, name);
+  if (row !== null) await identityCertificate(sql, operator, name, row);
+}
+
 /**
  * The operations of recordsOwnRequestId, which need no more of the requester than its row id:
  * so they also run for a request checked against a remembered identity key (the gate's
  * verifiedWith), without reading the device first.
  */
 export async function runRecordingOperation(
-  sql: Sql, name: string, deviceId: string, call: RecordingCall, settings: V2Settings, gate: RequestIdGate,
+  sql: Sql, name: string, deviceId: string, call: RecordingCall, settings: V2Settings, operator: OperatorIdentity, gate: RequestIdGate,
 ): Promise<Reply | RequestIdUsed> {
   switch (call.operation) {
     case 'bundle.fetch': {
@@ -122,6 +136,7 @@ export async function runRecordingOperation(
         identity_key: b64(bundle.identityKey),
         signed_prekey: { id: bundle.signedPreKey.id, key: b64(bundle.signedPreKey.key), signature: b64(bundle.signedPreKey.signature) },
         ...(bundle.oneTimePreKey ? { one_time_prekey: { id: bundle.oneTimePreKey.id, key: b64(bundle.oneTimePreKey.key) } } : {}),
+        certificate: await identityCertificate(sql, operator, target, bundle.identity),
       }, pushes);
     }
 

@@ -11,6 +11,7 @@ import { IdentityCache, type KnownIdentity } from './identity_cache.js';
 import { recordsOwnRequestId, runOperation, runRecordingOperation, type V2Call } from './v2_operations.js';
 import { errorReply, refusalReply } from './v2_replies.js';
 import type { V2Settings } from './v2_settings.js';
+import type { OperatorIdentity } from './operator_identity.js';
 
 /** The protocol's payload limit (docs/protocol-v2.md section 3.2); --max-payload can only lower it. */
 export const MAX_V2_PAYLOAD_BYTES = wireV2.MAX_REQUEST_BYTES;
@@ -42,7 +43,7 @@ export class V2Protocol implements RequestProtocol {
   private readonly identities = new IdentityCache(REMEMBERED_IDENTITIES);
   private readonly clock: () => number;
 
-  constructor(private readonly settings: V2Settings) {
+  constructor(private readonly settings: V2Settings, private readonly operator: OperatorIdentity) {
     this.clock = settings.clock ?? Date.now;
   }
 
@@ -79,6 +80,10 @@ export class V2Protocol implements RequestProtocol {
     if (!parsed.ok) return answer(errorReply('bad_request', parsed.error));
     const signed = readSignedRequest(request, device, operation);
     if (typeof signed === 'string') return answer(errorReply('bad_request', signed));
+    if (signed.deploymentId !== this.operator.deploymentId) {
+      return answer(errorReply('wrong_deployment',
+        `the request is for deployment ${signed.deploymentId}, this server serves ${this.operator.deploymentId}: provision the device with this deployment's id and operator key`));
+    }
 
     const call = { operation, body: parsed.value } as V2Call;
     const enrolmentKey = call.operation === 'enroll' ? call.body.identity_key : undefined;
@@ -92,7 +97,7 @@ export class V2Protocol implements RequestProtocol {
       execute: (sql) => inDeviceOrder(sql, device, async () => {
         const gate = requestIdGate(signed, this.settings.clockSkewSeconds, receivedAt);
         if (verifiedWith !== undefined && recordsOwnRequestId(call)) {
-          const reply = await runRecordingOperation(sql, device, verifiedWith.deviceId, call, this.settings, { ...gate, verifiedWith });
+          const reply = await runRecordingOperation(sql, device, verifiedWith.deviceId, call, this.settings, this.operator, { ...gate, verifiedWith });
           if (!isRequestIdUsed(reply)) return reply;
           // The id was used, or the key changed or the device was deleted since: the checks in order say which.
         }
@@ -107,7 +112,7 @@ export class V2Protocol implements RequestProtocol {
         }
         const used = recordsOwnRequestId(call) ? null : await checkRequestId(sql, signed, gate);
         if (used !== null) return usedRequestIdReply(used);
-        const reply = await runOperation(sql, device, auth.device, call, this.settings, gate);
+        const reply = await runOperation(sql, device, auth.device, call, this.settings, this.operator, gate);
         return isRequestIdUsed(reply) ? usedRequestIdReply(await answerUsedRequestId(sql, signed)) : reply;
       }),
     };

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { KeyPair } from '@x3dh-iot/protocol';
 import {
-  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, V2TestDevice, type MosquittoBroker, type TestDatabase,
+  createTestDatabase, enrolV2Device, issueClientCertificate, startMosquitto, V2TestDevice, writeTestOperator, type MosquittoBroker,
+  type TestDatabase, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
 import pg from 'pg';
 import { callOperatorSocket } from '../../src/admin/operator_socket.js';
@@ -66,7 +67,9 @@ export async function startV2Postgres(
   try {
     broker = await startMosquitto({ tls: true, requireClientCertificate: clientCertificates, clientNames: [SERVER_NAME] });
     const certificates = broker.certificates!;
-    const args = ['--broker-url', broker.url, '--broker-ca', certificates.caFile,
+    // Every replica signs certificates with one operator key, as a deployment's replicas must.
+    const operator = writeTestOperator(certificates.dir);
+    const args = [...operator.serverArgs, '--broker-url', broker.url, '--broker-ca', certificates.caFile,
       '--broker-cert', certificates.clients[SERVER_NAME]!.certFile, '--broker-key', certificates.clients[SERVER_NAME]!.keyFile,
       '--database-url', database.url, '--http-port', '0', ...extraArgs];
     const startReplica = async (overrides: Partial<ServerConfig> = {}) => {
@@ -137,7 +140,7 @@ export async function startV2Embedded(extraArgs: readonly string[] = []): Promis
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-v2-embedded-'));
   const devices: V2TestDevice[] = [];
   const server = await startKeyServer(parseServerConfig([
-    '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', ...extraArgs,
+    '--data-dir', dataDir, '--embedded-broker-port', '0', '--http-port', '0', '--deployment-id', TEST_DEPLOYMENT_ID, ...extraArgs,
   ]), quiet());
   const unsupported = (what: string) => () => Promise.reject(new Error(`${what}: PostgreSQL environment only`));
   const issueToken = async (options: { device?: string; expiresInSeconds?: number } = {}) => {

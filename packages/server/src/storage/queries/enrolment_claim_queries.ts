@@ -54,6 +54,10 @@ export async function reenrolWithToken(
     `WITH ${USE_TOKEN}, device AS (
        UPDATE users SET identity_key = $2, disabled_at = NULL, deleted_at = NULL, signed_prekey = NULL,
          signed_prekey_signature = NULL, signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL,
+         -- Another key is an identity change: a new epoch, whose certificate the enrolment issues.
+         identity_epoch = identity_epoch + CASE WHEN identity_key = $2 THEN 0 ELSE 1 END,
+         identity_certificate = CASE WHEN identity_key = $2 THEN identity_certificate END,
+         certificate_issuer = CASE WHEN identity_key = $2 THEN certificate_issuer END,
          -- The operator's token hands the name to a v2 device, also a name first registered over v1.
          wire_protocol = 2
        WHERE username = $1 AND disabled_at IS NOT NULL AND EXISTS (SELECT 1 FROM token)

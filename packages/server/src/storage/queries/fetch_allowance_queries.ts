@@ -31,6 +31,9 @@ export interface BundleHandOutRow {
   signed_prekey_id: number | null;
   signed_prekey: Uint8Array | null;
   signed_prekey_signature: Uint8Array | null;
+  identity_epoch: number;
+  identity_certificate: Uint8Array | null;
+  certificate_issuer: string | null;
   /** A token was taken from the (requester, target) bucket (only when the target has a v2 bundle). */
   token_taken: boolean | null;
   /** Milliseconds until the bucket holds one token again, when no token was taken. */
@@ -74,7 +77,7 @@ export function targetTokenCte(name: string, source: string, burst: string, inte
 /** The statement of handOutBundleRow, built once (a text built at every call is hashed again at every use). */
 const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
     SELECT id, identity_key, (deleted_at IS NOT NULL OR disabled_at IS NOT NULL) AS deleted, signed_prekey_id, signed_prekey,
-      signed_prekey_signature
+      signed_prekey_signature, identity_epoch, identity_certificate, certificate_issuer
     FROM users WHERE username = $2 AND wire_protocol = 2 AND EXISTS (SELECT 1 FROM recorded)
   ), token AS (
     INSERT INTO bundle_fetch_allowances AS a (requester_id, target_id, tokens, updated_at)
@@ -96,6 +99,7 @@ const HAND_OUT_BUNDLE = `WITH ${recordedRequestIdCte(5)}, target AS (
   )
   SELECT EXISTS (SELECT 1 FROM recorded) AS request_recorded, b.* FROM (SELECT 1) AS one LEFT JOIN (
   SELECT t.id::text AS id, t.identity_key, t.deleted, t.signed_prekey_id, t.signed_prekey, t.signed_prekey_signature,
+    t.identity_epoch::float8 AS identity_epoch, t.identity_certificate, t.certificate_issuer,
     taken.yes AS token_taken,
     CASE WHEN taken.yes THEN NULL ELSE coalesce((
       SELECT greatest(0, (1 - ${REFILLED}) * $4::float8)::float8

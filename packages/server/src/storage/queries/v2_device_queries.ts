@@ -14,12 +14,17 @@ export interface DeviceRow {
   signed_prekey_uploaded_at: number | null;
   max_signed_prekey_id: number | null;
   max_one_time_prekey_id: number | null;
+  /** 1 at enrolment, one more at every identity change (docs/protocol-v2.md section 6.11). */
+  identity_epoch: number;
+  /** The operator's certificate of (name, identity_key, identity_epoch), and who issued it; null until issued. */
+  identity_certificate: Uint8Array | null;
+  certificate_issuer: string | null;
 }
 
 const DEVICE_COLUMNS = `id::text AS id, identity_key, deleted_at IS NOT NULL AS deleted, wire_protocol = 1 AS v1,
   disabled_at IS NOT NULL AS disabled, signed_prekey_id,
   (extract(epoch FROM signed_prekey_uploaded_at) * 1000)::float8 AS signed_prekey_uploaded_at,
-  max_signed_prekey_id, max_one_time_prekey_id`;
+  max_signed_prekey_id, max_one_time_prekey_id, identity_epoch::float8 AS identity_epoch, identity_certificate, certificate_issuer`;
 
 /** The device by name, deleted or not, v1 or v2; null when the name was never registered. */
 export async function findDevice(sql: Sql, name: string): Promise<DeviceRow | null> {
@@ -52,14 +57,26 @@ export async function restoreDevice(sql: Sql, id: string): Promise<void> {
 
 /**
  * Replaces the identity key and forgets the signed prekey, which the old key signed; the highest
- * prekey ids stay, so no id is reused after a rotation.
+ * prekey ids stay, so no id is reused after a rotation. The identity's epoch goes up by one and its
+ * certificate, of the old key, goes.
  */
 export async function setIdentityKey(sql: Sql, id: string, identityKey: Uint8Array): Promise<void> {
   await sql.query(
     `UPDATE users SET identity_key = $2, signed_prekey = NULL, signed_prekey_signature = NULL,
-       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL
+       signed_prekey_id = NULL, signed_prekey_uploaded_at = NULL,
+       identity_epoch = identity_epoch + 1, identity_certificate = NULL, certificate_issuer = NULL
      WHERE id = $1::bigint`,
     [id, identityKey]);
+}
+
+/** Stores the certificate of the identity key at `epoch`, unless the key or epoch changed meanwhile. */
+export async function storeIdentityCertificate(
+  sql: Sql, id: string, identityKey: Uint8Array, epoch: number, certificate: Uint8Array, issuer: string,
+): Promise<void> {
+  await sql.query(
+    `UPDATE users SET identity_certificate = $4, certificate_issuer = $5
+     WHERE id = $1::bigint AND identity_key = $2 AND identity_epoch = $3::bigint`,
+    [id, identityKey, epoch, certificate, issuer]);
 }
 
 /** Soft delete: the row (name and identity key) stays, so nobody else can take the name. */
