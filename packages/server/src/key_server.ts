@@ -212,7 +212,10 @@ export async function startKeyServer(config: ServerConfig, log: Logger): Promise
     };
     const http: HttpEndpoints = await startHttpEndpoints(config.httpHost, config.httpPort, metrics.registry, notReady,
       () => state.liveness?.problem() ?? null,
-      [consoleWhenStarted, devicePageRoute({ brokerUrl: () => config.devicePageBrokerUrl ?? state.webSocketUrl })]);
+      [consoleWhenStarted, devicePageRoute({
+        brokerUrl: () => config.devicePageBrokerUrl ?? state.webSocketUrl,
+        provisioning: { deploymentId: operator.deploymentId, operatorPublicKey: encodeBase64url(operator.publicKey) },
+      })]);
     stack.push(() => http.close());
     log.info({ httpPort: http.port }, 'HTTP endpoints listening (/healthz, /readyz, /metrics)');
 

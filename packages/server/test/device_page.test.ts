@@ -8,6 +8,7 @@ import { devicePageRoute } from '../src/ops/device_page.js';
 import { startHttpEndpoints, type HttpEndpoints } from '../src/ops/http_endpoints.js';
 
 let dir: string;
+const provisioning = { deploymentId: 'x3dh-test', operatorPublicKey: 'AAAA' };
 let http: HttpEndpoints;
 const get = (url: string, init?: RequestInit) => fetch(`http://127.0.0.1:${http.port}${url}`, { redirect: 'manual', ...init });
 
@@ -17,7 +18,7 @@ before(async () => {
   fs.writeFileSync(path.join(dir, 'device.js'), 'export {};');
   fs.writeFileSync(path.join(dir, 'secret.txt'), 'not part of the page');
   http = await startHttpEndpoints('127.0.0.1', 0, new Registry(), async () => null,
-    () => null, [devicePageRoute({ dir, brokerUrl: () => 'ws://127.0.0.1:1885/mqtt' })]);
+    () => null, [devicePageRoute({ dir, brokerUrl: () => 'ws://127.0.0.1:1885/mqtt', provisioning })]);
 });
 
 after(async () => {
@@ -38,7 +39,7 @@ test('serves the page under /device with a strict Content-Security-Policy', asyn
   assert.match(csp, /frame-ancestors 'none'/);
   assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
   assert.equal((await get('/device/device.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
-  assert.deepEqual(await (await get('/device/settings.json')).json(), { brokerUrl: 'ws://127.0.0.1:1885/mqtt' });
+  assert.deepEqual(await (await get('/device/settings.json')).json(), { brokerUrl: 'ws://127.0.0.1:1885/mqtt', ...provisioning });
   assert.equal((await get('/healthz')).status, 200, 'the other endpoints still answer');
 });
 
@@ -54,7 +55,7 @@ test('answers only the files of the page, and only GET and HEAD', async () => {
 
 test('says how to build the page when it was not built', async () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-device-page-empty-'));
-  const bare = await startHttpEndpoints('127.0.0.1', 0, new Registry(), async () => null, () => null, [devicePageRoute({ dir: empty, brokerUrl: () => undefined })]);
+  const bare = await startHttpEndpoints('127.0.0.1', 0, new Registry(), async () => null, () => null, [devicePageRoute({ dir: empty, brokerUrl: () => undefined, provisioning })]);
   try {
     const response = await fetch(`http://127.0.0.1:${bare.port}/device/`);
     assert.equal(response.status, 404);

@@ -1,5 +1,5 @@
 import { SecureDevice } from '@x3dh-iot/device/browser';
-import { wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { webSocketLinks } from './broker_link.js';
 import { ConversationLog } from './conversation_log.js';
 import { KeyValueDatabase } from './indexed_db.js';
@@ -9,10 +9,18 @@ import { element, show } from './page_elements.js';
 const DATABASE = 'x3dh-device';
 const TIMEOUT_MS = 20_000;
 
-/** What is saved unsealed beside the keys: nothing secret. */
+/**
+ * What is saved unsealed beside the keys: nothing secret. The deployment id and operator key come
+ * with the page (from the server that serves its code, so trusted as much as the code) and are kept
+ * from the enrolment on: a later answer cannot change whom this device's peers are certified by.
+ */
 interface PageSettings {
   brokerUrl: string;
+  deploymentId: string;
+  operatorPublicKey: string;
 }
+
+type ProposedSettings = Partial<PageSettings>;
 
 const status = element('status', HTMLParagraphElement);
 
@@ -27,12 +35,13 @@ function action(busy: string, work: () => Promise<string | void>): void {
   work().then((done) => done !== undefined && report(done), (error: Error) => report(error.message, true));
 }
 
-/** The broker the server proposes (`settings.json` beside the page), for a first enrolment. */
-async function proposedBrokerUrl(): Promise<string> {
+/** The broker and provisioning the server proposes (`settings.json` beside the page), for a first enrolment. */
+async function proposedSettings(): Promise<ProposedSettings> {
   const response = await fetch('settings.json').catch(() => null);
-  if (!response?.ok) return '';
-  const body = await response.json() as { brokerUrl?: unknown };
-  return typeof body.brokerUrl === 'string' ? body.brokerUrl : '';
+  if (!response?.ok) return {};
+  const body = await response.json() as Record<string, unknown>;
+  const text = (key: string) => (typeof body[key] === 'string' ? body[key] : undefined);
+  return { brokerUrl: text('brokerUrl'), deploymentId: text('deploymentId'), operatorPublicKey: text('operatorPublicKey') };
 }
 
 export async function startDevicePage(): Promise<void> {
@@ -47,10 +56,9 @@ export async function startDevicePage(): Promise<void> {
       const store = await IndexedDbKeyStore.open(db, element('passphrase', HTMLInputElement).value);
       const settings = (await db.get('settings')) as PageSettings | undefined;
       show(element('unlock', HTMLElement), false);
-      const brokerUrl = settings?.brokerUrl;
       const state = await store.load();
-      if (brokerUrl !== undefined && state.username !== null && state.identity !== null) {
-        await showDevice(await openDevice(store, brokerUrl), brokerUrl);
+      if (settings?.deploymentId !== undefined && state.username !== null && state.identity !== null) {
+        await showDevice(await openDevice(store, settings), settings.brokerUrl);
         return `Unlocked ${state.username}`;
       }
       await showEnrolment(db, store);
@@ -61,13 +69,18 @@ export async function startDevicePage(): Promise<void> {
 
 async function showEnrolment(db: KeyValueDatabase, store: IndexedDbKeyStore): Promise<void> {
   const brokerInput = element('broker-url', HTMLInputElement);
-  brokerInput.value ||= await proposedBrokerUrl();
+  const proposed = await proposedSettings();
+  brokerInput.value ||= proposed.brokerUrl ?? '';
   show(element('enrol', HTMLElement), true);
   element('enrol-form', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
     action('Enrolling...', async () => {
-      const brokerUrl = brokerInput.value.trim();
-      const device = await openDevice(store, brokerUrl);
+      const { deploymentId, operatorPublicKey } = proposed;
+      if (deploymentId === undefined || operatorPublicKey === undefined) {
+        throw new Error('the server gave no deployment id and operator key (settings.json): this page cannot verify its peers');
+      }
+      const settings: PageSettings = { brokerUrl: brokerInput.value.trim(), deploymentId, operatorPublicKey };
+      const device = await openDevice(store, settings);
       try {
         await device.setUsername(element('device-name', HTMLInputElement).value.trim());
         const token = element('token', HTMLInputElement).value.trim();
@@ -77,16 +90,19 @@ async function showEnrolment(db: KeyValueDatabase, store: IndexedDbKeyStore): Pr
         await device.close();
         throw error;
       }
-      await db.put('settings', { brokerUrl } satisfies PageSettings);
+      await db.put('settings', settings);
       show(element('enrol', HTMLElement), false);
-      await showDevice(device, brokerUrl);
+      await showDevice(device, settings.brokerUrl);
       return `Enrolled ${device.username}; prekeys published`;
     });
   });
 }
 
-function openDevice(store: IndexedDbKeyStore, brokerUrl: string): Promise<SecureDevice> {
-  return SecureDevice.open(store, webSocketLinks(brokerUrl, TIMEOUT_MS), { client: { timeoutMs: TIMEOUT_MS } });
+function openDevice(store: IndexedDbKeyStore, settings: PageSettings): Promise<SecureDevice> {
+  return SecureDevice.open(store, webSocketLinks(settings.brokerUrl, TIMEOUT_MS), {
+    client: { timeoutMs: TIMEOUT_MS },
+    provisioning: { deploymentId: settings.deploymentId, operatorKey: decodeBase64url(settings.operatorPublicKey, 'operator key') },
+  });
 }
 
 async function showDevice(device: SecureDevice, brokerUrl: string): Promise<void> {

@@ -29,12 +29,21 @@ function securityHeaders(brokerUrl: string | undefined): Record<string, string> 
   };
 }
 
+/** What the page is provisioned with (docs/protocol-v2.md section 6.11), beside the page's own code and so trusted as much. */
+export interface DevicePageProvisioning {
+  deploymentId: string;
+  /** The operator public key, base64url. */
+  operatorPublicKey: string;
+}
+
 /**
  * The browser device under /device: the static files of the built page, and /device/settings.json
- * with the broker URL the page proposes for enrolment. The URL is asked for on each request: the
- * HTTP endpoints open while the server still waits for its broker.
+ * with the broker URL the page proposes for enrolment and the deployment's provisioning. The URL is
+ * asked for on each request: the HTTP endpoints open while the server still waits for its broker.
  */
-export function devicePageRoute(options: { dir?: string; brokerUrl: () => string | undefined }): HttpRoute {
+export function devicePageRoute(options: {
+  dir?: string; brokerUrl: () => string | undefined; provisioning: DevicePageProvisioning;
+}): HttpRoute {
   const dir = options.dir ?? DEVICE_PAGE_DIR;
   return { prefix: '/device', handle: async (request, response) => {
     const brokerUrl = options.brokerUrl();
@@ -50,7 +59,7 @@ export function devicePageRoute(options: { dir?: string; brokerUrl: () => string
     }
     const name = path.slice('/device/'.length) || 'index.html';
     if (name === 'settings.json') {
-      response.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ brokerUrl: brokerUrl ?? null }));
+      response.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ brokerUrl: brokerUrl ?? null, ...options.provisioning }));
       return;
     }
     const type = FILES[name];
