@@ -23,7 +23,8 @@ function issueCommand(): Command {
     .option('--expires-in <duration>', 'lifetime such as 7d, 24h or 30m (default: no expiry)', parseDuration)
     .option('--note <text>', 'free text for the operator, shown by token list')
     .option('--json', 'print {"token": ..., "id": ..., ...} instead of text')
-    .action(async (options: StoreOptions & { device?: string; expiresIn?: number; note?: string; json?: boolean }) => {
+    .option('--shell', 'print shell exports of the token, deployment id and operator key a device needs (eval "$(... --shell)")')
+    .action(async (options: StoreOptions & { device?: string; expiresIn?: number; note?: string; json?: boolean; shell?: boolean }) => {
       // Made here: only its digest reaches the store (or the key server holding it).
       const token = newEnrolmentToken();
       const row = await runOnStore(options, 'token.issue', {
@@ -32,6 +33,16 @@ function issueCommand(): Command {
       });
       if (options.json) {
         printJson({ token, ...row });
+        return;
+      }
+      if (options.shell) {
+        // Tokens, ids and keys are base64url or [A-Za-z0-9._-]: nothing a shell would expand.
+        process.stdout.write(`export X3DH_ENROLMENT_TOKEN=${token}\n`);
+        if (row.deployment_id !== null) {
+          process.stdout.write(`export X3DH_DEPLOYMENT_ID=${row.deployment_id} X3DH_OPERATOR_KEY=${row.operator_public_key}\n`);
+        } else {
+          process.stderr.write('no key server has started on this store yet: start it, then issue the token again\n');
+        }
         return;
       }
       // The token alone on stdout, so that `TOKEN=$(x3dh-server token issue)` captures it.
