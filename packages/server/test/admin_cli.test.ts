@@ -164,6 +164,11 @@ describe('operator commands on the embedded store', { timeout: 300_000 }, () => 
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /^x3dh-server: enrolment token 1 is already used \(by carol at /);
 
+      // One line for a shell gives a device everything it is provisioned with.
+      const exports = await admin(store, 'token', 'issue', '--device', 'dan', '--shell');
+      assert.match(exports, /^export X3DH_ENROLMENT_TOKEN=[A-Za-z0-9_-]+\n/);
+      assert.ok(exports.endsWith(`export X3DH_DEPLOYMENT_ID=${server.deploymentId} X3DH_OPERATOR_KEY=${server.operatorPublicKey}\n`), exports);
+
       const key = encodeBase64url(generateKeyPair().publicKey);
       await admin([], 'device', 'set-identity', ...store, 'carol', '--', key);
       const devices = JSON.parse(await admin(store, 'device', 'list', '--json')) as { device: string; identity_key: string }[];
