@@ -78,7 +78,8 @@ test('enrolment: a token when the server wants one, the same key again is harmle
   const alice = await openV2(server, 'alice');
   await assert.rejects(alice.registerIdentity(), (error: unknown) => error instanceof V2RequestError && error.code === 'enrolment_required'
     && /enrolment token/.test(error.message));
-  assert.deepEqual(await alice.registerIdentity({ token: 't-123' }), { username: 'alice', renamedFrom: null, newIdentity: false });
+  assert.equal(alice.identityKey, null, 'a refused enrolment keeps no key made for it');
+  assert.deepEqual(await alice.registerIdentity({ token: 't-123' }), { username: 'alice', renamedFrom: null, newIdentity: true });
   assert.deepEqual(await alice.registerIdentity(), { username: 'alice', renamedFrom: null, newIdentity: false });
   const impostor = await openV2(server, 'alice');
   server.openEnrolment = true;
