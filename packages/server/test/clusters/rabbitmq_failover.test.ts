@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasRabbitMq } from '@x3dh-iot/testkit';
-import { runRabbitMqFailover } from './support/rabbitmq_failover.js';
+import { runRabbitMqFailover } from '../support/rabbitmq_failover.js';
 
 test('3-node RabbitMQ cluster, quorum request queue: its leader killed (SIGKILL), then another node stopped, under load: the server reconnects to another node, no acknowledged request lost or applied twice', {
   skip: hasRabbitMq ? false : 'RabbitMQ is not installed', timeout: 420_000,

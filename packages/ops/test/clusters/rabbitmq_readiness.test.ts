@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, hasRabbitMq, startRabbitMq, type RunningRabbitMq } from '@x3dh-iot/testkit';
-import { cli } from './operator_cli.js';
+import { cli } from '../operator_cli.js';
 
 /**
  * The RabbitMQ StatefulSet's readiness probe (deploy/k8s/base/rabbitmq/probes/ready.sh) run against
@@ -14,7 +14,7 @@ import { cli } from './operator_cli.js';
  * running nodes and with the boot definitions imported. (The node here is alone: the required
  * member count is lowered to one to see it ready, and left at the deployment's two to see it not.)
  */
-const PROBE = fileURLToPath(new URL('../../../deploy/k8s/base/rabbitmq/probes/ready.sh', import.meta.url));
+const PROBE = fileURLToPath(new URL('../../../../deploy/k8s/base/rabbitmq/probes/ready.sh', import.meta.url));
 
 describe('RabbitMQ readiness probe', { skip: hasRabbitMq ? false : 'RabbitMQ is not installed' }, () => {
   let rabbit: RunningRabbitMq;

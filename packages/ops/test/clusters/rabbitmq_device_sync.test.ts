@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, hasRabbitMq, startRabbitMq, type RunningRabbitMq } from '@x3dh-iot/testkit';
-import { cli } from './operator_cli.js';
+import { cli } from '../operator_cli.js';
 
 /**
  * Devices added to and revoked from a running RabbitMQ node by `broker rabbitmq-sync`, as an

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runPostgresFailover } from './support/postgres_failover.js';
+import { runPostgresFailover } from '../support/postgres_failover.js';
 
 test('PostgreSQL primary killed under load, standby promoted: the server follows it, no acknowledged request lost or applied twice', { timeout: 180_000 }, async (t) => {
   const result = await runPostgresFailover({ concurrency: 8, before: 100, after: 100 });
