@@ -25,6 +25,8 @@ export interface AuditEntry {
 export interface DeviceDetail extends FleetDevice {
   identity_key: string;
   identity_fingerprint: string;
+  /** The epoch of the operator certificate over the identity key; null before one was issued. */
+  certificate_epoch: number | null;
   history: AuditEntry[];
 }
 

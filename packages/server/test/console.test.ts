@@ -168,6 +168,7 @@ describe('operator console in Chromium on postgresql + mosquitto', { timeout: 30
     await page.getByRole('link', { name: victim.name }).click();
     await page.locator('code.fingerprint').waitFor();
     assert.match(await page.locator('code.fingerprint').innerText(), /^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+    assert.equal(await page.locator('dt:has-text("Certificate epoch") + dd').innerText(), '1', 'enrolment issued the first certificate');
     await page.getByRole('button', { name: 'Disable' }).click();
     assert.ok((await victim.request('prekeys.status')).ok, 'nothing happens before the confirmation');
     await page.getByRole('button', { name: 'Confirm disable' }).click();

@@ -38,6 +38,7 @@ export function DevicePage({ name }: { name: string }) {
       <dt>Protocol</dt><dd>${device.protocol}</dd>
       <dt>Identity fingerprint (SHA-256)</dt><dd><code class="fingerprint">${device.identity_fingerprint}</code></dd>
       <dt>Identity key</dt><dd><code>${device.identity_key}</code></dd>
+      <dt>Certificate epoch</dt><dd>${device.certificate_epoch === null ? 'no certificate issued yet' : device.certificate_epoch}</dd>
       <dt>Enrolled</dt><dd>${device.enrolled}</dd>
       <dt>Last seen</dt><dd>${ago(device.last_seen)}${device.last_seen ? ` (${device.last_seen})` : ''}</dd>
       <dt>Signed prekey</dt><dd>${device.signed_prekey_id === null ? 'none'

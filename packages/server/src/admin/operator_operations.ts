@@ -186,6 +186,7 @@ const operations = {
     return {
       ...describeFleetDevice(row, alerts), identity_key: encodeBase64url(row.identity_key),
       identity_fingerprint: identityFingerprint(row.identity_key), history: history.map(describeAuditEntry),
+      certificate_epoch: row.identity_certificate === null ? null : row.identity_epoch,
     };
   },
   'audit.list': async (sql, { before, limit }) => {

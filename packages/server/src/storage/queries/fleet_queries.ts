@@ -6,6 +6,10 @@ export interface FleetDeviceRow {
   username: string;
   wire_protocol: number;
   identity_key: Uint8Array;
+  /** Epoch of the identity key's operator certificate: 1 at enrolment, one more at each rotation. */
+  identity_epoch: number;
+  /** Whether the stored certificate is for the current key (null: none issued yet, e.g. a v1 device). */
+  identity_certificate: Uint8Array | null;
   created_at: Date;
   deleted_at: Date | null;
   disabled_at: Date | null;
@@ -16,7 +20,7 @@ export interface FleetDeviceRow {
   mailbox_messages: number;
 }
 
-const COLUMNS = `u.username, u.wire_protocol, u.identity_key, u.created_at, u.deleted_at, u.disabled_at, u.last_seen_at,
+const COLUMNS = `u.username, u.wire_protocol, u.identity_key, u.identity_epoch::float8 AS identity_epoch, u.identity_certificate, u.created_at, u.deleted_at, u.disabled_at, u.last_seen_at,
   u.signed_prekey_id, u.signed_prekey_uploaded_at, u.queued_messages AS mailbox_messages,
   (SELECT count(*)::integer FROM one_time_prekeys o WHERE o.user_id = u.id) AS one_time_prekeys`;
 
