@@ -1,4 +1,4 @@
-import { decodeBase64url, encodeBase64url, generateKeyPair, wireV2, xeddsaVerify, type KeyPair } from '@x3dh-iot/protocol';
+import { decodeBase64url, encodeBase64url, generateKeyPair, wireV2, type KeyPair } from '@x3dh-iot/protocol';
 import { RequestTimeoutError } from '@x3dh-iot/transport';
 import type { DeviceProvisioning, V2Link, V2LinkListener, V2WireRequest } from '../../src/index.js';
 
