@@ -3,8 +3,11 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createTestCertificates, startMosquitto, type MosquittoBroker } from '@x3dh-iot/testkit';
+import { createTestCertificates, startMosquitto, TEST_DEPLOYMENT_ID, type MosquittoBroker } from '@x3dh-iot/testkit';
 import { runCli, runCliJson } from './support/run_cli.js';
+
+/** A device provisioned for the test deployment, so that its requests get as far as the broker. */
+const PROVISIONED = { X3DH_DEPLOYMENT_ID: TEST_DEPLOYMENT_ID };
 
 const scratch = mkdtempSync(join(tmpdir(), 'x3dh-device-connection-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -35,7 +38,7 @@ describe('connection errors name the setting to fix', () => {
   /** `register alice` (it creates the store, then connects) with these settings; the parsed JSON error and stderr. */
   async function register(t: { name: string }, settings: Record<string, string | undefined>, expectedCode: number) {
     const store = join(tempDir(), 'alice.json');
-    const env = Object.fromEntries(Object.entries({ X3DH_STORE: store, X3DH_BROKER_URL: broker.url, X3DH_TIMEOUT_MS: '1500', ...settings })
+    const env = Object.fromEntries(Object.entries({ X3DH_STORE: store, X3DH_BROKER_URL: broker.url, X3DH_TIMEOUT_MS: '1500', ...PROVISIONED, ...settings })
       .filter((entry): entry is [string, string] => entry[1] !== undefined));
     const result = await runCli(['register', 'alice', '--json'], env);
     assert.equal(result.code, expectedCode, `${t.name}: ${result.stdout}${result.stderr}`);
@@ -91,6 +94,6 @@ describe('connection errors name the setting to fix', () => {
 
 test('nothing listening at the broker address: unreachable (exit 5), saying what to check', async () => {
   const store = join(tempDir(), 'alice.json');
-  const result = await runCliJson(['register', 'alice'], { X3DH_STORE: store, X3DH_BROKER_URL: 'mqtt://127.0.0.1:9', X3DH_TIMEOUT_MS: '1000' }, 5);
+  const result = await runCliJson(['register', 'alice'], { X3DH_STORE: store, X3DH_BROKER_URL: 'mqtt://127.0.0.1:9', X3DH_TIMEOUT_MS: '1000', ...PROVISIONED }, 5);
   assert.match((result.error as { message: string }).message, /nothing accepts connections at 127\.0\.0\.1:9: is the broker running/);
 });
