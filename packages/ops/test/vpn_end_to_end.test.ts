@@ -25,6 +25,7 @@ const VPN_SUBNET = '198.18.200.0/24';
 const CLUSTER_VPN_SIDE = '198.19.0.1';
 const BROKER = '198.19.0.2';
 const DEVICES = ['alice', 'bob'] as const;
+const DEPLOYMENT = 'vpn-test';
 const PORTS = { devices: 8883, server: 8884, v1: 8885 };
 
 const missing = [
@@ -38,6 +39,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
   const ns = { vpn: lab.name('vpn'), cluster: lab.name('cluster'), devices: DEVICES.map((_, index) => lab.name(`dev${index + 1}`)) };
   let ops: string;
   let serverLog = '';
+  let operatorPublicKey = '';
 
   /** The device CLI inside a device's namespace, through the tunnel, with the device's certificate. */
   const device = async (index: number, ...args: string[]) => {
@@ -50,6 +52,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
       '--cert', join(ops, 'pki', 'devices', `${name}.crt`),
       '--key', join(ops, 'pki', 'devices', `${name}.key`),
       '--timeout', '15000',
+      '--deployment-id', DEPLOYMENT, '--operator-key', operatorPublicKey,
       ...args,
     ]);
   };
@@ -58,6 +61,8 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
     ops = await mkdtemp(join(tmpdir(), 'x3dh-ops-vpn-'));
     await chmod(ops, 0o755);
     await cli('pki', 'init', '-d', ops);
+    await cli('operator', 'init', '-d', ops, '--deployment-id', DEPLOYMENT);
+    operatorPublicKey = (await readFile(join(ops, 'operator', 'operator.pub'), 'utf8')).trim();
     await cli('pki', 'broker', '-d', ops, '--ip', BROKER);
     await cli('pki', 'server-client', '-d', ops);
     await cli('pki', 'device', ...DEVICES, '-d', ops);
@@ -120,6 +125,7 @@ describe('VPN end to end: devices reach the key server only through WireGuard', 
       '--broker-cert', join(ops, 'pki', 'server-client.crt'),
       '--broker-key', join(ops, 'pki', 'server-client.key'),
       '--data-dir', join(ops, 'server-data'),
+      '--operator-key', join(ops, 'operator', 'operator.key'), '--deployment-id', DEPLOYMENT,
       '--open-enrolment',
     ], { X3DH_LOG_LEVEL: 'info' });
     await new Promise<void>((resolve, reject) => {
