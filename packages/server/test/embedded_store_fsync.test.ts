@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { wireV2 } from '@x3dh-iot/protocol';
-import { entryScript, freePort, V2TestDevice } from '@x3dh-iot/testkit';
+import { entryScript, freePort, V2TestDevice, writeTestOperator } from '@x3dh-iot/testkit';
 
 /**
  * Durability of the embedded store seen from the kernel: the key server on its defaults runs under
@@ -75,7 +75,9 @@ describe('embedded store durability under strace', { skip: process.platform !== 
     const [brokerPort, httpPort] = [await freePort(), await freePort()];
     strace = spawn('strace', ['-f', '-qq', '-yy', '-xx', '-s', '4096', '-e', `trace=${TRACED}`, '-o', traceFile,
       process.execPath, await entryScript(SERVER_MAIN),
-      '--data-dir', path.join(parent, 'data'), '--embedded-broker-port', String(brokerPort), '--http-port', String(httpPort), '--open-enrolment'], {
+      '--data-dir', path.join(parent, 'data'), '--embedded-broker-port', String(brokerPort), '--http-port', String(httpPort), '--open-enrolment',
+      // The deployment the test device signs its requests for.
+      ...writeTestOperator(parent).serverArgs], {
       env: { ...process.env, X3DH_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     exited = new Promise((resolve) => strace.once('exit', resolve));

@@ -99,19 +99,18 @@ describe('deployment id on PostgreSQL', { timeout: 180_000 }, () => {
     assert.equal(env.server.deploymentId, DEPLOYMENT_B);
     const device: V2TestDevice = await env.device(uniqueName('mallory'));
     const token = await env.issueToken();
-    const enroll = { identity_key: b64(device.identity.publicKey), token };
     // Signed for TEST_DEPLOYMENT_ID (deployment A), the device's provisioning.
-    const refused = await device.request('enroll', enroll);
+    const refused = await device.enroll(token);
     assert.equal(refused.ok, false);
     assert.equal(!refused.ok && refused.error.code, 'wrong_deployment');
     assert.match(!refused.ok ? refused.error.message : '', /deployment x3dh-test.*serves deployment-b/);
     // Signed for A but naming B: the signature does not verify.
-    const relabelled = await device.request('enroll', enroll, { deploymentText: DEPLOYMENT_B });
+    const relabelled = await device.enroll(token, { deploymentText: DEPLOYMENT_B });
     assert.equal(!relabelled.ok && relabelled.error.code, 'bad_signature');
-    const missing = await device.request('enroll', enroll, { deploymentText: null });
+    const missing = await device.enroll(token, { deploymentText: null });
     assert.equal(!missing.ok && missing.error.code, 'bad_request');
     // The token was not used by any of them: signed for B, the enrolment succeeds.
-    result(await device.request('enroll', enroll, { deploymentId: DEPLOYMENT_B }));
+    result(await device.enroll(token, { deploymentId: DEPLOYMENT_B }));
   });
 });
 
