@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
-import { wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { hasChromium, launchChromium, startServer, type ServerProcess } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { buildDevicePage } from '../scripts/build.js';
@@ -53,7 +53,11 @@ test('a browser device enrols over ws://, shakes hands and chats both ways with 
   assert.equal(await page.inputValue('#broker-url'), webSocketUrl, 'the page proposes the embedded broker');
   await web.enrol('web-alice', await token());
 
-  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }, name), { client: { timeoutMs: 20_000 } });
+  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }, name), {
+    client: { timeoutMs: 20_000 },
+    // Provisioned as the page is: the deployment id and operator key of the server.
+    provisioning: { deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey, 'operator key') },
+  });
   await nodeDevice.setUsername('node-bob');
   await nodeDevice.registerIdentity({ token: await token() });
   await nodeDevice.publishBundle();

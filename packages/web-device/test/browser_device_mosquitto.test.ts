@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
-import { wireV2 } from '@x3dh-iot/protocol';
+import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
 import { createTestDatabase, hasChromium, launchChromium, startServer, type ServerProcess, type TestDatabase } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { hasMosquitto } from '../../ops/test/mosquitto_process.js';
@@ -59,7 +59,11 @@ test('a browser device with its client certificate chats with a Node device thro
   await web.enrol('web-alice', await token());
 
   const settings = { brokerUrl: broker.deviceUrl, caFile: broker.ca, ...broker.deviceFiles('node-bob'), timeoutMs: 20_000 };
-  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link(settings, name), { client: { timeoutMs: 20_000 } });
+  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link(settings, name), {
+    client: { timeoutMs: 20_000 },
+    // Provisioned as the page is: the deployment id and operator key of the server.
+    provisioning: { deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey, 'operator key') },
+  });
   await nodeDevice.setUsername('node-bob');
   await nodeDevice.registerIdentity({ token: await token() });
   await nodeDevice.publishBundle();
