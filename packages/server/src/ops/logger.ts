@@ -8,8 +8,17 @@ export type LogFormat = 'json' | 'pretty';
 export function createLogger(level: string, format: LogFormat = 'json'): Logger {
   const options = { level, base: { service: 'x3dh-server' } };
   if (format === 'json') return pino(options);
-  // Synchronous, so that the last lines before an exit are not lost.
-  return pino(options, PinoPretty({
+  // Synchronous, so that the last lines before an exit are not lost. pino-pretty prints an error
+  // object (and its stack) over many lines whatever singleLine says, so for people an error is its message.
+  return pino({ ...options, formatters: { log: errorAsMessage } }, PinoPretty({
     sync: true, singleLine: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service',
+    errorLikeObjectKeys: [],
   }));
+}
+
+function errorAsMessage(entry: Record<string, unknown>): Record<string, unknown> {
+  if (entry.err === undefined) return entry;
+  const { err, ...rest } = entry;
+  const message = typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
+  return { ...rest, error: message };
 }
