@@ -11,9 +11,9 @@ import {
   createTestCertificates, createTestDatabase, enrolmentBody, freePort, hasRabbitMq, startRabbitMq, startServer, startTcpProxy,
   ServerStartError, type RunningRabbitMq, type ServerProcess, type TestDatabase, TEST_DEPLOYMENT_ID,
 } from '@x3dh-iot/testkit';
-import { mqttToRoutingKey } from '../src/transport/amqp_request_channel.js';
-import { Rabbit4Requester } from './support/rabbitmq4_requester.js';
-import { initialMessage, registerBundle, registerIdentity, uniqueName } from './support/v1_fixtures.js';
+import { mqttToRoutingKey } from '../../src/transport/amqp_request_channel.js';
+import { Rabbit4Requester } from '../support/rabbitmq4_requester.js';
+import { initialMessage, registerBundle, registerIdentity, uniqueName } from '../support/v1_fixtures.js';
 
 const T = wireV1.V1_TOPICS;
 

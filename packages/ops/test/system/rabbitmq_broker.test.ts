@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import amqp from 'amqplib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort, hasRabbitMq, startRabbitMq, type RunningRabbitMq } from '@x3dh-iot/testkit';
-import { cli } from './operator_cli.js';
+import { cli } from '../operator_cli.js';
 
 /**
  * The RabbitMQ configuration from the CLI, run by the RabbitMQ installed here (3.10: MQTT 3.1.1

@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { entryScript } from '@x3dh-iot/testkit';
-import { cli } from './operator_cli.js';
-import { handBundleToMosquitto, hasMosquitto, MOSQUITTO } from './mosquitto_process.js';
-import { NamespaceLab } from './network_namespaces.js';
-import { bringUpWireGuard } from './wireguard_interface.js';
+import { cli } from '../operator_cli.js';
+import { handBundleToMosquitto, hasMosquitto, MOSQUITTO } from '../mosquitto_process.js';
+import { NamespaceLab } from '../network_namespaces.js';
+import { bringUpWireGuard } from '../wireguard_interface.js';
 
 /**
  * Devices -> WireGuard -> MQTT over TLS 1.3 -> key server, on this machine: one namespace per
  * device, one for the VPN server, one for the "cluster" (broker and key server), linked in the
  * benchmarking range 198.18.0.0/15. Everything is configured from the operator CLI's output.
  */
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const DEVICE_CLI = join(REPO, 'packages', 'device', 'src', 'cli', 'main.ts');
 const SERVER_MAIN = join(REPO, 'packages', 'server', 'src', 'main.ts');
 

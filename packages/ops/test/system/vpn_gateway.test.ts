@@ -5,9 +5,9 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cli } from './operator_cli.js';
-import { NamespaceLab } from './network_namespaces.js';
-import { bringUpWireGuard } from './wireguard_interface.js';
+import { cli } from '../operator_cli.js';
+import { NamespaceLab } from '../network_namespaces.js';
+import { bringUpWireGuard } from '../wireguard_interface.js';
 
 /**
  * The Kubernetes VPN gateway on this machine, from what `x3dh-ops k8s-secrets` writes for it: the
@@ -17,7 +17,7 @@ import { bringUpWireGuard } from './wireguard_interface.js';
  * the broker and another service; the cluster has no route to the VPN subnet (the gateway
  * masquerades, as in the pod).
  */
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const SYNC_PEERS = join(REPO, 'deploy', 'wireguard', 'sync-peers.sh');
 
 const VPN_ENDPOINT = '198.18.0.1';
