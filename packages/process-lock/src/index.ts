@@ -1,2 +1,2 @@
 export { LockHeldError, PidLock } from './pid_lock.js';
-export { readProcessStat } from './proc_stat.js';
+export { childProcesses, readProcessStat } from './proc_stat.js';

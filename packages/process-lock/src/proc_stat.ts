@@ -15,3 +15,15 @@ export function readProcessStat(pid: number | string): { name: string; fields: s
   const close = stat.lastIndexOf(')');
   return { name: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
 }
+
+/** The pids of the live processes whose parent is `pid` (field 4 of /proc/<pid>/stat); empty without /proc. */
+export function childProcesses(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries.filter((name) => /^\d+$/.test(name)).map(Number)
+    .filter((candidate) => Number(readProcessStat(candidate)?.fields[1]) === pid);
+}

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { childProcesses } from '@x3dh-iot/process-lock';
 import { enrolV2Device, freePort } from '@x3dh-iot/testkit';
 
 const options = new Command('embedded.bench')
@@ -80,24 +81,12 @@ function processCpuMs(pid: number, children: boolean): number {
 
 function postgresProcesses(dataDir: string): number[] {
   const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  return [postmaster, ...childrenOf(postmaster)];
+  return [postmaster, ...childProcesses(postmaster)];
 }
 
 /** CPU time so far of the server (with initdb and whatever else it waited for) and of its PostgreSQL. */
 function cpuMs(serverPid: number, dataDir: string): number {
   return processCpuMs(serverPid, true) + postgresProcesses(dataDir).reduce((sum, pid) => sum + processCpuMs(pid, false), 0);
-}
-
-function childrenOf(pid: number): number[] {
-  return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((candidate) => {
-    try {
-      // Field 4 of /proc/<pid>/stat, after the command in parentheses.
-      const stat = fs.readFileSync(`/proc/${candidate}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
 }
 
 interface Memory { serverRss: number; postgresRss: number; pss: number; postgresProcesses: number }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { wireV2 } from '@x3dh-iot/protocol';
+import { childProcesses } from '@x3dh-iot/process-lock';
 import { entryScript, freePort, V2TestDevice, writeTestOperator } from '@x3dh-iot/testkit';
 
 /**
@@ -53,17 +54,6 @@ function parseTrace(file: string): Call[] {
   return calls;
 }
 
-function childrenOf(pid: number): number[] {
-  return fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((candidate) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${candidate}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
-}
-
 describe('embedded store durability under strace', { skip: process.platform !== 'linux' && 'strace is Linux only', timeout: 180_000 }, () => {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'x3dh-fsync-'));
   const traceFile = path.join(parent, 'trace');
@@ -97,7 +87,7 @@ describe('embedded store durability under strace', { skip: process.platform !== 
   after(async () => {
     if (strace.exitCode === null) {
       // The traced server: SIGTERM stops it (and its PostgreSQL) gracefully; strace exits with them.
-      for (const pid of childrenOf(strace.pid!)) process.kill(pid, 'SIGTERM');
+      for (const pid of childProcesses(strace.pid!)) process.kill(pid, 'SIGTERM');
       await exited;
     }
     fs.rmSync(parent, { recursive: true, force: true });
@@ -111,7 +101,7 @@ describe('embedded store durability under strace', { skip: process.platform !== 
     assert.equal(reply.ok, true, JSON.stringify(reply));
     const correlation = Buffer.from(device.responses[0]!.requestId, 'hex');
 
-    for (const pid of childrenOf(strace.pid!)) process.kill(pid, 'SIGTERM');
+    for (const pid of childProcesses(strace.pid!)) process.kill(pid, 'SIGTERM');
     await exited;
 
     const calls = parseTrace(traceFile);
