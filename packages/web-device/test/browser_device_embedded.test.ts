@@ -3,12 +3,11 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
-import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import { MqttV2Link, type SecureDevice } from '@x3dh-iot/device';
 import { hasChromium, launchChromium, startServer, type ServerProcess } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { buildDevicePage } from '../scripts/build.js';
-import { BrowserDevice, nextTexts } from './support/browser_device.js';
+import { BrowserDevice, chatBothWays, enrolNodePeer } from './support/browser_device.js';
 
 /*
  * The key server on its embedded defaults (PGlite, the embedded broker without TLS on loopback)
@@ -53,28 +52,9 @@ test('a browser device enrols over ws://, shakes hands and chats both ways with 
   assert.equal(await page.inputValue('#broker-url'), webSocketUrl, 'the page proposes the embedded broker');
   await web.enrol('web-alice', await token());
 
-  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }, name), {
-    client: { timeoutMs: 20_000 },
-    // Provisioned as the page is: the deployment id and operator key of the server.
-    provisioning: { deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey, 'operator key') },
-  });
-  await nodeDevice.setUsername('node-bob');
-  await nodeDevice.registerIdentity({ token: await token() });
-  await nodeDevice.publishBundle();
-  nodeDevice.listen();
-
+  nodeDevice = await enrolNodePeer(server, 'node-bob', await token(), (name) => new MqttV2Link({ brokerUrl: server.brokerUrl, timeoutMs: 20_000 }, name));
   // The first message carries the X3DH handshake; the answer and the next go through the ratchet.
-  await web.choosePeer('node-bob');
-  const handshake = nextTexts(nodeDevice, 1);
-  await web.send('hello from the browser');
-  assert.deepEqual(await handshake, [{ kind: 'handshake', peer: 'web-alice', text: 'hello from the browser' }]);
-  await nodeDevice.send('web-alice', 'hello, browser');
-  await web.received('hello, browser');
-  const second = nextTexts(nodeDevice, 1);
-  await web.send('ratchet works');
-  assert.deepEqual(await second, [{ kind: 'message', peer: 'web-alice', text: 'ratchet works' }]);
-
-  assert.equal(await web.safetyNumber(), wireV2.formatSafetyNumber((await nodeDevice.safetyNumber('web-alice')).safetyNumber), 'both sides show the same safety number');
+  await chatBothWays(web, nodeDevice, ['hello from the browser', 'hello, browser', 'ratchet works']);
   await web.screenshot('browser-device-embedded');
 
   // The keys are in IndexedDB, sealed: only the KDF, the IV and the ciphertext are stored.

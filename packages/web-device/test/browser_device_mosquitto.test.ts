@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { MemoryKeyStore, MqttV2Link, SecureDevice } from '@x3dh-iot/device';
-import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import { MqttV2Link, type SecureDevice } from '@x3dh-iot/device';
 import { createTestDatabase, hasChromium, launchChromium, startServer, type ServerProcess, type TestDatabase } from '@x3dh-iot/testkit';
 import { operatorCommand } from '../../device/test/support/key_server.js';
 import { hasMosquitto } from '../../ops/test/mosquitto_process.js';
 import { buildDevicePage } from '../scripts/build.js';
-import { BrowserDevice, nextTexts } from './support/browser_device.js';
+import { BrowserDevice, chatBothWays, enrolNodePeer } from './support/browser_device.js';
 import { startMosquittoDeployment, type MosquittoDeployment } from './support/mosquitto_deployment.js';
 
 /*
@@ -59,26 +58,8 @@ test('a browser device with its client certificate chats with a Node device thro
   await web.enrol('web-alice', await token());
 
   const settings = { brokerUrl: broker.deviceUrl, caFile: broker.ca, ...broker.deviceFiles('node-bob'), timeoutMs: 20_000 };
-  nodeDevice = await SecureDevice.open(new MemoryKeyStore(), (name) => new MqttV2Link(settings, name), {
-    client: { timeoutMs: 20_000 },
-    // Provisioned as the page is: the deployment id and operator key of the server.
-    provisioning: { deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey, 'operator key') },
-  });
-  await nodeDevice.setUsername('node-bob');
-  await nodeDevice.registerIdentity({ token: await token() });
-  await nodeDevice.publishBundle();
-  nodeDevice.listen();
-
-  await web.choosePeer('node-bob');
-  const handshake = nextTexts(nodeDevice, 1);
-  await web.send('hello over wss');
-  assert.deepEqual(await handshake, [{ kind: 'handshake', peer: 'web-alice', text: 'hello over wss' }]);
-  await nodeDevice.send('web-alice', 'hello, browser');
-  await web.received('hello, browser');
-  const second = nextTexts(nodeDevice, 1);
-  await web.send('second message');
-  assert.deepEqual(await second, [{ kind: 'message', peer: 'web-alice', text: 'second message' }]);
-  assert.equal(await web.safetyNumber(), wireV2.formatSafetyNumber((await nodeDevice.safetyNumber('web-alice')).safetyNumber));
+  nodeDevice = await enrolNodePeer(server, 'node-bob', await token(), (name) => new MqttV2Link(settings, name));
+  await chatBothWays(web, nodeDevice, ['hello over wss', 'hello, browser', 'second message']);
   await web.screenshot('browser-device-mosquitto');
   await context.close();
 });

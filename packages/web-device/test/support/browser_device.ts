@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SecureDevice } from '@x3dh-iot/device';
-import type { launchChromium } from '@x3dh-iot/testkit';
+import { MemoryKeyStore, SecureDevice, type V2LinkFactory } from '@x3dh-iot/device';
+import { decodeBase64url, wireV2 } from '@x3dh-iot/protocol';
+import type { launchChromium, ServerProcess } from '@x3dh-iot/testkit';
 
 type Page = Awaited<ReturnType<Awaited<ReturnType<typeof launchChromium>>['newPage']>>;
 
@@ -79,4 +80,34 @@ export function nextTexts(device: SecureDevice, count: number): Promise<{ kind: 
     device.on('unread', take);
     take();
   });
+}
+
+/** A Node device enrolled under `name`, provisioned as the page is (the server's deployment id and operator key), its prekeys published, listening. */
+export async function enrolNodePeer(server: ServerProcess, name: string, token: string, links: V2LinkFactory): Promise<SecureDevice> {
+  const device = await SecureDevice.open(new MemoryKeyStore(), links, {
+    client: { timeoutMs: 20_000 },
+    provisioning: { deploymentId: server.deploymentId, operatorKey: decodeBase64url(server.operatorPublicKey, 'operator key') },
+  });
+  await device.setUsername(name);
+  await device.registerIdentity({ token });
+  await device.publishBundle();
+  device.listen();
+  return device;
+}
+
+/**
+ * The browser device `web-alice` writes first (the X3DH handshake), the Node peer answers and the
+ * browser writes again (both through the ratchet); both then show the same safety number.
+ */
+export async function chatBothWays(web: BrowserDevice, node: SecureDevice, [first, answer, second]: [string, string, string]): Promise<void> {
+  await web.choosePeer(node.username!);
+  const handshake = nextTexts(node, 1);
+  await web.send(first);
+  assert.deepEqual(await handshake, [{ kind: 'handshake', peer: 'web-alice', text: first }]);
+  await node.send('web-alice', answer);
+  await web.received(answer);
+  const next = nextTexts(node, 1);
+  await web.send(second);
+  assert.deepEqual(await next, [{ kind: 'message', peer: 'web-alice', text: second }]);
+  assert.equal(await web.safetyNumber(), wireV2.formatSafetyNumber((await node.safetyNumber('web-alice')).safetyNumber), 'both sides show the same safety number');
 }
